@@ -1,0 +1,37 @@
+"""Every Prometheus metric Scout exports, named in one place (prefix ``scout_``).
+
+Processes import the metric they update; each process serves its own registry on ``/metrics``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000)
+
+INGEST_REQUESTS = Counter(
+    "scout_ingest_requests_total", "Ingest API transactions by outcome", ["endpoint", "outcome"]
+)
+INGEST_LATENCY = Histogram(
+    "scout_ingest_request_seconds", "Ingest API request latency", ["endpoint"], buckets=LATENCY_BUCKETS
+)
+PRODUCE_LATENCY = Histogram(
+    "scout_produce_seconds", "Time from send to Kafka acknowledgement", buckets=LATENCY_BUCKETS
+)
+
+STAGE_ROWS = Counter("scout_stage_rows_total", "Rows handled by a stage, by outcome", ["stage", "outcome"])
+STAGE_BATCH_SIZE = Histogram("scout_stage_batch_size", "Batch sizes per stage", ["stage"], buckets=BATCH_BUCKETS)
+STAGE_BATCH_SECONDS = Histogram(
+    "scout_stage_batch_seconds", "Batch durations per stage", ["stage"], buckets=LATENCY_BUCKETS
+)
+STAGE_RETRIES = Counter("scout_stage_retries_total", "Transient failures retried, per stage", ["stage"])
+DEAD_LETTERS = Counter("scout_dead_letters_total", "Messages routed to the dead letters")
+QUARANTINED = Counter("scout_quarantined_total", "Transactions quarantined, by reason", ["reason"])
+
+GOLD_REFRESH_SECONDS = Histogram(
+    "scout_gold_refresh_seconds", "Gold view refresh duration", ["view"], buckets=LATENCY_BUCKETS
+)
+GOLD_REFRESHES = Counter("scout_gold_refreshes_total", "Gold refresh attempts by status", ["view", "status"])
+JOB_RUNS = Counter("scout_job_runs_total", "Scheduled job runs by status", ["job", "status"])
+GOLD_LAST_REFRESH = Gauge("scout_gold_last_refresh_timestamp_seconds", "Last successful refresh", ["view"])

@@ -1,0 +1,194 @@
+"""The event contract of ``pos.transactions.v1``: validation, canonical form and event hash.
+
+Example::
+
+    tx = Transaction.model_validate_json(body)
+    event = Envelope.wrap(tx, source="api")
+    event.event_hash      # sha256 over the canonical JSON: same for any key order or "1.5" vs "1.50"
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+SCHEMA = "pos.transactions.v1"
+SCHEMA_VERSION = 1
+CENT = Decimal("0.01")
+MONEY_LIMIT = Decimal("10000000000")  # numeric(12,2)
+MAX_ITEMS = 500
+
+Source = Literal["api", "bulk", "simulator"]
+
+
+def _to_decimal(value: Any) -> Decimal:
+    """Money arrives as a JSON string or number; floats are exact within numeric(12,2)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a decimal number, not a boolean")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        if abs(value) >= float(MONEY_LIMIT):
+            raise ValueError("must be less than 10,000,000,000 in absolute value")
+        # <= 12 significant digits round-trip exactly through a double's shortest repr
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{value[:40]!r} is not a decimal number") from None
+    else:
+        raise ValueError("must be a decimal number (JSON string or number)")
+    if not result.is_finite():
+        raise ValueError("must be a finite number")
+    return result
+
+
+def _money(value: Decimal) -> Decimal:
+    if abs(value) >= MONEY_LIMIT:
+        raise ValueError("must be less than 10,000,000,000 in absolute value")
+    quantized = value.quantize(CENT)
+    if quantized != value:
+        raise ValueError("must have at most 2 decimal places")
+    return quantized
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Money = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_money)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+
+
+class LineItem(BaseModel):
+    """One line of a basket: qty x unit_price of a product named by id or by name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_id: Ident | None = None
+    product_name: Text | None = None
+    brand: Text | None = None
+    category: Text | None = None
+    qty: int = Field(ge=-1_000_000, le=1_000_000)
+    unit_price: Money
+    line_amount: Money | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> LineItem:
+        if self.product_id is None and self.product_name is None:
+            raise ValueError("either product_id or product_name is required")
+        return self
+
+
+class Transaction(BaseModel):
+    """A point-of-sale transaction as devices post it (see SPEC.md, the contract)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "transaction_id": "TXN-20250824-001",
+                    "store_id": "STORE-001",
+                    "ts": "2025-01-24T18:30:00Z",
+                    "total_amount": "50.00",
+                    "currency": "PHP",
+                    "device_id": "POS-17",
+                    "customer_segment": "family",
+                    "payment_method": "cash",
+                    "items": [
+                        {
+                            "product_id": "PROD-001",
+                            "product_name": "Coca-Cola 350ml",
+                            "brand": "Coca-Cola",
+                            "category": "beverages",
+                            "qty": 2,
+                            "unit_price": "25.00",
+                            "line_amount": "50.00",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    transaction_id: Ident
+    store_id: Ident
+    ts: UtcDatetime
+    total_amount: Money
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    device_id: Ident | None = None
+    customer_segment: Text | None = None
+    payment_method: Text | None = None
+    items: list[LineItem] = Field(min_length=1, max_length=MAX_ITEMS)
+
+    def canonical(self) -> dict[str, Any]:
+        """JSON-ready canonical form: decimals to cents, UTC timestamps, no nulls."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def canonical_json(self) -> bytes:
+        return orjson.dumps(self.canonical(), option=orjson.OPT_SORT_KEYS)
+
+    def event_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json()).hexdigest()
+
+
+class Envelope(BaseModel):
+    """What travels on the topic: the canonical transaction plus where and when it was received."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_: Literal["pos.transactions.v1"] = Field(default=SCHEMA, alias="schema")
+    version: Literal[1] = SCHEMA_VERSION
+    event_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    source: Source
+    received_at: UtcDatetime
+    transaction: Transaction
+
+    @classmethod
+    def wrap(cls, tx: Transaction, *, source: Source, received_at: datetime | None = None) -> Envelope:
+        return cls(
+            schema=SCHEMA,
+            event_hash=tx.event_hash(),
+            source=source,
+            received_at=received_at or datetime.now(UTC),
+            transaction=tx,
+        )
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "schema": SCHEMA,
+            "version": SCHEMA_VERSION,
+            "event_hash": self.event_hash,
+            "source": self.source,
+            "received_at": self.received_at.isoformat().replace("+00:00", "Z"),
+            "transaction": self.transaction.canonical(),
+        }
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        """Decode a topic message; raises ``ValueError`` (JSON) or ``ValidationError``."""
+        return cls.model_validate_json(raw)
+
+    def hash_matches(self) -> bool:
+        return self.transaction.event_hash() == self.event_hash

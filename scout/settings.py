@@ -1,0 +1,99 @@
+"""Typed settings for every Scout process, read from ``SCOUT_*`` environment variables.
+
+Example::
+
+    settings = Settings()                      # reads the environment
+    settings = Settings(kafka_bootstrap="127.0.0.1:19092", topic="t1")   # explicit, for tests
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All configuration; validated when built, passed into factories (nothing global)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCOUT_", env_file=None, extra="ignore")
+
+    # --- services -----------------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL; empty means the embedded pgserver under data_dir.",
+    )
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    kafka_idempotence: bool = Field(
+        default=True, description="Idempotent producer; the embedded Tansu broker does not support it."
+    )
+    data_dir: Path = Field(default=Path(".scout"), description="Where embedded services keep their data.")
+
+    # --- topics ---------------------------------------------------------------------------
+    topic: str = "pos.transactions.v1"
+    dead_letter_topic: str = "pos.transactions.dlq.v1"
+    topic_partitions: int = Field(default=3, ge=1, le=256)
+
+    # --- ingest API -----------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    produce_timeout_s: float = Field(default=5.0, gt=0)
+    retry_after_s: int = Field(default=5, ge=1)
+
+    # --- streams --------------------------------------------------------------------------
+    stream_app_id: str = Field(default="scout", description="Faust app id = Kafka consumer group.")
+    worker_web_port: int = Field(default=6066, ge=1, le=65535)
+    bronze_batch_size: int = Field(default=2000, ge=1)
+    bronze_batch_within_s: float = Field(default=0.5, gt=0)
+    silver_batch_size: int = Field(default=2000, ge=1)
+    silver_idle_interval_s: float = Field(default=0.5, gt=0)
+    retry_max_backoff_s: float = Field(default=10.0, gt=0)
+    broker_session_timeout_s: float = Field(default=6.0, gt=0)
+    broker_heartbeat_interval_s: float = Field(default=1.0, gt=0)
+
+    # --- guardrails -----------------------------------------------------------------------
+    max_transaction_amount: str = Field(default="10000", description="Critical threshold per transaction.")
+    line_sum_tolerance: float = Field(default=0.01, ge=0, le=1)
+    future_skew_s: int = Field(default=300, ge=0)
+
+    # --- jobs -----------------------------------------------------------------------------
+    gold_refresh_interval_s: float = Field(default=10.0, gt=0)
+
+    # --- misc -----------------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_ports(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("at least one host:port is required")
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return ",".join(servers)
+
+    @model_validator(mode="after")
+    def _topics_differ(self) -> Settings:
+        if self.topic == self.dead_letter_topic:
+            raise ValueError("topic and dead_letter_topic must differ")
+        return self
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return self.kafka_bootstrap.split(",")
+
+    def database_dsn(self) -> str:
+        """The PostgreSQL URL to connect to; raises when neither set nor embedded-running."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        raise RuntimeError(
+            "SCOUT_DATABASE_URL is not set. Run `scout up` for the embedded database, "
+            "or set SCOUT_DATABASE_URL=postgresql://user@host:5432/db"
+        )

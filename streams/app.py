@@ -1,0 +1,56 @@
+"""The Faust application: bronze agent + silver loop, built from settings (nothing at import).
+
+Example::
+
+    app = create_app(Settings())
+    run_worker(app, settings)       # what `scout worker` does
+"""
+
+from __future__ import annotations
+
+import faust
+
+from scout.settings import Settings
+from streams.bronze.agent import register_bronze
+from streams.resources import StreamResources
+from streams.silver.agent import register_silver
+
+
+def broker_url(settings: Settings) -> str:
+    return ";".join(f"kafka://{server}" for server in settings.bootstrap_servers)
+
+
+def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
+    app = faust.App(
+        settings.stream_app_id,
+        broker=broker_url(settings),
+        store="memory://",
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
+        web_enabled=False,
+        web_host="127.0.0.1",
+        web_port=settings.worker_web_port,
+        web_bind="127.0.0.1",
+        datadir=str(settings.data_dir / "faust"),
+    )
+    resources = StreamResources(settings)
+    topic = app.topic(settings.topic, value_type=bytes, key_type=bytes, value_serializer="raw",
+                      key_serializer="raw")
+    dead_topic = app.topic(settings.dead_letter_topic, value_type=bytes, key_type=bytes,
+                           value_serializer="raw", key_serializer="raw")
+    register_bronze(app, topic, dead_topic, resources)
+    if silver:
+        register_silver(app, resources)
+    return app
+
+
+def run_worker(app: faust.App, settings: Settings) -> None:
+    """Run the worker in this process until SIGTERM/SIGINT (web server off, 127.0.0.1 if on)."""
+    worker = faust.Worker(app, loglevel="warn" if settings.log_level == "warning" else settings.log_level)
+    worker.execute_from_commandline()

@@ -1,0 +1,78 @@
+"""The silver loop, run as a Faust task on every worker: drain bronze into silver in batches.
+
+Any number of workers may run it at once: rows are claimed with FOR UPDATE SKIP LOCKED.
+A batch that fails with a terminal error is retried row by row so one poison row is
+quarantined (reason ``processing_error``) and the rest go through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+
+from observability.metrics import QUARANTINED, STAGE_BATCH_SECONDS, STAGE_BATCH_SIZE, STAGE_ROWS
+from quality.rules import Thresholds
+from streams.resources import StreamResources
+from streams.retry import retry_transient
+from streams.silver.step import StepResult, drain_once
+
+log = logging.getLogger(__name__)
+
+
+async def drain(resources: StreamResources, limit: int, limits: Thresholds) -> StepResult:
+    """One batch with transient retries; on a terminal error, isolate row by row."""
+    settings = resources.settings
+
+    async def once(n: int) -> StepResult:
+        pool = await resources.pool()
+        async with pool.connection() as conn:
+            return await drain_once(conn, limit=n, limits=limits)
+
+    try:
+        return await retry_transient(lambda: once(limit), stage="silver", max_backoff=settings.retry_max_backoff_s)
+    except Exception as exc:
+        log.error("silver: batch failed terminally (%r); isolating row by row", exc)
+    total = StepResult(0, 0, 0, 0, 0)
+    for _ in range(limit):
+        one = await retry_transient(lambda: once(1), stage="silver", max_backoff=settings.retry_max_backoff_s)
+        if one.claimed == 0:
+            break
+        total = StepResult(*(a + b for a, b in zip(vars_of(total), vars_of(one), strict=True)))
+    return total
+
+
+def vars_of(result: StepResult) -> tuple[int, int, int, int, int]:
+    return (result.claimed, result.inserted, result.quarantined, result.already_present, result.line_items)
+
+
+async def silver_loop(resources: StreamResources) -> None:
+    settings = resources.settings
+    limits = Thresholds.from_settings(settings)
+    while True:
+        started = time.perf_counter()
+        try:
+            result = await drain(resources, settings.silver_batch_size, limits)
+        except Exception:  # a bug, not data: keep the loop alive, never spin
+            log.exception("silver: unexpected error; retrying after the idle interval")
+            await asyncio.sleep(settings.silver_idle_interval_s)
+            continue
+        if result.claimed:
+            STAGE_BATCH_SIZE.labels("silver").observe(result.claimed)
+            STAGE_BATCH_SECONDS.labels("silver").observe(time.perf_counter() - started)
+            STAGE_ROWS.labels("silver", "inserted").inc(result.inserted)
+            STAGE_ROWS.labels("silver", "quarantined").inc(result.quarantined)
+            if result.quarantined:
+                QUARANTINED.labels("any").inc(result.quarantined)
+        if result.claimed < settings.silver_batch_size:
+            await asyncio.sleep(settings.silver_idle_interval_s)
+
+
+def register_silver(app: faust.App, resources: StreamResources) -> None:
+    @app.task
+    async def silver() -> None:
+        await silver_loop(resources)
+
+    del silver

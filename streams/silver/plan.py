@@ -1,0 +1,114 @@
+"""Pure part of the silver step: turn claimed bronze rows into what to write (no I/O).
+
+Example::
+
+    plan = build_plan(rows, limits, now=datetime.now(UTC))
+    plan.transactions, plan.quarantined, plan.sku_products
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from quality.rules import Thresholds, evaluate, line_amount
+from scout.contract import Transaction
+from streams.silver.linking import normalise_name
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRow:
+    bronze_id: int
+    event_hash: str
+    source: str
+    payload: dict[str, Any]
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedLine:
+    line_no: int
+    product_id: str | None
+    product_name: str | None
+    name_norm: str | None
+    qty: int
+    unit_price: Decimal
+    line_amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTransaction:
+    row: ClaimedRow
+    tx: Transaction
+    lines: tuple[PlannedLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    row: ClaimedRow
+    store_id: str | None
+    transaction_id: str | None
+    reasons: tuple[str, ...]
+    details: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    transactions: list[PlannedTransaction] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    # sku -> (name, name_norm, brand, category): products to create when unknown
+    sku_products: dict[str, tuple[str, str, str | None, str | None]] = field(default_factory=dict)
+
+    @property
+    def store_ids(self) -> list[str]:
+        return sorted({t.tx.store_id for t in self.transactions})
+
+    @property
+    def name_norms(self) -> list[str]:
+        return sorted({ln.name_norm for t in self.transactions for ln in t.lines
+                       if ln.product_id is None and ln.name_norm})
+
+
+def _lines(tx: Transaction) -> tuple[PlannedLine, ...]:
+    return tuple(
+        PlannedLine(
+            line_no=n,
+            product_id=item.product_id,
+            product_name=item.product_name,
+            name_norm=normalise_name(item.product_name) if item.product_name else None,
+            qty=item.qty,
+            unit_price=item.unit_price,
+            line_amount=line_amount(item.qty, item.unit_price, item.line_amount),
+        )
+        for n, item in enumerate(tx.items, start=1)
+    )
+
+
+def build_plan(rows: list[ClaimedRow], limits: Thresholds, *, now: datetime) -> Plan:
+    plan = Plan()
+    for row in rows:
+        try:
+            tx = Transaction.model_validate(row.payload)
+        except ValidationError as exc:
+            plan.quarantined.append(
+                Quarantined(row, row.payload.get("store_id"), row.payload.get("transaction_id"),
+                            ("invalid_payload",), {"errors": exc.errors(include_url=False, include_input=False)})
+            )
+            continue
+        violations = [v for v in evaluate(tx, limits, now=now) if v.rule.severity == "critical"]
+        if violations:
+            plan.quarantined.append(
+                Quarantined(row, tx.store_id, tx.transaction_id, tuple(v.rule.name for v in violations),
+                            {v.rule.name: v.detail for v in violations})
+            )
+            continue
+        for item in tx.items:
+            if item.product_id is not None and item.product_id not in plan.sku_products:
+                name = item.product_name or item.product_id
+                plan.sku_products[item.product_id] = (name, normalise_name(name), item.brand, item.category)
+        plan.transactions.append(PlannedTransaction(row, tx, _lines(tx)))
+    return plan

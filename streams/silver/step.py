@@ -1,0 +1,180 @@
+"""The silver step: claim bronze rows (FOR UPDATE SKIP LOCKED), validate, link, write silver,
+quarantine what breaks critical rules, mark bronze processed, all in one database transaction.
+
+Example::
+
+    async with pool.connection() as conn:
+        result = await drain_once(conn, limit=2000, limits=limits)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from quality.rules import Thresholds
+from scout.db import q
+from scout.errors import classify
+from streams.silver.linking import CONFIDENCE
+from streams.silver.plan import ClaimedRow, Plan, PlannedTransaction, Quarantined, build_plan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    claimed: int
+    inserted: int
+    quarantined: int
+    already_present: int
+    line_items: int
+
+
+async def _claim(conn: AsyncConnection, limit: int) -> list[ClaimedRow]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q("claim_bronze"), {"limit": limit})
+        return [
+            ClaimedRow(r["id"], r["event_hash"], r["source"], r["payload"], r["received_at"])
+            for r in await cur.fetchall()
+        ]
+
+
+async def _product_keys(conn: AsyncConnection, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
+    by_sku: dict[str, int] = {}
+    if plan.sku_products:
+        skus = sorted(plan.sku_products)
+        cols = list(zip(*(plan.sku_products[s] for s in skus), strict=True))
+        await conn.execute(
+            q("upsert_products_by_sku"),
+            {"skus": skus, "names": list(cols[0]), "norms": list(cols[1]), "brands": list(cols[2]),
+             "categories": list(cols[3])},
+        )
+        cur = await conn.execute(q("products_by_sku"), {"skus": skus})
+        by_sku = {sku: key for sku, key in await cur.fetchall()}
+    by_name: dict[str, int] = {}
+    if plan.name_norms:
+        cur = await conn.execute(q("products_by_name"), {"norms": plan.name_norms})
+        by_name = {norm: key for norm, key in await cur.fetchall()}
+    return by_sku, by_name
+
+
+def _txn_params(txns: list[PlannedTransaction]) -> dict[str, list[Any]]:
+    return {
+        "store_ids": [t.tx.store_id for t in txns],
+        "transaction_ids": [t.tx.transaction_id for t in txns],
+        "ts": [t.tx.ts for t in txns],
+        "totals": [t.tx.total_amount for t in txns],
+        "currencies": [t.tx.currency for t in txns],
+        "device_ids": [t.tx.device_id for t in txns],
+        "segments": [t.tx.customer_segment for t in txns],
+        "payments": [t.tx.payment_method for t in txns],
+        "item_counts": [len(t.lines) for t in txns],
+        "sources": [t.row.source for t in txns],
+        "event_hashes": [t.row.event_hash for t in txns],
+        "bronze_ids": [t.row.bronze_id for t in txns],
+        "received_at": [t.row.received_at for t in txns],
+    }
+
+
+async def _insert_transactions(conn: AsyncConnection, plan: Plan) -> tuple[dict[str, int], int]:
+    """Insert; returns event_hash -> txn_id of new rows and the count already present (replays).
+
+    Rows refused by a unique constraint with another event hash become ``conflicting_duplicate``.
+    """
+    if not plan.transactions:
+        return {}, 0
+    cur = await conn.execute(q("insert_transactions"), _txn_params(plan.transactions))
+    inserted = {str(h): int(txn_id) for txn_id, h in await cur.fetchall()}
+    refused = [t for t in plan.transactions if t.row.event_hash not in inserted]
+    if not refused:
+        return inserted, 0
+    cur = await conn.execute(
+        q("transactions_by_key"),
+        {"store_ids": [t.tx.store_id for t in refused], "transaction_ids": [t.tx.transaction_id for t in refused]},
+    )
+    existing = {(s, t): (str(h), int(i)) for s, t, h, i in await cur.fetchall()}
+    already = 0
+    for t in refused:
+        hit = existing.get((t.tx.store_id, t.tx.transaction_id))
+        if hit is not None and hit[0] == t.row.event_hash:
+            already += 1  # the same event landed before (e.g. a replayed bronze row)
+            continue
+        details = {"existing_event_hash": hit[0] if hit else None, "existing_txn_id": hit[1] if hit else None}
+        plan.quarantined.append(
+            Quarantined(t.row, t.tx.store_id, t.tx.transaction_id, ("conflicting_duplicate",), details)
+        )
+    return inserted, already
+
+
+async def _copy_lines(conn: AsyncConnection, plan: Plan, inserted: dict[str, int],
+                      by_sku: dict[str, int], by_name: dict[str, int]) -> int:
+    count = 0
+    async with conn.cursor() as cur, cur.copy(q("copy_line_items")) as copy:
+        for t in plan.transactions:
+            txn_id = inserted.get(t.row.event_hash)
+            if txn_id is None:
+                continue
+            for ln in t.lines:
+                if ln.product_id is not None:
+                    key, method = by_sku.get(ln.product_id), "sku"
+                else:
+                    key = by_name.get(ln.name_norm or "")
+                    method = "name" if key is not None else "unlinked"
+                await copy.write_row((txn_id, ln.line_no, key, ln.product_id, ln.product_name, ln.qty,
+                                      ln.unit_price, ln.line_amount, method, CONFIDENCE[method]))
+                count += 1
+    return count
+
+
+async def _quarantine(conn: AsyncConnection, items: list[Quarantined]) -> None:
+    if not items:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            q("insert_quarantine"),
+            [
+                {"bronze_id": z.row.bronze_id, "event_hash": z.row.event_hash, "store_id": z.store_id,
+                 "transaction_id": z.transaction_id, "reasons": list(z.reasons), "details": Jsonb(z.details)}
+                for z in items
+            ],
+        )
+
+
+async def _apply(conn: AsyncConnection, rows: list[ClaimedRow], limits: Thresholds) -> StepResult:
+    plan = build_plan(rows, limits, now=datetime.now(UTC))
+    if plan.store_ids:
+        await conn.execute(q("upsert_stores"), {"store_ids": plan.store_ids})
+    by_sku, by_name = await _product_keys(conn, plan)
+    inserted, already = await _insert_transactions(conn, plan)
+    lines = await _copy_lines(conn, plan, inserted, by_sku, by_name) if inserted else 0
+    await _quarantine(conn, plan.quarantined)
+    return StepResult(len(rows), len(inserted), len(plan.quarantined), already, lines)
+
+
+async def drain_once(conn: AsyncConnection, *, limit: int, limits: Thresholds) -> StepResult:
+    """One batch in one transaction. With ``limit=1`` a terminal error quarantines that row."""
+    async with conn.transaction():
+        rows = await _claim(conn, limit)
+        if not rows:
+            return StepResult(0, 0, 0, 0, 0)
+        try:
+            async with conn.transaction():  # savepoint: lets a poison row be isolated below
+                result = await _apply(conn, rows, limits)
+        except Exception as exc:
+            if limit != 1 or classify(exc) != "terminal":
+                raise
+            log.error("silver: bronze row %s cannot be processed, quarantined: %r", rows[0].bronze_id, exc)
+            row = rows[0]
+            await _quarantine(conn, [Quarantined(row, row.payload.get("store_id"), row.payload.get("transaction_id"),
+                                                 ("processing_error",), {"error": repr(exc)[:500]})])
+            result = StepResult(1, 0, 1, 0, 0)
+        await conn.execute(q("mark_bronze_processed"), {"ids": [r.bronze_id for r in rows]})
+        if result.inserted:
+            await conn.execute(q("bump_silver_watermark"))
+        return result
