@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 from prometheus_client import make_asgi_app
 
 from ingest_api.errors import install_handlers
@@ -43,7 +42,6 @@ def create_app(settings: Settings) -> FastAPI:
         title="Scout ingest API",
         version="1",
         summary="Point-of-sale transactions in; every 202 is a promise that the event will land once.",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from ingest_api.deps import PoolDep, PublisherDep
 
@@ -30,9 +30,9 @@ async def _database_ok(pool: PoolDep) -> bool:
 
 
 @router.get("/readyz", summary="Readiness: Kafka and PostgreSQL reachable")
-async def readyz(publisher: PublisherDep, pool: PoolDep) -> ORJSONResponse:
+async def readyz(publisher: PublisherDep, pool: PoolDep) -> JSONResponse:
     kafka, database = await asyncio.gather(publisher.ready(), _database_ok(pool))
     checks = {"kafka": "ok" if kafka else "unreachable", "database": "ok" if database else "unreachable"}
     ready = kafka and database
-    return ORJSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
                           status_code=200 if ready else 503)

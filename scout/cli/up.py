@@ -8,6 +8,7 @@ and on exit (Ctrl-C or --duration) waits for the pipeline to settle and prints r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from typing import Any
@@ -60,10 +61,8 @@ def _settle(dsn: str, timeout: float) -> None:
         last = now
         return bool(done)
 
-    try:
+    with contextlib.suppress(TimeoutError):  # the summary shows what did not settle
         wait_until(settled, timeout=timeout, what="the pipeline to settle", interval=1.0)
-    except TimeoutError:
-        pass
 
 
 def _summary(console: Console, counts: dict[str, Any]) -> None:

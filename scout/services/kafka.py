@@ -51,7 +51,8 @@ def ensure_jars(cache: Path) -> Path:
         timeout=900,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"Maven could not fetch Kafka {KAFKA_VERSION}: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+        output = result.stdout[-2000:] + result.stderr[-2000:]
+        raise RuntimeError(f"Maven could not fetch Kafka {KAFKA_VERSION}: {output}")
     marker.write_text(KAFKA_VERSION)
     return target
 

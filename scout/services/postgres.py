@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -22,19 +24,23 @@ from psycopg import sql
 from scout.services import free_port, wait_until
 
 
-def _bin_dir() -> Path:
-    import pgserver
+def _pgserver() -> Any:
+    with warnings.catch_warnings():  # pgserver asks platformdirs for a runtime dir it does not use here
+        warnings.simplefilter("ignore")
+        import pgserver
+        import pgserver.utils
+    return pgserver
 
-    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+def _bin_dir() -> Path:
+    return Path(_pgserver().__file__).parent / "pginstall" / "bin"
 
 
 def _system_user() -> str | None:
     """pgserver's convention: as root, postgres runs as the ``pgserver`` system user."""
     if os.geteuid() != 0:
         return None
-    from pgserver.utils import ensure_user_exists
-
-    ensure_user_exists("pgserver")
+    _pgserver().utils.ensure_user_exists("pgserver")
     return "pgserver"
 
 
@@ -70,8 +76,7 @@ class EmbeddedPostgres:
         if self._user is not None:
             import pwd
 
-            from pgserver.utils import ensure_prefix_permissions
-
+            ensure_prefix_permissions = _pgserver().utils.ensure_prefix_permissions
             ensure_prefix_permissions(self.data_dir)
             ensure_prefix_permissions(_bin_dir())
             entry = pwd.getpwnam(self._user)

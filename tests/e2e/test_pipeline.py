@@ -1,0 +1,109 @@
+"""The whole pipeline as a user runs it: `scout api`, `scout worker`, `scout scheduler` as processes
+on Apache Kafka and PostgreSQL; resends in any key order land once; gold agrees with silver."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from scout.cli.processes import Children, child_env
+from scout.kafka import ensure_topics
+from scout.services import free_port
+from scout.settings import Settings
+from simulator.generator import Generator
+from tests.conftest import eventually
+
+
+def _reordered(body: dict[str, Any]) -> dict[str, Any]:
+    flipped = {k: body[k] for k in reversed(list(body))}
+    flipped["items"] = [{k: item[k] for k in reversed(list(item))} for item in body["items"]]
+    return flipped
+
+
+@pytest.fixture
+def pipeline(settings: Settings) -> Iterator[str]:
+    ensure_topics(settings)
+    port = free_port()
+    env = child_env(
+        database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap, topic=settings.topic,
+        dead_letter_topic=settings.dead_letter_topic, stream_app_id=settings.stream_app_id,
+        api_port=str(port), worker_web_port=str(free_port()), data_dir=str(settings.data_dir),
+        gold_refresh_interval_s="1", silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
+    )
+    children = Children(env, settings.data_dir / "logs")
+    for name in ("api", "worker", "scheduler"):
+        children.start(name, name)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: _status(f"{url}/readyz"), until=lambda s: s == 200, timeout=60, what="API ready")
+        yield url
+    finally:
+        children.stop_all()
+        for child in children.running:
+            tail = child.log.read_text(errors="replace")[-3000:]
+            print(f"--- {child.name} (exit {child.proc.returncode}) ---\n{tail}")
+
+
+def _status(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+async def _post_all(url: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+    limit = asyncio.Semaphore(16)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async def one(body: dict[str, Any]) -> httpx.Response:
+            async with limit:
+                return await client.post("/v1/transactions", json=body)
+
+        return await asyncio.gather(*(one(b) for b in bodies))
+
+
+def _silver(dsn: str) -> tuple[int, Decimal]:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*), coalesce(sum(total_amount), 0) FROM silver.transactions").fetchone()
+    assert row is not None
+    return int(row[0]), Decimal(row[1])
+
+
+def _gold(dsn: str) -> tuple[int, Decimal]:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT coalesce(sum(orders), 0), coalesce(sum(revenue), 0) FROM gold.sales_by_store_day"
+                           ).fetchone()
+    assert row is not None
+    return int(row[0]), Decimal(row[1])
+
+
+def test_thousand_transactions_with_resends_land_exactly_once(pipeline: str, settings: Settings) -> None:
+    gen = Generator(seed=7)
+    originals = [gen.transaction(n) for n in range(1000)]
+    resends = originals[:100] + [_reordered(b) for b in originals[100:150]]
+    responses = asyncio.run(_post_all(pipeline, originals + resends))
+    assert [r.status_code for r in responses] == [202] * 1150, {r.status_code for r in responses}
+    hashes = [r.json()["event_hash"] for r in responses]
+    assert hashes[1000:1100] == hashes[:100]
+    assert hashes[1100:] == hashes[100:150]
+    expected_total = sum(Decimal(b["total_amount"]) for b in originals)
+
+    dsn = settings.database_dsn()
+    count, total = eventually(lambda: _silver(dsn), until=lambda r: r[0] >= 1000, timeout=180,
+                              what="1,000 transactions in silver")
+    assert (count, total) == (1000, expected_total)
+    with psycopg.connect(dsn) as conn:
+        bronze = conn.execute("SELECT count(*), count(*) FILTER (WHERE processed_at IS NULL) "
+                              "FROM bronze.transactions").fetchone()
+        quarantined = conn.execute("SELECT count(*) FROM silver.quarantine").fetchone()
+        lines = conn.execute("SELECT count(*) FROM silver.line_items").fetchone()
+    assert bronze == (1000, 0)
+    assert quarantined == (0,)
+    assert lines == (sum(len(b["items"]) for b in originals),)
+    eventually(lambda: _gold(dsn), until=lambda g: g == (1000, expected_total), timeout=60,
+               what="gold to agree with silver after a scheduled refresh")

@@ -1,0 +1,41 @@
+"""Bronze landing: idempotent on the event hash, dead letters kept with the raw bytes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+
+from streams.bronze.decode import DeadLetter, Position
+from streams.bronze.sink import land
+from tests.factories import bronze_row, tx_dict
+
+
+async def _land(dsn: str, rows, dead):  # type: ignore[no-untyped-def]
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        return await land(conn, rows, dead)
+
+
+def test_landing_twice_inserts_once(database: str) -> None:
+    rows = [bronze_row(tx_dict(n), offset=n) for n in range(50)]
+    first = asyncio.run(_land(database, rows, []))
+    again = asyncio.run(_land(database, rows + rows[:5], []))
+    assert (first.inserted, first.duplicates) == (50, 0)
+    assert (again.inserted, again.duplicates) == (0, 55)
+    with psycopg.connect(database) as conn:
+        count, hashes = conn.execute(
+            "SELECT count(*), count(DISTINCT event_hash) FROM bronze.transactions"
+        ).fetchone()  # type: ignore[misc]
+        payload = conn.execute("SELECT payload FROM bronze.transactions WHERE kafka_offset = 3").fetchone()
+    assert count == hashes == 50
+    assert payload and payload[0]["transaction_id"] == "TXN-000003"
+
+
+def test_dead_letters_are_kept_with_reason_and_raw_bytes(database: str) -> None:
+    dead = [DeadLetter(b"k", b"\xff not json", "not JSON: bad", Position("t", 1, 9))]
+    result = asyncio.run(_land(database, [bronze_row(tx_dict(1))], dead))
+    assert (result.inserted, result.dead_letters) == (1, 1)
+    asyncio.run(_land(database, [], dead))  # a redelivery does not duplicate it
+    with psycopg.connect(database) as conn:
+        rows = conn.execute("SELECT raw, reason, kafka_offset FROM ops.dead_letters").fetchall()
+    assert rows == [(b"\xff not json", "not JSON: bad", 9)]

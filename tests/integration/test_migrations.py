@@ -1,0 +1,87 @@
+"""All migrations on an empty database: objects, roles and grants as declared; the runner is strict."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from scout.migrate import MigrationChanged, migrate, status
+from sql import load_migrations
+from tests.services import Postgres
+
+
+def _objects(dsn: str) -> set[str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            """
+            SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname IN ('bronze', 'silver', 'gold', 'ops') AND c.relkind IN ('r', 'm', 'v')
+            """
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_all_migrations_apply_to_an_empty_database_once(postgres: Postgres) -> None:
+    dsn = postgres.fresh_database(migrated=False)
+    applied = migrate(dsn)
+    assert applied == [m.version for m in load_migrations()]
+    assert migrate(dsn) == []  # idempotent
+    assert all(m.applied for m in status(dsn))
+    assert {
+        "bronze.transactions", "silver.stores", "silver.products", "silver.transactions", "silver.line_items",
+        "silver.quarantine", "gold.sales_by_store_day", "ops.schema_migrations", "ops.watermarks",
+        "ops.gold_refresh_state", "ops.gold_refresh_log", "ops.job_runs", "ops.dead_letters",
+    } <= _objects(dsn)
+    with psycopg.connect(dsn) as conn:
+        roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'scout_%'")}
+        unique_gold = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'gold' AND indexdef LIKE 'CREATE UNIQUE%'"
+        ).fetchone()
+    assert {"scout_ingest", "scout_pipeline", "scout_reader"} <= roles
+    assert unique_gold and unique_gold[0] >= 1
+
+
+def test_a_changed_applied_migration_is_refused(database: str) -> None:
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("UPDATE ops.schema_migrations SET checksum = repeat('0', 64) WHERE version = 2")
+    with pytest.raises(MigrationChanged, match="0002"):
+        migrate(database)
+
+
+def _as_role(dsn: str, role: str, statement: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(f"SET ROLE {role}")
+        conn.execute(statement)
+
+
+BRONZE_INSERT = (
+    "INSERT INTO bronze.transactions (event_hash, source, store_id, transaction_id, payload, received_at, "
+    "kafka_topic, kafka_partition, kafka_offset) VALUES (repeat('a', 64), 'api', 'S', 'T', '{}', now(), 't', 0, 0)"
+)
+
+
+@pytest.mark.parametrize(
+    ("role", "statement", "allowed"),
+    [
+        ("scout_reader", "SELECT count(*) FROM gold.sales_by_store_day", True),
+        ("scout_reader", "SELECT count(*) FROM silver.transactions", False),
+        ("scout_reader", "SELECT count(*) FROM bronze.transactions", False),
+        ("scout_reader", "SELECT count(*) FROM ops.job_runs", False),
+        ("scout_reader", "CREATE TABLE gold.x (a int)", False),
+        ("scout_ingest", BRONZE_INSERT, True),
+        ("scout_ingest", "SELECT count(*) FROM silver.transactions", False),
+        ("scout_ingest", "INSERT INTO silver.stores (store_id) VALUES ('S')", False),
+        ("scout_pipeline", "INSERT INTO silver.stores (store_id) VALUES ('S')", True),
+        ("scout_pipeline", "SELECT ops.refresh_materialized_view('gold.sales_by_store_day', true)", True),
+        ("scout_pipeline", "CREATE TABLE silver.x (a int)", False),
+        ("scout_pipeline", "ALTER TABLE silver.stores ADD COLUMN x int", False),
+        ("scout_pipeline", "DROP MATERIALIZED VIEW gold.sales_by_store_day", False),
+        ("scout_pipeline", "SELECT ops.refresh_materialized_view('silver.transactions', true)", False),
+    ],
+)
+def test_role_grants(database: str, role: str, statement: str, allowed: bool) -> None:
+    if allowed:
+        _as_role(database, role, statement)
+    else:
+        with pytest.raises(psycopg.Error):
+            _as_role(database, role, statement)

@@ -1,0 +1,116 @@
+"""The pure silver plan: clean rows to transactions, rule breakers and bad payloads to quarantine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.types.json import Jsonb
+
+from quality.rules import Thresholds
+from scout.settings import Settings
+from streams.silver.linking import normalise_name
+from streams.silver.plan import ClaimedRow, build_plan
+from tests.unit.payloads import item, payload
+
+NOW = datetime(2025, 1, 24, 19, 0, tzinfo=UTC)
+LIMITS = Thresholds.from_settings(Settings())
+
+
+def row(bronze_id: int, data: dict[str, Any]) -> ClaimedRow:
+    return ClaimedRow(bronze_id, f"{bronze_id:064x}", "api", data, NOW)
+
+
+def test_routes_clean_breaking_and_invalid_rows() -> None:
+    rows = [
+        row(1, payload()),
+        row(2, payload(transaction_id="TXN-2", total_amount="20000.00",
+                       items=[item(qty=1, unit_price="20000.00", line_amount=None)])),
+        row(3, payload(transaction_id="TXN-3", total_amount="1.005")),
+        row(4, payload(transaction_id="TXN-4", store_id="STORE-002")),
+    ]
+    plan = build_plan(rows, LIMITS, now=NOW)
+    assert [t.row.bronze_id for t in plan.transactions] == [1, 4]
+    assert [(z.row.bronze_id, z.reasons) for z in plan.quarantined] == [
+        (2, ("over_threshold",)),
+        (3, ("invalid_payload",)),
+    ]
+    assert plan.store_ids == ["STORE-001", "STORE-002"]
+
+
+def test_quarantine_lists_every_broken_rule() -> None:
+    data = payload(total_amount="-50.00", items=[item(qty=-2, line_amount="-49.00")])
+    (quarantined,) = build_plan([row(1, data)], LIMITS, now=NOW).quarantined
+    assert set(quarantined.reasons) == {"negative_amount", "negative_quantity", "line_amount_mismatch",
+                                        "line_sum_mismatch"}
+    assert set(quarantined.details) == set(quarantined.reasons)
+    assert (quarantined.store_id, quarantined.transaction_id) == ("STORE-001", "TXN-1")
+
+
+def test_invalid_payload_keeps_ids_and_error_locations() -> None:
+    data = payload(transaction_id="TXN-9", items=[])
+    (quarantined,) = build_plan([row(9, data)], LIMITS, now=NOW).quarantined
+    assert quarantined.reasons == ("invalid_payload",)
+    assert (quarantined.store_id, quarantined.transaction_id) == ("STORE-001", "TXN-9")
+    assert [e["loc"] for e in quarantined.details["errors"]] == [("items",)]
+
+
+def test_invalid_payload_details_can_be_stored_as_jsonb() -> None:
+    """The silver step writes ``details`` with psycopg's Jsonb, so it must be JSON-serialisable."""
+    plan = build_plan([row(1, payload(total_amount="1.005"))], LIMITS, now=NOW)
+    (quarantined,) = plan.quarantined
+    dumper = Transformer().get_dumper(Jsonb(quarantined.details), PyFormat.BINARY)
+    assert dumper.dump(Jsonb(quarantined.details))
+
+
+def test_lines_are_numbered_with_computed_amounts() -> None:
+    data = payload(total_amount="80.00", items=[item(), item(product_id=None, product_name="Chips 60g",
+                                                             qty=3, unit_price="10.00", line_amount=None)])
+    (planned,) = build_plan([row(1, data)], LIMITS, now=NOW).transactions
+    assert [(ln.line_no, ln.product_id, ln.line_amount) for ln in planned.lines] == [
+        (1, "SKU-1", Decimal("50.00")),
+        (2, None, Decimal("30.00")),
+    ]
+    assert planned.lines[1].name_norm == "chips 60g"
+
+
+def test_sku_products_collected_once_from_clean_rows() -> None:
+    rows = [
+        row(1, payload(items=[item(product_id="SKU-1", product_name="Cola 350ml", brand="Fizz",
+                                   category="beverages")])),
+        row(2, payload(transaction_id="TXN-2", items=[item(product_id="SKU-1", product_name="Other")])),
+        row(3, payload(transaction_id="TXN-3", items=[item(product_id="SKU-2", product_name=None)])),
+        row(4, payload(transaction_id="TXN-4", total_amount="-50.00",
+                       items=[item(product_id="SKU-BAD", unit_price="-25.00", line_amount="-50.00")])),
+    ]
+    plan = build_plan(rows, LIMITS, now=NOW)
+    assert plan.sku_products == {
+        "SKU-1": ("Cola 350ml", "cola 350ml", "Fizz", "beverages"),
+        "SKU-2": ("SKU-2", "sku 2", None, None),
+    }
+
+
+def test_name_norms_only_for_lines_without_sku() -> None:
+    rows = [
+        row(1, payload(total_amount="100.00", items=[
+            item(product_id=None, product_name="  Coca-Cola  350ML "),
+            item(product_id=None, product_name="Coca Cola 350ml"),
+        ])),
+        row(2, payload(transaction_id="TXN-2", items=[item(product_id="SKU-7", product_name="Ice Tea")])),
+        row(3, payload(transaction_id="TXN-3", items=[item(product_id=None, product_name="Crème & Co")])),
+    ]
+    plan = build_plan(rows, LIMITS, now=NOW)
+    assert plan.name_norms == ["coca cola 350ml", "creme and co"]
+
+
+def test_normalise_name() -> None:
+    assert normalise_name("  Coca-Cola  350ML ") == "coca cola 350ml"
+    assert normalise_name("Café & Bar!") == "cafe and bar"
+    assert normalise_name("---") == ""
+
+
+def test_empty_batch() -> None:
+    plan = build_plan([], LIMITS, now=NOW)
+    assert (plan.transactions, plan.quarantined, plan.sku_products, plan.name_norms) == ([], [], {}, [])
