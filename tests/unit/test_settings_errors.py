@@ -1,0 +1,111 @@
+"""Settings validation and SCOUT_ environment, the transient/terminal classifier and backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import psycopg
+import pytest
+from psycopg import errors as pg_errors
+from pydantic import ValidationError
+
+from scout.errors import (
+    PublishUnavailable,
+    TerminalError,
+    TransientError,
+    backoff_delays,
+    classify,
+)
+from scout.settings import Settings
+
+
+@pytest.mark.parametrize("bootstrap", ["nohost", "a:b", ":9092", "host:", "", " , ", "ok:9092,bad"])
+def test_bad_kafka_bootstrap_rejected(bootstrap: str) -> None:
+    with pytest.raises(ValidationError, match="kafka_bootstrap"):
+        Settings(kafka_bootstrap=bootstrap)
+
+
+def test_bootstrap_list_is_normalised() -> None:
+    settings = Settings(kafka_bootstrap=" k1:9092, k2:19092 ,")
+    assert settings.kafka_bootstrap == "k1:9092,k2:19092"
+    assert settings.bootstrap_servers == ["k1:9092", "k2:19092"]
+
+
+def test_topic_and_dead_letter_topic_must_differ() -> None:
+    with pytest.raises(ValidationError, match="must differ"):
+        Settings(topic="same", dead_letter_topic="same")
+
+
+def test_reads_scout_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCOUT_KAFKA_BOOTSTRAP", "broker:29092")
+    monkeypatch.setenv("SCOUT_TOPIC", "t1")
+    monkeypatch.setenv("SCOUT_API_PORT", "8123")
+    monkeypatch.setenv("SCOUT_DATABASE_URL", "postgresql://u@h:5432/d")
+    monkeypatch.setenv("TOPIC", "ignored-without-prefix")
+    settings = Settings()
+    assert settings.bootstrap_servers == ["broker:29092"]
+    assert settings.topic == "t1"
+    assert settings.api_port == 8123
+    assert settings.database_dsn() == "postgresql://u@h:5432/d"
+    assert "u@h" not in repr(settings)
+
+
+def test_environment_value_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCOUT_KAFKA_BOOTSTRAP", "nohost")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_explicit_argument_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCOUT_TOPIC", "from-env")
+    assert Settings(topic="explicit").topic == "explicit"
+
+
+def test_database_dsn_without_url_explains() -> None:
+    with pytest.raises(RuntimeError, match="SCOUT_DATABASE_URL"):
+        Settings().database_dsn()
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (psycopg.OperationalError("connection refused"), "transient"),
+        (pg_errors.DeadlockDetected("deadlock"), "transient"),
+        (pg_errors.SerializationFailure("retry"), "transient"),
+        (pg_errors.UniqueViolation("duplicate key"), "terminal"),
+        (pg_errors.InvalidTextRepresentation("bad input"), "terminal"),
+        (psycopg.ProgrammingError("syntax"), "terminal"),
+        (ConnectionError("reset"), "transient"),
+        (ConnectionRefusedError("refused"), "transient"),
+        (TimeoutError(), "transient"),
+        (asyncio.TimeoutError(), "transient"),
+        (ValueError("bad"), "terminal"),
+        (KeyError("x"), "terminal"),
+        (PublishUnavailable("no ack"), "transient"),
+        (TransientError("later"), "transient"),
+        (TerminalError("never"), "terminal"),
+    ],
+)
+def test_classify(exc: BaseException, kind: str) -> None:
+    assert classify(exc) == kind
+
+
+def test_classify_kafka_errors() -> None:
+    from aiokafka import errors as aiokafka_errors
+
+    assert classify(aiokafka_errors.KafkaConnectionError("down")) == "transient"
+    assert classify(aiokafka_errors.RequestTimedOutError()) == "transient"
+    assert classify(aiokafka_errors.UnsupportedVersionError()) == "terminal"
+
+
+def test_backoff_doubles_then_caps() -> None:
+    delays = list(itertools.islice(backoff_delays(base=0.2, cap=1.0), 6))
+    assert delays == pytest.approx([0.2, 0.4, 0.8, 1.0, 1.0, 1.0])
+    assert list(itertools.islice(backoff_delays(), 10))[-1] == 10.0
+
+
+def test_backoff_never_exceeds_cap_even_below_base() -> None:
+    """retry_transient passes cap=settings.retry_max_backoff_s, which may be below the 0.2 s base."""
+    delays = list(itertools.islice(backoff_delays(cap=0.1), 3))
+    assert max(delays) <= 0.1
