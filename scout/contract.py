@@ -65,7 +65,7 @@ def _money(value: Decimal) -> Decimal:
     quantized = value.quantize(CENT)
     if quantized != value:
         raise ValueError("must have at most 2 decimal places")
-    return quantized
+    return quantized + 0  # -0.00 -> 0.00: one value, one hash
 
 
 def _utc(value: datetime) -> datetime:
@@ -87,7 +87,7 @@ class LineItem(BaseModel):
     product_name: Text | None = None
     brand: Text | None = None
     category: Text | None = None
-    qty: int = Field(ge=-1_000_000, le=1_000_000)
+    qty: int = Field(ge=-1_000_000, le=1_000_000, strict=True)
     unit_price: Money
     line_amount: Money | None = None
 

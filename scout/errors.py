@@ -81,7 +81,7 @@ def classify(exc: BaseException) -> Kind:
 
 def backoff_delays(base: float = 0.2, cap: float = 10.0):
     """Exponential backoff delays without end: 0.2, 0.4, 0.8 ... capped at ``cap``."""
-    delay = base
+    delay = min(base, cap)
     while True:
         yield delay
         delay = min(cap, delay * 2)

@@ -60,7 +60,8 @@ def decode(raw: bytes | None, *, key: bytes | None, position: Position) -> Bronz
         return DeadLetter(key, raw, f"not JSON: {exc}"[:MAX_REASON], position)
     if not isinstance(document, dict):
         return DeadLetter(key, raw, "not a JSON object", position)
-    if document.get("schema") != "pos.transactions.v1" or document.get("version") != 1:
+    version = document.get("version")
+    if document.get("schema") != "pos.transactions.v1" or type(version) is not int or version != 1:
         found = f"{document.get('schema')!r} v{document.get('version')!r}"
         return DeadLetter(key, raw, f"unsupported schema {found}"[:MAX_REASON], position)
     try:

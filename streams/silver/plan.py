@@ -96,7 +96,7 @@ def build_plan(rows: list[ClaimedRow], limits: Thresholds, *, now: datetime) -> 
         except ValidationError as exc:
             plan.quarantined.append(
                 Quarantined(row, row.payload.get("store_id"), row.payload.get("transaction_id"),
-                            ("invalid_payload",), {"errors": exc.errors(include_url=False, include_input=False)})
+                            ("invalid_payload",), {"errors": exc.errors(include_url=False, include_input=False, include_context=False)})
             )
             continue
         violations = [v for v in evaluate(tx, limits, now=now) if v.rule.severity == "critical"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 
 import psycopg
@@ -79,7 +78,6 @@ def test_database_dsn_without_url_explains() -> None:
         (ConnectionError("reset"), "transient"),
         (ConnectionRefusedError("refused"), "transient"),
         (TimeoutError(), "transient"),
-        (asyncio.TimeoutError(), "transient"),
         (ValueError("bad"), "terminal"),
         (KeyError("x"), "terminal"),
         (PublishUnavailable("no ack"), "transient"),
