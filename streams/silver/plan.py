@@ -94,9 +94,10 @@ def build_plan(rows: list[ClaimedRow], limits: Thresholds, *, now: datetime) -> 
         try:
             tx = Transaction.model_validate(row.payload)
         except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False, include_context=False)
             plan.quarantined.append(
                 Quarantined(row, row.payload.get("store_id"), row.payload.get("transaction_id"),
-                            ("invalid_payload",), {"errors": exc.errors(include_url=False, include_input=False, include_context=False)})
+                            ("invalid_payload",), {"errors": errors})
             )
             continue
         violations = [v for v in evaluate(tx, limits, now=now) if v.rule.severity == "critical"]
