@@ -33,6 +33,7 @@ lint: install
 
 test: install kafka-jars
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

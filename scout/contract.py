@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import orjson
 from pydantic import (
@@ -25,8 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA = "pos.transactions.v1"
-SCHEMA_VERSION = 1
+SCHEMA: Final = "pos.transactions.v1"
+SCHEMA_VERSION: Final = 1
 CENT = Decimal("0.01")
 MONEY_LIMIT = Decimal("10000000000")  # numeric(12,2)
 MAX_ITEMS = 500

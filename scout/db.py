@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -59,5 +60,5 @@ async def open_async_pool(
     return pool
 
 
-def connect(settings: Settings, *, autocommit: bool = True) -> psycopg.Connection:
+def connect(settings: Settings, *, autocommit: bool = True) -> psycopg.Connection[dict[str, Any]]:
     return psycopg.connect(settings.database_dsn(), autocommit=autocommit, row_factory=dict_row)

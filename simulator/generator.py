@@ -51,7 +51,7 @@ class Generator:
         rng = random.Random(f"{self.seed}:{n}")
         store = rng.choice(self.stores)
         count = rng.choices([1, 2, 3, 4, 6, 10], weights=[20, 25, 20, 15, 12, 8])[0]
-        items = []
+        items: list[dict[str, Any]] = []
         total = Decimal(0)
         for product in rng.sample(self.products, k=min(count, len(self.products))):
             qty = rng.choices([1, 2, 3, 6], weights=[60, 25, 10, 5])[0]

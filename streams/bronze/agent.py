@@ -87,7 +87,10 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
 
     @app.agent(topic, name="bronze", concurrency=1)
     async def bronze(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.bronze_batch_size, within=settings.bronze_batch_within_s):
+        batches = stream.take_events(  # type: ignore[attr-defined]
+            settings.bronze_batch_size, within=settings.bronze_batch_within_s
+        )
+        async for events in batches:
             started = time.perf_counter()
             rows, dead = split(events)
             result = await persist_shielded(resources, rows, dead)

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from quality.rules import Thresholds
 from scout.db import q
 from scout.errors import classify
-from streams.silver.linking import CONFIDENCE
+from streams.silver.linking import CONFIDENCE, LinkMethod
 from streams.silver.plan import ClaimedRow, Plan, PlannedTransaction, Quarantined, build_plan
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ async def _copy_lines(conn: AsyncConnection, plan: Plan, inserted: dict[str, int
             if txn_id is None:
                 continue
             for ln in t.lines:
+                method: LinkMethod
                 if ln.product_id is not None:
                     key, method = by_sku.get(ln.product_id), "sku"
                 else:
