@@ -51,6 +51,8 @@ ENV PATH=/opt/scout/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     SCOUT_DATA_DIR=/var/lib/scout
 
+# SCOUT_DATA_DIR must exist and be writable: the stream worker creates $SCOUT_DATA_DIR/faust at start
+# (without parents) and exits if it cannot.
 RUN groupadd --system --gid 10001 scout \
     && useradd --system --uid 10001 --gid scout --home-dir /home/scout --create-home \
         --shell /usr/sbin/nologin scout \

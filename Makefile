@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DURATION ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install kafka-jars clean
+.PHONY: run test lint install kafka-jars promtool clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: install kafka-jars
+promtool:
+	bash scripts/fetch-promtool.sh
+
+test: install kafka-jars promtool
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -64,6 +64,7 @@ def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool) ->
     last_row = conn.execute(q("gold_watermark"), {"view": view.name}).fetchone()
     last = int(last_row[0]) if last_row else None
     if not force and last is not None and last >= version:
+        GOLD_LAST_REFRESH.labels(view.name).set(time.time())  # nothing new: still current
         return RefreshResult(view.name, "skipped", "no new silver data", version, None, _ms(t0))
     conn.execute(q("refresh_view"), {"view": view.name, "concurrent": True})
     schema, name = view.name.split(".")

@@ -34,4 +34,8 @@ GOLD_REFRESH_SECONDS = Histogram(
 )
 GOLD_REFRESHES = Counter("scout_gold_refreshes_total", "Gold refresh attempts by status", ["view", "status"])
 JOB_RUNS = Counter("scout_job_runs_total", "Scheduled job runs by status", ["job", "status"])
-GOLD_LAST_REFRESH = Gauge("scout_gold_last_refresh_timestamp_seconds", "Last successful refresh", ["view"])
+GOLD_LAST_REFRESH = Gauge(
+    "scout_gold_last_refresh_timestamp_seconds",
+    "Last time the view was known current: refreshed, or skipped because silver had not moved",
+    ["view"],
+)

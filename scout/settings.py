@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     broker_session_timeout_s: float = Field(default=6.0, gt=0)
     broker_heartbeat_interval_s: float = Field(default=1.0, gt=0)
 
+    # --- metrics (worker and scheduler; the API serves /metrics/ itself) --------------------
+    metrics_host: str = Field(default="127.0.0.1", description="Where worker/scheduler metrics listen.")
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 turns it off.")
+    scheduler_metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 turns it off.")
+
     # --- guardrails -----------------------------------------------------------------------
     max_transaction_amount: str = Field(default="10000", description="Critical threshold per transaction.")
     line_sum_tolerance: float = Field(default=0.01, ge=0, le=1)

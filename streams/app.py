@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import faust
 
+from observability.serve import serve_metrics
 from scout.settings import Settings
 from streams.bronze.agent import register_bronze
 from streams.resources import StreamResources
@@ -52,5 +53,6 @@ def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
 
 def run_worker(app: faust.App, settings: Settings) -> None:
     """Run the worker in this process until SIGTERM/SIGINT (web server off, 127.0.0.1 if on)."""
+    serve_metrics(settings.metrics_host, settings.worker_metrics_port, process="worker")
     worker = faust.Worker(app, loglevel="warn" if settings.log_level == "warning" else settings.log_level)
     worker.execute_from_commandline()

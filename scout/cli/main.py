@@ -104,6 +104,9 @@ def scheduler() -> None:
     settings = _settings()
     _logging(settings)
     _dsn(settings)
+    from observability.serve import serve_metrics
+
+    serve_metrics(settings.metrics_host, settings.scheduler_metrics_port, process="scheduler")
     with open_pool(settings, name="scheduler", max_size=4) as pool:
         sched = build_scheduler(settings, pool)
         try:

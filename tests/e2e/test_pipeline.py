@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from scout.cli.processes import Children, child_env
 from scout.kafka import ensure_topics
@@ -26,15 +28,23 @@ def _reordered(body: dict[str, Any]) -> dict[str, Any]:
     return flipped
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    url: str
+    worker_metrics: str
+    scheduler_metrics: str
+
+
 @pytest.fixture
-def pipeline(settings: Settings) -> Iterator[str]:
+def pipeline(settings: Settings) -> Iterator[Pipeline]:
     ensure_topics(settings)
-    port = free_port()
+    port, worker_metrics, scheduler_metrics = free_port(), free_port(), free_port()
     env = child_env(
         database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap, topic=settings.topic,
         dead_letter_topic=settings.dead_letter_topic, stream_app_id=settings.stream_app_id,
         api_port=str(port), worker_web_port=str(free_port()), data_dir=str(settings.data_dir),
-        gold_refresh_interval_s="1", silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
+        gold_refresh_interval_s="1", worker_metrics_port=str(worker_metrics),
+        scheduler_metrics_port=str(scheduler_metrics), silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
     )
     children = Children(env, settings.data_dir / "logs")
     for name in ("api", "worker", "scheduler"):
@@ -42,7 +52,8 @@ def pipeline(settings: Settings) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         eventually(lambda: _status(f"{url}/readyz"), until=lambda s: s == 200, timeout=60, what="API ready")
-        yield url
+        yield Pipeline(url, f"http://127.0.0.1:{worker_metrics}/metrics",
+                       f"http://127.0.0.1:{scheduler_metrics}/metrics")
     finally:
         children.stop_all()
         for child in children.running:
@@ -82,11 +93,19 @@ def _gold(dsn: str) -> tuple[int, Decimal]:
     return int(row[0]), Decimal(row[1])
 
 
-def test_thousand_transactions_with_resends_land_exactly_once(pipeline: str, settings: Settings) -> None:
+def _metric(url: str, name: str, labels: dict[str, str]) -> float:
+    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def test_thousand_transactions_with_resends_land_exactly_once(pipeline: Pipeline, settings: Settings) -> None:
     gen = Generator(seed=7)
     originals = [gen.transaction(n) for n in range(1000)]
     resends = originals[:100] + [_reordered(b) for b in originals[100:150]]
-    responses = asyncio.run(_post_all(pipeline, originals + resends))
+    responses = asyncio.run(_post_all(pipeline.url, originals + resends))
     assert [r.status_code for r in responses] == [202] * 1150, {r.status_code for r in responses}
     hashes = [r.json()["event_hash"] for r in responses]
     assert hashes[1000:1100] == hashes[:100]
@@ -107,3 +126,11 @@ def test_thousand_transactions_with_resends_land_exactly_once(pipeline: str, set
     assert lines == (sum(len(b["items"]) for b in originals),)
     eventually(lambda: _gold(dsn), until=lambda g: g == (1000, expected_total), timeout=60,
                what="gold to agree with silver after a scheduled refresh")
+
+    # every process reports what it did on its own /metrics
+    accepted = _metric(f"{pipeline.url}/metrics/", "scout_ingest_requests_total", {"outcome": "accepted"})
+    landed = _metric(pipeline.worker_metrics, "scout_stage_rows_total", {"stage": "bronze", "outcome": "inserted"})
+    silvered = _metric(pipeline.worker_metrics, "scout_stage_rows_total", {"stage": "silver", "outcome": "inserted"})
+    refreshed = _metric(pipeline.scheduler_metrics, "scout_gold_refreshes_total", {"status": "refreshed"})
+    assert (accepted, landed, silvered) == (1150, 1000, 1000)
+    assert refreshed >= 1
