@@ -433,3 +433,15 @@ def test_dashboard_queries_are_valid_promql(dashboard: dict[str, Any], tmp_path:
     path = tmp_path / "dashboard_queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}), encoding="utf-8")
     run_promtool("check", "rules", path)
+
+
+def test_every_runbook_link_has_its_section() -> None:
+    runbook = (ROOT / "docs" / "RUNBOOK.md").read_text(encoding="utf-8")
+    anchors = set(re.findall(r"^## ([a-z0-9-]+)\s*$", runbook, flags=re.MULTILINE))
+    for path in rule_files():
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+            for rule in group["rules"]:
+                url = rule.get("annotations", {}).get("runbook_url", "")
+                if url:
+                    assert url.startswith("docs/RUNBOOK.md#"), url
+                    assert url.split("#", 1)[1] in anchors, f"{rule['alert']}: no section for {url}"
