@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from jobs.gold import refresh_gold
+from jobs.products import relink
 from observability.metrics import JOB_RUNS
 from scout.db import q
 from scout.errors import ScoutError
@@ -49,6 +50,8 @@ def _gold_refresh(pool: ConnectionPool, _: Settings) -> dict[str, Any]:
 JOBS: dict[str, Job] = {
     "gold-refresh": Job("gold-refresh", "Refresh gold materialized views when silver moved",
                         lambda s: s.gold_refresh_interval_s, _gold_refresh),
+    "product-relink": Job("product-relink", "Link unlinked line items when the product catalogue changed",
+                          lambda s: s.relink_interval_s, lambda pool, s: relink(pool, s)),
 }
 
 

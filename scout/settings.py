@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 turns it off.")
     scheduler_metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 turns it off.")
 
+    # --- product linking -------------------------------------------------------------------
+    link_fuzzy_threshold: float = Field(default=80.0, ge=50, le=100, description="rapidfuzz score to consider")
+    catalogue_refresh_s: float = Field(default=5.0, gt=0, description="How often workers load new products")
+
     # --- guardrails -----------------------------------------------------------------------
     max_transaction_amount: str = Field(default="10000", description="Critical threshold per transaction.")
     line_sum_tolerance: float = Field(default=0.01, ge=0, le=1)
@@ -68,6 +72,7 @@ class Settings(BaseSettings):
 
     # --- jobs -----------------------------------------------------------------------------
     gold_refresh_interval_s: float = Field(default=10.0, gt=0)
+    relink_interval_s: float = Field(default=300.0, gt=0)
 
     # --- misc -----------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"

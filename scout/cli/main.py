@@ -19,6 +19,10 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Scout: a streaming medallion pipeline for point-of-sale data.")
 jobs_app = typer.Typer(no_args_is_help=True, help="List and run scheduled jobs.")
 app.add_typer(jobs_app, name="jobs")
+quarantine_app = typer.Typer(no_args_is_help=True, help="List and replay quarantined transactions.")
+app.add_typer(quarantine_app, name="quarantine")
+products_app = typer.Typer(no_args_is_help=True, help="The product catalogue.")
+app.add_typer(products_app, name="products")
 console = Console()
 err = Console(stderr=True)
 
@@ -187,6 +191,70 @@ def verify() -> None:
     raise typer.Exit(run_verify(_settings(), console=console))
 
 
+@quarantine_app.command("list")
+def quarantine_list(
+    reason: Annotated[str | None, typer.Option(help="Only this reason code")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include replayed rows")] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """Show quarantined transactions (open ones by default) and the open count per reason."""
+    import psycopg
+
+    from streams.silver.quarantine import list_quarantine, open_counts
+
+    with psycopg.connect(_dsn(_settings())) as conn:
+        rows = list_quarantine(conn, reason=reason, include_replayed=all_, limit=limit)
+        counts = open_counts(conn)
+    table = Table("id", "when", "reasons", "store", "transaction", "bronze id", "details", "replayed")
+    for r in rows:
+        table.add_row(str(r["id"]), f"{r['created_at']:%Y-%m-%d %H:%M:%S}", ",".join(r["reasons"]),
+                      r["store_id"] or "", r["transaction_id"] or "", str(r["bronze_id"]),
+                      str(r["details"])[:60], "yes" if r["replayed_at"] else "")
+    console.print(table)
+    console.print("open by reason: " + (", ".join(f"{k}={v}" for k, v in counts.items()) or "none"))
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Quarantine ids to replay")] = None,
+    reason: Annotated[str | None, typer.Option(help="Replay every open row with this reason")] = None,
+) -> None:
+    """Send quarantined transactions back through silver after fixing the cause."""
+    import psycopg
+
+    from streams.silver.quarantine import replay
+
+    if not ids and reason is None:
+        err.print("[red]name quarantine ids or --reason[/]; `scout quarantine list` shows them")
+        raise typer.Exit(2)
+    with psycopg.connect(_dsn(_settings())) as conn:
+        replayed = replay(conn, ids=ids or None, reason=reason)
+    console.print(f"replayed {len(replayed)} transaction(s); the silver workers process them again")
+
+
+@products_app.command("import")
+def products_import(path: Annotated[str, typer.Argument(help="CSV with columns sku,name[,brand,category]")]) -> None:
+    """Load or update products by SKU; name-only line items can then link to them."""
+    from pathlib import Path
+
+    import psycopg
+
+    from jobs.products import CatalogueFileError, import_products, read_catalogue_csv
+
+    file = Path(path)
+    if not file.is_file():
+        err.print(f"[red]no such file: {path}[/]")
+        raise typer.Exit(2)
+    try:
+        with psycopg.connect(_dsn(_settings())) as conn:
+            counts = import_products(conn, read_catalogue_csv(file))
+    except CatalogueFileError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"products: {counts['inserted']} new, {counts['updated']} updated; "
+                  "`scout jobs run product-relink` links earlier unlinked lines")
+
+
 def _not_yet(name: str, issue: str) -> None:
     @app.command(name=name, help=f"(not available yet: {issue})",
                  context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -199,7 +267,6 @@ _not_yet("upload", "the bulk CSV upload work")
 _not_yet("uat", "the simulator and UAT work")
 _not_yet("tokens", "device authentication in the ingest API")
 _not_yet("bench", "the performance work")
-_not_yet("quarantine", "the streams work (list and replay)")
 
 
 def main() -> None:

@@ -16,3 +16,8 @@ SELECT (SELECT count(*) FROM bronze.transactions)                    AS bronze,
        (SELECT count(*) FROM ops.dead_letters)                       AS dead_letters,
        (SELECT count(*) FROM gold.sales_by_store_day)                AS gold_sales_rows,
        (SELECT coalesce(sum(orders), 0) FROM gold.sales_by_store_day) AS gold_orders;
+
+-- name: last_job_details
+SELECT details FROM ops.job_runs
+WHERE job_name = %(job)s AND status = 'succeeded'
+ORDER BY id DESC LIMIT 1;

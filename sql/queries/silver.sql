@@ -55,10 +55,68 @@ COPY silver.line_items (txn_id, line_no, product_key, product_id, product_name, 
 -- name: insert_quarantine
 INSERT INTO silver.quarantine (bronze_id, event_hash, store_id, transaction_id, reasons, details)
 VALUES (%(bronze_id)s, %(event_hash)s, %(store_id)s, %(transaction_id)s, %(reasons)s, %(details)s)
-ON CONFLICT (bronze_id) DO NOTHING;
+ON CONFLICT (bronze_id) DO UPDATE  -- quarantined again after a replay: the latest reasons, open again
+SET reasons = EXCLUDED.reasons, details = EXCLUDED.details, created_at = now(), replayed_at = NULL;
 
 -- name: mark_bronze_processed
 UPDATE bronze.transactions SET processed_at = now() WHERE id = ANY(%(ids)s::bigint[]);
 
 -- name: bump_silver_watermark
 UPDATE ops.watermarks SET version = version + 1, updated_at = now() WHERE name = 'silver';
+
+-- name: products_since
+SELECT product_key, sku, name FROM silver.products WHERE product_key > %(after)s ORDER BY product_key;
+
+-- name: import_products
+INSERT INTO silver.products (sku, name, name_norm, brand, category)
+SELECT sku, name, name_norm, brand, category
+FROM unnest(%(skus)s::text[], %(names)s::text[], %(norms)s::text[], %(brands)s::text[],
+            %(categories)s::text[]) AS p (sku, name, name_norm, brand, category)
+ORDER BY sku
+ON CONFLICT (sku) DO UPDATE
+SET name = EXCLUDED.name, name_norm = EXCLUDED.name_norm,
+    brand = coalesce(EXCLUDED.brand, silver.products.brand),
+    category = coalesce(EXCLUDED.category, silver.products.category)
+RETURNING (xmax = 0) AS inserted;
+
+-- name: unlinked_lines
+SELECT l.txn_id, l.line_no, l.product_name
+FROM silver.line_items l
+WHERE l.link_method = 'unlinked' AND l.product_name IS NOT NULL
+  AND (l.txn_id, l.line_no) > (%(after_txn)s, %(after_line)s)
+ORDER BY l.txn_id, l.line_no
+LIMIT %(limit)s;
+
+-- name: relink_line
+UPDATE silver.line_items
+SET product_key = %(product_key)s, link_method = %(method)s, link_confidence = %(confidence)s
+WHERE txn_id = %(txn_id)s AND line_no = %(line_no)s AND link_method = 'unlinked';
+
+-- name: products_fingerprint
+SELECT count(*) AS products, coalesce(max(product_key), 0) AS max_key FROM silver.products;
+
+-- name: quarantine_list
+SELECT id, created_at, reasons, store_id, transaction_id, bronze_id, details, replayed_at
+FROM silver.quarantine
+WHERE (%(reason)s::text IS NULL OR %(reason)s = ANY(reasons))
+  AND (%(include_replayed)s OR replayed_at IS NULL)
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: quarantine_counts
+SELECT reason, count(*) AS open
+FROM silver.quarantine, unnest(reasons) AS reason
+WHERE replayed_at IS NULL
+GROUP BY reason ORDER BY reason;
+
+-- name: quarantine_replay
+WITH picked AS (
+    UPDATE silver.quarantine SET replayed_at = now()
+    WHERE replayed_at IS NULL
+      AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
+      AND (%(reason)s::text IS NULL OR %(reason)s = ANY(reasons))
+    RETURNING bronze_id
+)
+UPDATE bronze.transactions b SET processed_at = NULL
+FROM picked WHERE b.id = picked.bronze_id
+RETURNING b.id;

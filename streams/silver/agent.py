@@ -17,19 +17,22 @@ from observability.metrics import QUARANTINED, STAGE_BATCH_SECONDS, STAGE_BATCH_
 from quality.rules import Thresholds
 from streams.resources import StreamResources
 from streams.retry import retry_transient
+from streams.silver.catalogue import CatalogueCache
 from streams.silver.step import StepResult, drain_once
 
 log = logging.getLogger(__name__)
 
 
-async def drain(resources: StreamResources, limit: int, limits: Thresholds) -> StepResult:
+async def drain(resources: StreamResources, limit: int, limits: Thresholds,
+                cache: CatalogueCache | None = None) -> StepResult:
     """One batch with transient retries; on a terminal error, isolate row by row."""
     settings = resources.settings
 
     async def once(n: int) -> StepResult:
         pool = await resources.pool()
         async with pool.connection() as conn:
-            return await drain_once(conn, limit=n, limits=limits)
+            catalogue = await cache.current(conn) if cache is not None else None
+            return await drain_once(conn, limit=n, limits=limits, catalogue=catalogue)
 
     try:
         return await retry_transient(lambda: once(limit), stage="silver", max_backoff=settings.retry_max_backoff_s)
@@ -51,10 +54,11 @@ def vars_of(result: StepResult) -> tuple[int, int, int, int, int]:
 async def silver_loop(resources: StreamResources) -> None:
     settings = resources.settings
     limits = Thresholds.from_settings(settings)
+    cache = CatalogueCache(threshold=settings.link_fuzzy_threshold, refresh_s=settings.catalogue_refresh_s)
     while True:
         started = time.perf_counter()
         try:
-            result = await drain(resources, settings.silver_batch_size, limits)
+            result = await drain(resources, settings.silver_batch_size, limits, cache)
         except Exception:  # a bug, not data: keep the loop alive, never spin
             log.exception("silver: unexpected error; retrying after the idle interval")
             await asyncio.sleep(settings.silver_idle_interval_s)

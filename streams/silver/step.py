@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from quality.rules import Thresholds
 from scout.db import q
 from scout.errors import classify
-from streams.silver.linking import CONFIDENCE, LinkMethod
+from streams.silver.linking import CONFIDENCE, Catalogue, LinkMethod, Match
 from streams.silver.plan import ClaimedRow, Plan, PlannedTransaction, Quarantined, build_plan
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ async def _claim(conn: AsyncConnection, limit: int) -> list[ClaimedRow]:
         ]
 
 
-async def _product_keys(conn: AsyncConnection, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
+async def _product_keys(conn: AsyncConnection, plan: Plan,
+                        catalogue: Catalogue | None) -> tuple[dict[str, int], dict[str, Match]]:
     by_sku: dict[str, int] = {}
     if plan.sku_products:
         skus = sorted(plan.sku_products)
@@ -57,10 +58,14 @@ async def _product_keys(conn: AsyncConnection, plan: Plan) -> tuple[dict[str, in
         )
         cur = await conn.execute(q("products_by_sku"), {"skus": skus})
         by_sku = {sku: key for sku, key in await cur.fetchall()}
-    by_name: dict[str, int] = {}
+    by_name: dict[str, Match] = {}
     if plan.name_norms:
         cur = await conn.execute(q("products_by_name"), {"norms": plan.name_norms})
-        by_name = {norm: key for norm, key in await cur.fetchall()}
+        by_name = {norm: Match(key, "name", CONFIDENCE["name"]) for norm, key in await cur.fetchall()}
+        if catalogue is not None:
+            for norm in plan.name_norms:
+                if norm not in by_name and (match := catalogue.match(norm)) is not None:
+                    by_name[norm] = match
     return by_sku, by_name
 
 
@@ -113,7 +118,7 @@ async def _insert_transactions(conn: AsyncConnection, plan: Plan) -> tuple[dict[
 
 
 async def _copy_lines(conn: AsyncConnection, plan: Plan, inserted: dict[str, int],
-                      by_sku: dict[str, int], by_name: dict[str, int]) -> int:
+                      by_sku: dict[str, int], by_name: dict[str, Match]) -> int:
     count = 0
     async with conn.cursor() as cur, cur.copy(q("copy_line_items")) as copy:
         for t in plan.transactions:
@@ -121,14 +126,16 @@ async def _copy_lines(conn: AsyncConnection, plan: Plan, inserted: dict[str, int
             if txn_id is None:
                 continue
             for ln in t.lines:
+                key: int | None
                 method: LinkMethod
                 if ln.product_id is not None:
-                    key, method = by_sku.get(ln.product_id), "sku"
+                    key, method, confidence = by_sku.get(ln.product_id), "sku", CONFIDENCE["sku"]
+                elif (match := by_name.get(ln.name_norm or "")) is not None:
+                    key, method, confidence = match.product_key, match.method, match.confidence
                 else:
-                    key = by_name.get(ln.name_norm or "")
-                    method = "name" if key is not None else "unlinked"
+                    key, method, confidence = None, "unlinked", CONFIDENCE["unlinked"]
                 await copy.write_row((txn_id, ln.line_no, key, ln.product_id, ln.product_name, ln.qty,
-                                      ln.unit_price, ln.line_amount, method, CONFIDENCE[method]))
+                                      ln.unit_price, ln.line_amount, method, confidence))
                 count += 1
     return count
 
@@ -147,18 +154,20 @@ async def _quarantine(conn: AsyncConnection, items: list[Quarantined]) -> None:
         )
 
 
-async def _apply(conn: AsyncConnection, rows: list[ClaimedRow], limits: Thresholds) -> StepResult:
+async def _apply(conn: AsyncConnection, rows: list[ClaimedRow], limits: Thresholds,
+                 catalogue: Catalogue | None) -> StepResult:
     plan = build_plan(rows, limits, now=datetime.now(UTC))
     if plan.store_ids:
         await conn.execute(q("upsert_stores"), {"store_ids": plan.store_ids})
-    by_sku, by_name = await _product_keys(conn, plan)
+    by_sku, by_name = await _product_keys(conn, plan, catalogue)
     inserted, already = await _insert_transactions(conn, plan)
     lines = await _copy_lines(conn, plan, inserted, by_sku, by_name) if inserted else 0
     await _quarantine(conn, plan.quarantined)
     return StepResult(len(rows), len(inserted), len(plan.quarantined), already, lines)
 
 
-async def drain_once(conn: AsyncConnection, *, limit: int, limits: Thresholds) -> StepResult:
+async def drain_once(conn: AsyncConnection, *, limit: int, limits: Thresholds,
+                     catalogue: Catalogue | None = None) -> StepResult:
     """One batch in one transaction. With ``limit=1`` a terminal error quarantines that row."""
     async with conn.transaction():
         rows = await _claim(conn, limit)
@@ -166,7 +175,7 @@ async def drain_once(conn: AsyncConnection, *, limit: int, limits: Thresholds) -
             return StepResult(0, 0, 0, 0, 0)
         try:
             async with conn.transaction():  # savepoint: lets a poison row be isolated below
-                result = await _apply(conn, rows, limits)
+                result = await _apply(conn, rows, limits, catalogue)
         except Exception as exc:
             if limit != 1 or classify(exc) != "terminal":
                 raise
