@@ -43,7 +43,7 @@ ON CONFLICT DO NOTHING
 RETURNING txn_id, event_hash;
 
 -- name: transactions_by_key
-SELECT t.store_id, t.transaction_id, t.event_hash, t.txn_id
+SELECT t.store_id, t.transaction_id, t.event_hash, t.txn_id, t.bronze_id
 FROM silver.transactions t
 JOIN unnest(%(store_ids)s::text[], %(transaction_ids)s::text[]) AS k (store_id, transaction_id)
   ON t.store_id = k.store_id AND t.transaction_id = k.transaction_id;
@@ -120,3 +120,7 @@ WITH picked AS (
 UPDATE bronze.transactions b SET processed_at = NULL
 FROM picked WHERE b.id = picked.bronze_id
 RETURNING b.id;
+
+-- name: displace_transactions
+DELETE FROM silver.transactions WHERE txn_id = ANY(%(txn_ids)s::bigint[])
+RETURNING txn_id, bronze_id, event_hash, store_id, transaction_id;

@@ -90,7 +90,9 @@ def _txn_params(txns: list[PlannedTransaction]) -> dict[str, list[Any]]:
 async def _insert_transactions(conn: AsyncConnection, plan: Plan) -> tuple[dict[str, int], int]:
     """Insert; returns event_hash -> txn_id of new rows and the count already present (replays).
 
-    Rows refused by a unique constraint with another event hash become ``conflicting_duplicate``.
+    Two versions of one (store_id, transaction_id): the one received first (lower bronze id) stays in
+    silver, the other goes to quarantine as ``conflicting_duplicate`` — whatever order concurrent silver
+    workers commit them in.
     """
     if not plan.transactions:
         return {}, 0
@@ -103,18 +105,38 @@ async def _insert_transactions(conn: AsyncConnection, plan: Plan) -> tuple[dict[
         q("transactions_by_key"),
         {"store_ids": [t.tx.store_id for t in refused], "transaction_ids": [t.tx.transaction_id for t in refused]},
     )
-    existing = {(s, t): (str(h), int(i)) for s, t, h, i in await cur.fetchall()}
+    existing = {(s, t): (str(h), int(i), int(b)) for s, t, h, i, b in await cur.fetchall()}
     already = 0
+    earlier: list[PlannedTransaction] = []
     for t in refused:
         hit = existing.get((t.tx.store_id, t.tx.transaction_id))
         if hit is not None and hit[0] == t.row.event_hash:
             already += 1  # the same event landed before (e.g. a replayed bronze row)
-            continue
-        details = {"existing_event_hash": hit[0] if hit else None, "existing_txn_id": hit[1] if hit else None}
-        plan.quarantined.append(
-            Quarantined(t.row, t.tx.store_id, t.tx.transaction_id, ("conflicting_duplicate",), details)
-        )
+        elif hit is not None and hit[2] > t.row.bronze_id:
+            earlier.append(t)  # ours was received first: the row in silver is the later duplicate
+        else:
+            details = {"existing_event_hash": hit[0] if hit else None, "existing_txn_id": hit[1] if hit else None}
+            plan.quarantined.append(
+                Quarantined(t.row, t.tx.store_id, t.tx.transaction_id, ("conflicting_duplicate",), details)
+            )
+    if earlier:
+        inserted.update(await _displace(conn, plan, earlier, existing))
     return inserted, already
+
+
+async def _displace(conn: AsyncConnection, plan: Plan, earlier: list[PlannedTransaction],
+                    existing: dict[tuple[str, str], tuple[str, int, int]]) -> dict[str, int]:
+    """Move later versions out of silver into quarantine and insert the earlier ones in their place."""
+    by_key = {(t.tx.store_id, t.tx.transaction_id): t for t in earlier}
+    cur = await conn.execute(q("displace_transactions"),
+                             {"txn_ids": [existing[k][1] for k in by_key]})
+    for _txn_id, bronze_id, event_hash, store_id, transaction_id in await cur.fetchall():
+        winner = by_key[(store_id, transaction_id)]
+        row = ClaimedRow(int(bronze_id), str(event_hash), "", {}, winner.row.received_at)
+        plan.quarantined.append(Quarantined(row, store_id, transaction_id, ("conflicting_duplicate",),
+                                            {"existing_event_hash": winner.row.event_hash, "displaced": True}))
+    cur = await conn.execute(q("insert_transactions"), _txn_params(earlier))
+    return {str(h): int(txn_id) for txn_id, h in await cur.fetchall()}
 
 
 async def _copy_lines(conn: AsyncConnection, plan: Plan, inserted: dict[str, int],

@@ -11,11 +11,10 @@ import pytest
 from kafka import KafkaProducer
 from psycopg import sql
 
-from scout.cli.processes import Children, child_env
-from scout.kafka import ensure_topics
-from scout.services import free_port
+from scout.cli.processes import Children
 from scout.settings import Settings
 from tests.conftest import eventually
+from tests.e2e.workers import worker_processes
 from tests.factories import envelope, tx_dict
 
 
@@ -31,21 +30,8 @@ def _counts(dsn: str) -> tuple[int, int, int]:
 
 @pytest.fixture
 def worker(settings: Settings) -> Iterator[Children]:
-    ensure_topics(settings)
-    env = child_env(
-        database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap, topic=settings.topic,
-        dead_letter_topic=settings.dead_letter_topic, stream_app_id=settings.stream_app_id,
-        worker_web_port=str(free_port()), data_dir=str(settings.data_dir), silver_idle_interval_s="0.1",
-        bronze_batch_within_s="0.2", retry_max_backoff_s="1",
-    )
-    children = Children(env, settings.data_dir / "logs")
-    children.start("worker", "worker")
-    try:
+    with worker_processes(settings) as children:
         yield children
-    finally:
-        children.stop_all()
-        for child in children.running:
-            print(f"--- {child.name} ---\n{child.log.read_text(errors='replace')[-3000:]}")
 
 
 def _producer(settings: Settings) -> KafkaProducer:

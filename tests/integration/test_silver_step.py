@@ -93,3 +93,26 @@ def test_concurrent_workers_never_process_a_row_twice(database: str) -> None:
     assert sum(1 for run in runs if run) >= 2  # the work was actually shared
     assert _scalar(database, "SELECT count(*) FROM silver.transactions") == 600
     assert _scalar(database, "SELECT count(*) FROM silver.quarantine") == 0
+
+
+def test_the_version_received_first_wins_whatever_order_silver_commits(database: str) -> None:
+    first, later = tx_dict(1), tx_dict(1, qty=3, total="75.00")
+    asyncio.run(_seed(database, [first, later]))  # bronze ids: first < later
+
+    async def later_commits_first() -> None:
+        async with await psycopg.AsyncConnection.connect(database) as conn, conn.transaction():
+            cur = await conn.execute("SELECT id FROM bronze.transactions ORDER BY id")
+            first_id = (await cur.fetchone())[0]  # type: ignore[index]
+            await conn.execute("SELECT 1 FROM bronze.transactions WHERE id = %s FOR UPDATE", [first_id])
+            async with await psycopg.AsyncConnection.connect(database) as other:
+                await drain_once(other, limit=10, limits=LIMITS)  # a worker that sees only the later row
+        await _drain_all(database, 10)
+
+    asyncio.run(later_commits_first())
+    with psycopg.connect(database) as conn:
+        silver = conn.execute("SELECT total_amount FROM silver.transactions").fetchall()
+        held = conn.execute("SELECT transaction_id, reasons, details->>'displaced' FROM silver.quarantine").fetchall()
+        lines = conn.execute("SELECT count(*), sum(line_amount) FROM silver.line_items").fetchone()
+    assert silver == [(Decimal("50.00"),)]
+    assert held == [("TXN-000001", ["conflicting_duplicate"], "true")]
+    assert lines == (1, Decimal("50.00"))

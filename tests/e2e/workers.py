@@ -1,0 +1,33 @@
+"""Start `scout worker` processes on the test's own topics and database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from scout.cli.processes import Children, child_env
+from scout.kafka import ensure_topics
+from scout.services import free_port
+from scout.settings import Settings
+
+
+@contextmanager
+def worker_processes(settings: Settings, count: int = 1, **extra: str) -> Iterator[Children]:
+    ensure_topics(settings)
+    env = child_env(
+        database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap, topic=settings.topic,
+        dead_letter_topic=settings.dead_letter_topic, stream_app_id=settings.stream_app_id,
+        data_dir=str(settings.data_dir), silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
+        retry_max_backoff_s="1", worker_metrics_port="0", topic_partitions=str(settings.topic_partitions), **extra,
+    )
+    children = Children(env, settings.data_dir / "logs")
+    for n in range(count):
+        children.env = {**env, "SCOUT_WORKER_WEB_PORT": str(free_port())}
+        children.start(f"worker-{n}", "worker")
+    try:
+        yield children
+    finally:
+        children.stop_all()
+        for child in children.running:
+            tail = child.log.read_text(errors="replace")[-2000:]
+            print(f"--- {child.name} (exit {child.proc.returncode}) ---\n{tail}")
