@@ -255,6 +255,34 @@ def products_import(path: Annotated[str, typer.Argument(help="CSV with columns s
                   "`scout jobs run product-relink` links earlier unlinked lines")
 
 
+@app.command()
+def bench(
+    part: Annotated[str, typer.Argument(help="all, bronze, silver, link (ingest, e2e, gold, upload, quality: later)")]
+    = "all",
+    count: Annotated[int, typer.Option(help="Transactions in the Kafka / bronze backlog", min=1000)] = 200_000,
+    broker: Annotated[str, typer.Option(help="kafka (Apache Kafka from jars) or tansu")] = "kafka",
+    silver_workers: Annotated[int, typer.Option(min=1)] = 1,
+    out: Annotated[str, typer.Option(help="Folder for the JSON report")] = "bench-results",
+) -> None:
+    """Measure Scout next to this machine's raw limits (Kafka, COPY) in the same run; print and write JSON."""
+    from pathlib import Path
+
+    from scout.cli.bench.run import LATER, PARTS, run_bench
+
+    if part in LATER:
+        err.print(f"[yellow]`scout bench {part}` is not available yet[/]; available: all, {', '.join(PARTS)}")
+        raise typer.Exit(2)
+    if part != "all" and part not in PARTS:
+        err.print(f"[red]unknown part {part!r}[/]; choose all, {', '.join(PARTS)}")
+        raise typer.Exit(2)
+    if broker not in ("kafka", "tansu"):
+        err.print("[red]--broker must be kafka or tansu[/]")
+        raise typer.Exit(2)
+    parts = list(PARTS) if part == "all" else [part]
+    run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]
+              out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console)
+
+
 def _not_yet(name: str, issue: str) -> None:
     @app.command(name=name, help=f"(not available yet: {issue})",
                  context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -266,7 +294,6 @@ def _not_yet(name: str, issue: str) -> None:
 _not_yet("upload", "the bulk CSV upload work")
 _not_yet("uat", "the simulator and UAT work")
 _not_yet("tokens", "device authentication in the ingest API")
-_not_yet("bench", "the performance work")
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 -- Queries of the silver step (streams/silver).
 
 -- name: claim_bronze
-SELECT id, event_hash, source, payload, received_at
+SELECT id, event_hash, source, payload::text AS payload, received_at, store_id, transaction_id
 FROM bronze.transactions
 WHERE processed_at IS NULL
 ORDER BY id

@@ -35,12 +35,13 @@ CONFIDENCE: dict[LinkMethod, Decimal] = {
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _DIGIT = re.compile(r"\d")
-MAX_BLOCK = 64  # candidates taken from one posting list at most
+MAX_BLOCK = 48  # candidates taken from one posting list at most
 BLOCK_KEYS = 3  # the rarest keys of a name that select its candidates
 
 
 def normalise_name(name: str) -> str:
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    text = name if name.isascii() else unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    text = text.lower()
     text = text.replace("&", " and ")
     return _NON_WORD.sub(" ", text).strip()
 
@@ -77,16 +78,27 @@ def _aligned(query: list[str], candidate: list[str]) -> bool:
     )
 
 
+def _block_keys(tokens: list[str]) -> set[str]:
+    """Each word, plus the prefix and suffix of long words so that one typo still finds the product."""
+    keys = set(tokens)
+    for token in tokens:
+        if len(token) >= 5:
+            keys.add(f"<{token[:3]}")
+            keys.add(f"{token[-3:]}>")
+    return keys
+
+
 class Catalogue:
     """An in-memory index of products for exact-name and fuzzy matching (one per worker process)."""
 
     def __init__(self, products: Iterable[tuple[int, str | None, str]] = (), *, threshold: float = 80.0) -> None:
         self.threshold = threshold
         self._by_norm: dict[str, int] = {}
-        self._names: list[str] = []
+        self._sorted: list[str] = []  # words in sorted order: plain ratio on these = token_sort_ratio
         self._keys: list[int] = []
         self._tokens: list[list[str]] = []
         self._postings: dict[str, list[int]] = defaultdict(list)
+        self._posting_names: dict[str, list[str]] = defaultdict(list)  # parallel: the sorted-word names
         self._cache: dict[str, Match | None] = {}
         for key, _sku, name in products:
             self.add(key, name)
@@ -100,30 +112,26 @@ class Catalogue:
             return
         index = len(self._keys)
         self._by_norm[norm] = product_key
-        self._names.append(norm)
         self._keys.append(product_key)
         tokens = norm.split()
         self._tokens.append(tokens)
-        for token in set(tokens):
-            self._postings[token].append(index)
-            if len(token) >= 5:  # block typo'd long words by their prefix and suffix too
-                self._postings[f"<{token[:3]}"].append(index)
-                self._postings[f"{token[-3:]}>"].append(index)
+        sorted_name = " ".join(sorted(tokens))
+        self._sorted.append(sorted_name)
+        for key in _block_keys(tokens):
+            self._postings[key].append(index)
+            self._posting_names[key].append(sorted_name)
         self._cache.clear()
 
-    def _block(self, tokens: list[str]) -> list[int]:
-        """Candidates from the rarest keys of the name (words, and prefix/suffix of long words)."""
-        keys: set[str] = set()
-        for token in tokens:
-            keys.add(token)
-            if len(token) >= 5:
-                keys.update((f"<{token[:3]}", f"{token[-3:]}>"))
-        lists = sorted((p for k in keys if (p := self._postings.get(k))), key=len)[:BLOCK_KEYS]
-        seen: dict[int, None] = {}
-        for posting in lists:
-            for index in posting[:MAX_BLOCK]:
-                seen[index] = None
-        return list(seen)
+    def _block(self, tokens: list[str]) -> tuple[list[int], list[str]]:
+        """Candidates from the rarest keys of the name (duplicates are harmless and cheap to score)."""
+        keys = sorted((k for k in _block_keys(tokens) if k in self._postings),
+                      key=lambda k: len(self._postings[k]))[:BLOCK_KEYS]
+        indices: list[int] = []
+        names: list[str] = []
+        for key in keys:
+            indices += self._postings[key][:MAX_BLOCK]
+            names += self._posting_names[key][:MAX_BLOCK]
+        return indices, names
 
     def match(self, name: str) -> Match | None:
         norm = normalise_name(name)
@@ -142,11 +150,10 @@ class Catalogue:
 
     def _fuzzy(self, norm: str) -> Match | None:
         tokens = norm.split()
-        block = self._block(tokens)
+        block, names = self._block(tokens)
         if not block:
             return None
-        names = [self._names[i] for i in block]
-        for _name, score, position in process.extract(norm, names, scorer=fuzz.token_sort_ratio,
+        for _name, score, position in process.extract(" ".join(sorted(tokens)), names, scorer=fuzz.ratio,
                                                       score_cutoff=self.threshold, limit=3):
             index = block[position]
             if _aligned(tokens, self._tokens[index]):

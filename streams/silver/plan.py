@@ -25,8 +25,10 @@ class ClaimedRow:
     bronze_id: int
     event_hash: str
     source: str
-    payload: dict[str, Any]
+    payload: str  # the canonical transaction, JSON text
     received_at: datetime
+    store_id: str | None = None
+    transaction_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +94,11 @@ def build_plan(rows: list[ClaimedRow], limits: Thresholds, *, now: datetime) -> 
     plan = Plan()
     for row in rows:
         try:
-            tx = Transaction.model_validate(row.payload)
+            tx = Transaction.model_validate_json(row.payload)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
             plan.quarantined.append(
-                Quarantined(row, row.payload.get("store_id"), row.payload.get("transaction_id"),
+                Quarantined(row, row.store_id, row.transaction_id,
                             ("invalid_payload",), {"errors": errors})
             )
             continue

@@ -40,7 +40,8 @@ async def _claim(conn: AsyncConnection, limit: int) -> list[ClaimedRow]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(q("claim_bronze"), {"limit": limit})
         return [
-            ClaimedRow(r["id"], r["event_hash"], r["source"], r["payload"], r["received_at"])
+            ClaimedRow(r["id"], r["event_hash"], r["source"], r["payload"], r["received_at"], r["store_id"],
+                       r["transaction_id"])
             for r in await cur.fetchall()
         ]
 
@@ -132,7 +133,7 @@ async def _displace(conn: AsyncConnection, plan: Plan, earlier: list[PlannedTran
                              {"txn_ids": [existing[k][1] for k in by_key]})
     for _txn_id, bronze_id, event_hash, store_id, transaction_id in await cur.fetchall():
         winner = by_key[(store_id, transaction_id)]
-        row = ClaimedRow(int(bronze_id), str(event_hash), "", {}, winner.row.received_at)
+        row = ClaimedRow(int(bronze_id), str(event_hash), "", "", winner.row.received_at, store_id, transaction_id)
         plan.quarantined.append(Quarantined(row, store_id, transaction_id, ("conflicting_duplicate",),
                                             {"existing_event_hash": winner.row.event_hash, "displaced": True}))
     cur = await conn.execute(q("insert_transactions"), _txn_params(earlier))
@@ -203,7 +204,7 @@ async def drain_once(conn: AsyncConnection, *, limit: int, limits: Thresholds,
                 raise
             log.error("silver: bronze row %s cannot be processed, quarantined: %r", rows[0].bronze_id, exc)
             row = rows[0]
-            await _quarantine(conn, [Quarantined(row, row.payload.get("store_id"), row.payload.get("transaction_id"),
+            await _quarantine(conn, [Quarantined(row, row.store_id, row.transaction_id,
                                                  ("processing_error",), {"error": repr(exc)[:500]})])
             result = StepResult(1, 0, 1, 0, 0)
         await conn.execute(q("mark_bronze_processed"), {"ids": [r.bronze_id for r in rows]})

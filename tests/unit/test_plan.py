@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,8 @@ LIMITS = Thresholds.from_settings(Settings())
 
 
 def row(bronze_id: int, data: dict[str, Any]) -> ClaimedRow:
-    return ClaimedRow(bronze_id, f"{bronze_id:064x}", "api", data, NOW)
+    return ClaimedRow(bronze_id, f"{bronze_id:064x}", "api", json.dumps(data), NOW, data.get("store_id"),
+                      data.get("transaction_id"))
 
 
 def test_routes_clean_breaking_and_invalid_rows() -> None:

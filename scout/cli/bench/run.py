@@ -1,0 +1,65 @@
+"""Run benchmark parts, print a table and write the JSON report."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from scout.cli.bench.env import Broker, bench_services, machine_facts
+from scout.cli.bench.link import bench_link
+from scout.cli.bench.streams import bench_bronze_and_silver
+
+PARTS = ("bronze", "silver", "link")
+LATER = ("ingest", "e2e", "gold", "upload", "quality")
+TARGETS = {"bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000}
+
+
+def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: int, out_dir: Path,
+              cache_dir: Path, console: Console) -> dict[str, Any]:
+    report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "machine": machine_facts(broker),
+                              "settings": {"count": count, "broker": broker, "silver_workers": silver_workers},
+                              "targets": TARGETS, "results": {}}
+    if "bronze" in parts or "silver" in parts:
+        with bench_services(broker, cache_dir) as services:
+            dsn = services.fresh_database("bench")
+            report["results"]["streams"] = bench_bronze_and_silver(
+                services.bootstrap, dsn, services.work_dir, count=count, silver_workers=silver_workers,
+                say=lambda text: console.print(f"  {text}"))
+    if "link" in parts:
+        console.print("  fuzzy linking against 10,000 products ...")
+        report["results"]["link"] = bench_link()
+    report["finished_at"] = datetime.now(UTC).isoformat()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"bench-{'-'.join(parts)}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(report, indent=2, default=str))
+    _print(report, console)
+    console.print(f"report written to {path}")
+    return report
+
+
+def _print(report: dict[str, Any], console: Console) -> None:
+    table = Table("figure", "scout", "raw limit (same run)", "ratio", "target", title="scout bench")
+    streams = report["results"].get("streams")
+    if streams:
+        raw = streams["raw"]
+        b, s = streams["bronze"], streams["silver"]
+        table.add_row("bronze landing, tx/s", f"{b['tx_s']:,.0f}", f"COPY {raw['copy_bronze_rows_s']:,.0f}",
+                      f"{b['ratio_to_copy']:.2f}", f"{TARGETS['bronze_tx_s']:,}")
+        table.add_row("  Kafka consume / produce, msg/s", "", f"{raw['kafka_consume_msg_s']:,.0f} / "
+                      f"{raw['kafka_produce_msg_s']:,.0f}", f"{b['ratio_to_consume']:.2f}", "")
+        table.add_row(f"silver drain ({s['workers']} worker), tx/s", f"{s['tx_s']:,.0f}",
+                      f"COPY {raw['copy_silver_tx_with_lines_s']:,.0f}", f"{s['ratio_to_copy']:.2f}",
+                      f"{TARGETS['silver_tx_s']:,}")
+        table.add_row("  silver line items/s", f"{s['line_items_s']:,.0f}", f"COPY {raw['copy_line_items_s']:,.0f}",
+                      "", "")
+        table.add_row("  worker peak RSS, MiB", f"{s['peak_rss_mib']:,.0f}", "", "", "")
+    link = report["results"].get("link")
+    if link:
+        table.add_row("fuzzy linking, names/s (10k products)", f"{link['names_s']['median']:,.0f}", "", "",
+                      f"{TARGETS['link_names_s']:,}")
+    console.print(table)

@@ -1,0 +1,159 @@
+"""Benchmarks of the stream stages: bronze landing of a Kafka backlog, silver drain of a bronze backlog."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+from scout.cli.bench import raw
+from scout.cli.processes import Children, child_env
+from scout.contract import Envelope, Transaction
+from scout.kafka import ensure_topics
+from scout.settings import Settings
+from simulator.generator import Generator
+
+BRONZE_COLUMNS = ("event_hash", "source", "store_id", "transaction_id", "payload", "received_at", "kafka_topic",
+                  "kafka_partition", "kafka_offset")
+TXN_COLUMNS = ("store_id", "transaction_id", "ts", "total_amount", "currency", "device_id", "customer_segment",
+               "payment_method", "item_count", "source", "event_hash", "bronze_id", "received_at")
+LINE_COLUMNS = ("txn_id", "line_no", "product_key", "product_id", "product_name", "qty", "unit_price",
+                "line_amount", "link_method", "link_confidence")
+
+
+@dataclass
+class Backlog:
+    envelopes: list[Envelope]
+    messages: list[tuple[bytes, bytes]]
+
+    @classmethod
+    def generate(cls, count: int, seed: int = 42) -> Backlog:
+        gen = Generator(seed=seed, stores=50)
+        envelopes = [Envelope.wrap(Transaction.model_validate(gen.transaction(n)), source="simulator")
+                     for n in range(count)]
+        return cls(envelopes, [(e.transaction.store_id.encode(), e.to_bytes()) for e in envelopes])
+
+    def bronze_rows(self, topic: str) -> list[tuple[Any, ...]]:
+        import orjson
+
+        return [(e.event_hash, e.source, e.transaction.store_id, e.transaction.transaction_id,
+                 orjson.dumps(e.transaction.canonical()).decode(), e.received_at, topic, 0, n)
+                for n, e in enumerate(self.envelopes)]
+
+    def silver_rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        txns, lines = [], []
+        for n, e in enumerate(self.envelopes, start=1):
+            t = e.transaction
+            txns.append((t.store_id, t.transaction_id, t.ts, t.total_amount, t.currency, t.device_id,
+                         t.customer_segment, t.payment_method, len(t.items), e.source, e.event_hash, n,
+                         e.received_at))
+            for line_no, item in enumerate(t.items, start=1):
+                amount = item.line_amount or (item.unit_price * item.qty).quantize(Decimal("0.01"))
+                lines.append((n, line_no, None, item.product_id, item.product_name, item.qty, item.unit_price,
+                              amount, "sku", Decimal("1.000")))
+        return txns, lines
+
+
+def _count(dsn: str, query: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(query.encode()).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass
+class Drain:
+    rate: float
+    seconds: float
+    peak_rss_mib: float
+    rss_samples_mib: list[float]
+
+
+def watch(dsn: str, query: str, target: int, children: Children, timeout: float) -> Drain:
+    """Rate between the first and the last row seen, sampling the workers' RSS on the way."""
+    first: tuple[float, int] | None = None
+    samples: list[float] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        now, count = time.perf_counter(), _count(dsn, query)
+        rss = sum(_rss(c.proc.pid) for c in children.running)
+        samples.append(rss)
+        if first is None and count > 0:
+            first = (now, count)
+        if count >= target:
+            break
+        if time.monotonic() > deadline or children.dead():
+            dead = [c.name for c in children.dead()]
+            raise RuntimeError(f"stopped at {count:,} of {target:,} (dead workers: {dead})")
+        time.sleep(0.05)
+    assert first is not None
+    seconds = max(now - first[0], 1e-6)
+    return Drain((count - first[1]) / seconds, seconds, max(samples), samples[:: max(1, len(samples) // 50)])
+
+
+def _rss(pid: int) -> float:
+    try:
+        return float(psutil.Process(pid).memory_info().rss) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+def start_workers(settings: Settings, dsn: str, bootstrap: str, count: int, log_dir: Path, *,
+                  silver: bool) -> Children:
+    env = child_env(database_url=dsn, kafka_bootstrap=bootstrap, topic=settings.topic,
+                    dead_letter_topic=settings.dead_letter_topic, stream_app_id=settings.stream_app_id,
+                    data_dir=str(log_dir.parent), worker_metrics_port="0", log_level="warning",
+                    kafka_idempotence="true")
+    children = Children(env, log_dir)
+    for n in range(count):
+        children.start(f"worker-{n}", "worker", *([] if silver else ["--no-silver"]))
+    return children
+
+
+def bench_bronze_and_silver(bootstrap: str, dsn: str, work: Path, *, count: int, silver_workers: int,
+                            say: Callable[[str], None]) -> dict[str, Any]:
+    settings = Settings(kafka_bootstrap=bootstrap, topic="bench.transactions", dead_letter_topic="bench.dlq",
+                        stream_app_id="scout-bench", topic_partitions=3)
+    ensure_topics(settings)
+    say(f"generating {count:,} transactions ...")
+    backlog = Backlog.generate(count)
+    say("raw: Kafka produce of the backlog ...")
+    produce = raw.kafka_produce(bootstrap, settings.topic, backlog.messages)
+    say("raw: Kafka consume (aiokafka getmany) ...")
+    consume = raw.kafka_consume(bootstrap, settings.topic, count)
+    say("raw: COPY of the same bronze rows ...")
+    copy_bronze = raw.copy_rows(dsn, "bronze.transactions", BRONZE_COLUMNS, backlog.bronze_rows(settings.topic))
+    say("scout: bronze worker landing the backlog ...")
+    children = start_workers(settings, dsn, bootstrap, 1, work / "logs-bronze", silver=False)
+    try:
+        bronze = watch(dsn, "SELECT count(*) FROM bronze.transactions", count, children, timeout=1800)
+    finally:
+        children.stop_all()
+    txns, lines = backlog.silver_rows()
+    say("raw: COPY of the same silver rows ...")
+    copy_txn = raw.copy_rows(dsn, "silver.transactions", TXN_COLUMNS, txns)
+    copy_lines = raw.copy_rows(dsn, "silver.line_items", LINE_COLUMNS, lines)
+    say(f"scout: {silver_workers} silver worker(s) draining the bronze backlog ...")
+    children = start_workers(settings, dsn, bootstrap, silver_workers, work / "logs-silver", silver=True)
+    try:
+        silver = watch(dsn, "SELECT count(*) FROM silver.transactions", count, children, timeout=1800)
+    finally:
+        children.stop_all()
+    lines_per_tx = len(lines) / count
+    copy_silver_tx = 1 / (1 / copy_txn + lines_per_tx / copy_lines)  # transactions/s with their lines
+    return {
+        "transactions": count, "line_items": len(lines),
+        "raw": {"kafka_produce_msg_s": produce, "kafka_consume_msg_s": consume,
+                "copy_bronze_rows_s": copy_bronze, "copy_silver_tx_s": copy_txn, "copy_line_items_s": copy_lines,
+                "copy_silver_tx_with_lines_s": copy_silver_tx},
+        "bronze": {"tx_s": bronze.rate, "seconds": bronze.seconds, "ratio_to_copy": bronze.rate / copy_bronze,
+                   "ratio_to_consume": bronze.rate / consume, "peak_rss_mib": bronze.peak_rss_mib},
+        "silver": {"workers": silver_workers, "tx_s": silver.rate, "line_items_s": silver.rate * lines_per_tx,
+                   "seconds": silver.seconds, "ratio_to_copy": silver.rate / copy_silver_tx,
+                   "peak_rss_mib": silver.peak_rss_mib, "rss_mib_over_time": silver.rss_samples_mib},
+    }
