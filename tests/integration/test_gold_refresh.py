@@ -59,3 +59,17 @@ def test_job_runs_are_recorded_and_reader_sees_gold(database: str) -> None:
         orders = conn.execute("SELECT sum(orders) FROM gold.sales_by_store_day").fetchone()
     assert run == [("gold-refresh", "succeeded")]
     assert orders == (1,)
+
+
+def test_late_transactions_land_in_their_business_day(database: str) -> None:
+    asyncio.run(_seed(database, [tx_dict(1, ts="2026-01-05T10:00:00Z"), tx_dict(2, ts="2026-01-05T23:59:59+00:00")]))
+    asyncio.run(_drain_all(database, 100))
+    with _pool(database) as pool:
+        refresh_gold(pool)
+        # arrives days later, stamped in another zone: 2026-01-04 23:30 UTC
+        asyncio.run(_seed(database, [tx_dict(3, ts="2026-01-05T07:30:00+08:00")]))
+        asyncio.run(_drain_all(database, 100))
+        refresh_gold(pool)
+    with psycopg.connect(database) as conn:
+        days = conn.execute("SELECT day::text, orders FROM gold.sales_by_store_day ORDER BY day").fetchall()
+    assert days == [("2026-01-04", 1), ("2026-01-05", 2)]
