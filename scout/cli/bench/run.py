@@ -28,7 +28,8 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
         with bench_services(broker, cache_dir) as services:
             dsn = services.fresh_database("bench")
             report["results"]["streams"] = bench_bronze_and_silver(
-                services.bootstrap, dsn, services.work_dir, count=count, silver_workers=silver_workers,
+                services.bootstrap, dsn, services.fresh_database("bench_reference"), services.work_dir,
+                count=count, silver_workers=silver_workers,
                 say=lambda text: console.print(f"  {text}"))
     if "link" in parts:
         console.print("  fuzzy linking against 10,000 products ...")
@@ -50,6 +51,8 @@ def _print(report: dict[str, Any], console: Console) -> None:
         b, s = streams["bronze"], streams["silver"]
         table.add_row("bronze landing, tx/s", f"{b['tx_s']:,.0f}", f"COPY {raw['copy_bronze_rows_s']:,.0f}",
                       f"{b['ratio_to_copy']:.2f}", f"{TARGETS['bronze_tx_s']:,}")
+        table.add_row("  same code in a plain aiokafka loop, tx/s", f"{b['reference_aiokafka_loop_tx_s']:,.0f}", "",
+                      f"{b['ratio_to_reference']:.2f}", "")
         table.add_row("  Kafka consume / produce, msg/s", "", f"{raw['kafka_consume_msg_s']:,.0f} / "
                       f"{raw['kafka_produce_msg_s']:,.0f}", f"{b['ratio_to_consume']:.2f}", "")
         table.add_row(f"silver drain ({s['workers']} worker), tx/s", f"{s['tx_s']:,.0f}",

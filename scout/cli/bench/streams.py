@@ -13,6 +13,7 @@ import psutil
 import psycopg
 
 from scout.cli.bench import raw
+from scout.cli.bench.reference import reference_bronze_rate
 from scout.cli.processes import Children, child_env
 from scout.contract import Envelope, Transaction
 from scout.kafka import ensure_topics
@@ -115,8 +116,8 @@ def start_workers(settings: Settings, dsn: str, bootstrap: str, count: int, log_
     return children
 
 
-def bench_bronze_and_silver(bootstrap: str, dsn: str, work: Path, *, count: int, silver_workers: int,
-                            say: Callable[[str], None]) -> dict[str, Any]:
+def bench_bronze_and_silver(bootstrap: str, dsn: str, reference_dsn: str, work: Path, *, count: int,
+                            silver_workers: int, say: Callable[[str], None]) -> dict[str, Any]:
     settings = Settings(kafka_bootstrap=bootstrap, topic="bench.transactions", dead_letter_topic="bench.dlq",
                         stream_app_id="scout-bench", topic_partitions=3)
     ensure_topics(settings)
@@ -134,6 +135,8 @@ def bench_bronze_and_silver(bootstrap: str, dsn: str, work: Path, *, count: int,
         bronze = watch(dsn, "SELECT count(*) FROM bronze.transactions", count, children, timeout=1800)
     finally:
         children.stop_all()
+    say("reference: the same landing code in a plain aiokafka loop (into a scratch database) ...")
+    reference = reference_bronze_rate(bootstrap, settings.topic, reference_dsn, count)
     txns, lines = backlog.silver_rows()
     say("raw: COPY of the same silver rows ...")
     copy_txn = raw.copy_rows(dsn, "silver.transactions", TXN_COLUMNS, txns)
@@ -152,6 +155,7 @@ def bench_bronze_and_silver(bootstrap: str, dsn: str, work: Path, *, count: int,
                 "copy_bronze_rows_s": copy_bronze, "copy_silver_tx_s": copy_txn, "copy_line_items_s": copy_lines,
                 "copy_silver_tx_with_lines_s": copy_silver_tx},
         "bronze": {"tx_s": bronze.rate, "seconds": bronze.seconds, "ratio_to_copy": bronze.rate / copy_bronze,
+                   "reference_aiokafka_loop_tx_s": reference, "ratio_to_reference": bronze.rate / reference,
                    "ratio_to_consume": bronze.rate / consume, "peak_rss_mib": bronze.peak_rss_mib},
         "silver": {"workers": silver_workers, "tx_s": silver.rate, "line_items_s": silver.rate * lines_per_tx,
                    "seconds": silver.seconds, "ratio_to_copy": silver.rate / copy_silver_tx,
