@@ -8,14 +8,17 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from jobs.gold import refresh_gold
+from jobs.retention import purge_bronze
 from observability.metrics import JOB_RUNS
 from scout.db import q
 from scout.errors import ScoutError
@@ -25,7 +28,11 @@ log = logging.getLogger(__name__)
 
 
 class JobFailed(ScoutError):
-    """A job finished with failures; the run is recorded as failed and reported."""
+    """A job finished with failures; the run is recorded as failed (with ``details``) and reported."""
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
 
 
 @dataclass(frozen=True)
@@ -42,18 +49,27 @@ def _gold_refresh(pool: ConnectionPool, _: Settings) -> dict[str, Any]:
                for r in results}
     failed = [r.view for r in results if r.status == "failed"]
     if failed:
-        raise JobFailed(f"gold refresh failed for {', '.join(failed)}: {details}")
+        raise JobFailed(f"gold refresh failed for {', '.join(failed)}", details)
     return details
+
+
+def _bronze_retention(pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
+    deleted = purge_bronze(pool, days=settings.bronze_retention_days, batch=settings.retention_batch_size)
+    return {"deleted": deleted, "older_than_days": settings.bronze_retention_days}
 
 
 JOBS: dict[str, Job] = {
     "gold-refresh": Job("gold-refresh", "Refresh gold materialized views when silver moved",
                         lambda s: s.gold_refresh_interval_s, _gold_refresh),
+    "bronze-retention": Job("bronze-retention",
+                            "Delete processed bronze rows older than SCOUT_BRONZE_RETENTION_DAYS",
+                            lambda s: s.retention_interval_s, _bronze_retention),
 }
 
 
-def run_job(name: str, pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
-    job = JOBS[name]
+def run_job(name: str, pool: ConnectionPool, settings: Settings, jobs: Mapping[str, Job] = JOBS) -> dict[str, Any]:
+    """Run one job now; the run is recorded in ops.job_runs, and a failure is re-raised after that."""
+    job = jobs[name]
     with pool.connection() as conn:
         conn.autocommit = True
         row = conn.execute(q("job_run_start"), {"job": name}).fetchone()
@@ -64,6 +80,7 @@ def run_job(name: str, pool: ConnectionPool, settings: Settings) -> dict[str, An
         return details
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+        details = exc.details if isinstance(exc, JobFailed) else {}
         raise
     finally:
         JOB_RUNS.labels(name, status).inc()
@@ -71,3 +88,10 @@ def run_job(name: str, pool: ConnectionPool, settings: Settings) -> dict[str, An
             conn.autocommit = True
             conn.execute(q("job_run_finish"),
                          {"id": run_id, "status": status, "error": error, "details": Jsonb(details)})
+
+
+def last_runs(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
+    """The latest recorded run of every job that ran: started_at, finished_at, status, error."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(q("job_last_runs"))
+        return {str(r.pop("job_name")): r for r in cur.fetchall()}

@@ -16,3 +16,23 @@ SELECT (SELECT count(*) FROM bronze.transactions)                    AS bronze,
        (SELECT count(*) FROM ops.dead_letters)                       AS dead_letters,
        (SELECT count(*) FROM gold.sales_by_store_day)                AS gold_sales_rows,
        (SELECT coalesce(sum(orders), 0) FROM gold.sales_by_store_day) AS gold_orders;
+
+-- name: job_last_runs
+SELECT DISTINCT ON (job_name) job_name, started_at, finished_at, status, error
+FROM ops.job_runs
+ORDER BY job_name, started_at DESC, id DESC;
+
+-- name: purge_processed_bronze
+-- Processed rows only, oldest first, never one still needed by an open quarantine entry (its replay
+-- reads the bronze payload).
+DELETE FROM bronze.transactions
+WHERE id IN (
+    SELECT b.id
+    FROM bronze.transactions b
+    WHERE b.processed_at IS NOT NULL
+      AND b.received_at < now() - make_interval(days => %(days)s)
+      AND NOT EXISTS (SELECT 1 FROM silver.quarantine z WHERE z.bronze_id = b.id AND z.replayed_at IS NULL)
+    ORDER BY b.id
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+);
