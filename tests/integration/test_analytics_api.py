@@ -4,14 +4,16 @@ and trends answer with the figures worked out by hand."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
 
 from ingest_api.app import create_app
-from jobs.gold import refresh_gold
+from jobs.gold import GOLD_VIEWS, refresh_gold
 from scout.settings import Settings
 from tests.integration import gold_dataset
 
@@ -146,3 +148,23 @@ def test_trends_compare_the_last_days_with_the_days_before(client: TestClient) -
     assert (s1["current"]["revenue"], s1["previous"]["revenue"], s1["change_pct"]["revenue"]) == (
         "270.00", "190.00", "42.1")
     assert client.get("/v1/analytics/trends", params={"days": 0}).status_code == 422
+
+
+def _doc_sql_blocks() -> list[str]:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "ANALYSTS.md").read_text(encoding="utf-8")
+    return re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_every_example_query_of_the_analyst_guide_runs(client: TestClient) -> None:
+    blocks = _doc_sql_blocks()
+    assert len(blocks) >= 10
+    for block in blocks:
+        response = client.post("/v1/query", json={"sql": block})
+        assert response.status_code == 200, (block, response.text)
+
+
+def test_the_analyst_guide_describes_every_gold_view() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "ANALYSTS.md").read_text(encoding="utf-8")
+    for view in [v.name for v in GOLD_VIEWS]:
+        assert f"### {view} " in text, view
+    assert "gold.refresh_status" in text
