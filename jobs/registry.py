@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from jobs.gold import refresh_gold
-from jobs.retention import purge_bronze
+from jobs.retention import purge
 from observability.metrics import JOB_RUNS
 from scout.db import q
 from scout.errors import ScoutError
@@ -53,17 +53,17 @@ def _gold_refresh(pool: ConnectionPool, _: Settings) -> dict[str, Any]:
     return details
 
 
-def _bronze_retention(pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
-    deleted = purge_bronze(pool, days=settings.bronze_retention_days, batch=settings.retention_batch_size)
-    return {"deleted": deleted, "older_than_days": settings.bronze_retention_days}
+def _retention(pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
+    return {"deleted": purge(pool, settings), "bronze_older_than_days": settings.bronze_retention_days,
+            "ops_logs_older_than_days": settings.ops_log_retention_days}
 
 
 JOBS: dict[str, Job] = {
     "gold-refresh": Job("gold-refresh", "Refresh gold materialized views when silver moved",
                         lambda s: s.gold_refresh_interval_s, _gold_refresh),
-    "bronze-retention": Job("bronze-retention",
-                            "Delete processed bronze rows older than SCOUT_BRONZE_RETENTION_DAYS",
-                            lambda s: s.retention_interval_s, _bronze_retention),
+    "retention": Job("retention",
+                     "Delete processed bronze rows and ops logs past SCOUT_BRONZE_/OPS_LOG_RETENTION_DAYS",
+                     lambda s: s.retention_interval_s, _retention),
 }
 
 

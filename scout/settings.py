@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     bronze_retention_days: int = Field(
         default=30, ge=1, description="Processed bronze rows received longer ago than this are deleted."
     )
+    ops_log_retention_days: int = Field(
+        default=14, ge=1, description="ops.gold_refresh_log and ops.job_runs rows older than this are deleted."
+    )
     retention_interval_s: float = Field(default=3600.0, gt=0, description="How often the retention job runs.")
     retention_batch_size: int = Field(default=10_000, ge=1, description="Bronze rows deleted per transaction.")
 

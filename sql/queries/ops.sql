@@ -36,3 +36,21 @@ WHERE id IN (
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED
 );
+
+-- name: purge_refresh_log
+DELETE FROM ops.gold_refresh_log
+WHERE id IN (
+    SELECT id FROM ops.gold_refresh_log
+    WHERE started_at < now() - make_interval(days => %(days)s)
+    ORDER BY id
+    LIMIT %(batch)s
+);
+
+-- name: purge_job_runs
+DELETE FROM ops.job_runs
+WHERE id IN (
+    SELECT id FROM ops.job_runs
+    WHERE started_at < now() - make_interval(days => %(days)s) AND status <> 'running'
+    ORDER BY id
+    LIMIT %(batch)s
+);

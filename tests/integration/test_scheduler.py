@@ -14,7 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg_pool import ConnectionPool
 
 from jobs.gold import GOLD_VIEWS
-from jobs.registry import JOBS, Job, JobFailed
+from jobs.registry import JOBS, Job, JobFailed, run_job
 from jobs.scheduler import build_scheduler
 from scout.settings import Settings
 from tests.conftest import eventually
@@ -154,23 +154,33 @@ def test_a_failing_gold_refresh_is_reported_then_recovers(database: str) -> None
     assert _query(database, "SELECT count(*) FROM gold.store_segments") == [(1,)]
 
 
-def test_retention_deletes_old_processed_bronze_only(database: str) -> None:
+def test_retention_deletes_old_processed_bronze_and_old_ops_logs_only(database: str) -> None:
     bodies = [tx_dict(n) for n in range(1, 6)]
     bodies.append(tx_dict(6, total="99.00"))  # line sum mismatch: quarantined, its bronze row must stay
     asyncio.run(_seed(database, bodies))
     asyncio.run(_drain_all(database, 100))
     asyncio.run(_seed(database, [tx_dict(7)]))  # landed, not yet processed
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("UPDATE bronze.transactions SET received_at = now() - interval '40 days' "
-                     "WHERE transaction_id IN ('TXN-000001', 'TXN-000002', 'TXN-000006', 'TXN-000007')")
-        conn.execute("UPDATE bronze.transactions SET received_at = now() - interval '20 days' "
-                     "WHERE transaction_id = 'TXN-000003'")
-    settings = Settings(database_url=database, bronze_retention_days=30, retention_batch_size=1)  # type: ignore[arg-type]
+    settings = Settings(database_url=database, bronze_retention_days=30, ops_log_retention_days=14,  # type: ignore[arg-type]
+                        retention_batch_size=1)
     with ConnectionPool(database, min_size=1, max_size=2, open=True) as pool:
-        from jobs.registry import run_job
-
-        details = run_job("bronze-retention", pool, settings)
-    assert details == {"deleted": 2, "older_than_days": 30}
+        run_job("gold-refresh", pool, settings)
+        run_job("gold-refresh", pool, settings)
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute("UPDATE bronze.transactions SET received_at = now() - interval '40 days' "
+                         "WHERE transaction_id IN ('TXN-000001', 'TXN-000002', 'TXN-000006', 'TXN-000007')")
+            conn.execute("UPDATE bronze.transactions SET received_at = now() - interval '20 days' "
+                         "WHERE transaction_id = 'TXN-000003'")
+            first_run = conn.execute("SELECT min(id) FROM ops.job_runs").fetchone()
+            conn.execute("UPDATE ops.job_runs SET started_at = now() - interval '15 days' WHERE id = %s",
+                         [first_run[0] if first_run else None])
+            conn.execute("UPDATE ops.gold_refresh_log SET started_at = now() - interval '15 days' "
+                         "WHERE status = 'refreshed'")
+        details = run_job("retention", pool, settings)
+    views = len(GOLD_VIEWS)
+    assert details["deleted"] == {"bronze": 2, "gold_refresh_log": views, "job_runs": 1}
     left = {r[0] for r in _query(database, "SELECT transaction_id FROM bronze.transactions")}
     assert left == {"TXN-000003", "TXN-000004", "TXN-000005", "TXN-000006", "TXN-000007"}
     assert _query(database, "SELECT count(*) FROM silver.transactions") == [(5,)]  # silver keeps its rows
+    assert _query(database, "SELECT count(*), min(status) FROM ops.gold_refresh_log") == [(views, "skipped")]
+    assert _query(database, "SELECT job_name FROM ops.job_runs ORDER BY id") == [
+        ("gold-refresh",), ("retention",)]

@@ -59,7 +59,8 @@ def test_environment_value_is_validated(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("SCOUT_BRONZE_RETENTION_DAYS", "0"), ("SCOUT_QUERY_MAX_ROWS", "0"), ("SCOUT_QUERY_MAX_ROWS", "1000000"),
-     ("SCOUT_QUERY_TIMEOUT_MS", "10"), ("SCOUT_JOB_RETRY_DELAY_S", "0"), ("SCOUT_RETENTION_BATCH_SIZE", "0")],
+     ("SCOUT_QUERY_TIMEOUT_MS", "10"), ("SCOUT_JOB_RETRY_DELAY_S", "0"), ("SCOUT_RETENTION_BATCH_SIZE", "0"),
+     ("SCOUT_OPS_LOG_RETENTION_DAYS", "0")],
 )
 def test_job_and_query_settings_refuse_bad_values(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
     monkeypatch.setenv(variable, value)
