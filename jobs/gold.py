@@ -1,5 +1,5 @@
-"""Smart gold refresh: each view under pg_try_advisory_lock, in dependency order, skipped when
-silver has not moved since the view's last watermark; every attempt logged in ops.
+"""Smart gold refresh: each view under pg_try_advisory_lock, in dependency order, skipped when its source
+(silver, or a platinum view's input views) has not moved since its last watermark; every attempt logged in ops.
 
 Example::
 
