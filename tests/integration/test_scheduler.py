@@ -184,3 +184,17 @@ def test_retention_deletes_old_processed_bronze_and_old_ops_logs_only(database: 
     assert _query(database, "SELECT count(*), min(status) FROM ops.gold_refresh_log") == [(views, "skipped")]
     assert _query(database, "SELECT job_name FROM ops.job_runs ORDER BY id") == [
         ("gold-refresh",), ("retention",)]
+
+
+def test_jobs_run_with_the_pipeline_role_only(database: str) -> None:
+    """The scheduler needs no more than scout_pipeline: refresh every view (platinum too) and purge."""
+    gold_dataset.seed(database)
+    settings = Settings(database_url=database)  # type: ignore[arg-type]
+    with ConnectionPool(database, min_size=1, max_size=2, open=True,
+                        kwargs={"options": "-c role=scout_pipeline"}) as pool:
+        with pool.connection() as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("scout_pipeline",)
+        refreshed = run_job("gold-refresh", pool, settings)
+        retained = run_job("retention", pool, settings)
+    assert {v["status"] for v in refreshed.values()} == {"refreshed"}
+    assert retained["deleted"] == {"bronze": 0, "gold_refresh_log": 0, "job_runs": 0}
