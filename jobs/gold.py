@@ -1,5 +1,5 @@
-"""Smart gold refresh: each view under pg_try_advisory_lock, in dependency order, skipped when
-silver has not moved since the view's last watermark; every attempt logged in ops.
+"""Smart gold refresh: each view under pg_try_advisory_lock, in dependency order, skipped when its source
+(silver, or a platinum view's input views) has not moved since its last watermark; every attempt logged in ops.
 
 Example::
 
@@ -10,6 +10,8 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +33,19 @@ class GoldView:
     depends_on: tuple[str, ...] = ()
 
 
-# Dependency order: a view appears after every view it reads ("platinum" after gold).
-GOLD_VIEWS: tuple[GoldView, ...] = (GoldView("gold.sales_by_store_day"),)
+# Dependency order: a view appears after every view it reads ("platinum" after gold). A view without
+# inputs here reads silver; docs/ANALYSTS.md describes each one.
+GOLD_VIEWS: tuple[GoldView, ...] = (
+    GoldView("gold.sales_by_store_day"),
+    GoldView("gold.sales_by_hour"),
+    GoldView("gold.sales_by_product_day"),
+    GoldView("gold.sales_by_category_day"),
+    GoldView("gold.basket_metrics"),
+    GoldView("gold.next_order_predictions"),
+    GoldView("gold.product_associations"),
+    GoldView("gold.store_segments", depends_on=("gold.sales_by_store_day",)),
+    GoldView("gold.dashboard_summary", depends_on=("gold.sales_by_store_day", "gold.sales_by_product_day")),
+)
 
 Status = Literal["refreshed", "skipped", "failed"]
 
@@ -47,25 +60,59 @@ class RefreshResult:
     duration_ms: int
 
 
-def _log(conn: psycopg.Connection, result: RefreshResult, started: datetime, finished: datetime) -> None:
+def check_order(views: tuple[GoldView, ...]) -> None:
+    """Refuse a view list where a view comes before one of its inputs."""
+    seen: set[str] = set()
+    for view in views:
+        missing = [d for d in view.depends_on if d not in seen]
+        if missing:
+            raise ValueError(f"gold view {view.name} is listed before its inputs {missing}")
+        seen.add(view.name)
+
+
+def default_runner(pool: ConnectionPool) -> str:
+    """Who refreshes: host, process and pool, so scheduler replicas are told apart in the log."""
+    return f"{socket.gethostname()}:{os.getpid()}:{pool.name}"
+
+
+def _log(conn: psycopg.Connection, result: RefreshResult, started: datetime, finished: datetime,
+         runner: str) -> None:
     conn.execute(
         q("insert_refresh_log"),
         {"view": result.view, "started_at": started, "finished_at": finished, "status": result.status,
          "reason": result.reason, "watermark": result.watermark, "rows": result.rows,
-         "duration_ms": result.duration_ms},
+         "duration_ms": result.duration_ms, "runner": runner},
     )
     GOLD_REFRESHES.labels(result.view, result.status).inc()
 
 
+def _source_version(conn: psycopg.Connection, view: GoldView) -> tuple[int | None, str]:
+    """The version of what the view reads, and why it is skipped when that has not moved.
+
+    A view on silver reads the silver watermark. A platinum view reads the oldest watermark among its
+    inputs, so it refreshes only after every input was refreshed past its own last watermark, whichever
+    replica refreshed them; None while an input was never refreshed.
+    """
+    if not view.depends_on:
+        row = conn.execute(q("silver_version")).fetchone()
+        return (int(row[0]) if row else 0), "no new silver data"
+    found = {str(name): int(mark) for name, mark in
+             conn.execute(q("input_watermarks"), {"views": list(view.depends_on)}).fetchall()}
+    if len(found) < len(view.depends_on):
+        return None, "an input view has not been refreshed yet"
+    return min(found.values()), "no input view refreshed since"
+
+
 def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool) -> RefreshResult:
     t0 = time.perf_counter()
-    version_row = conn.execute(q("silver_version")).fetchone()
-    version = int(version_row[0]) if version_row else 0
+    source, why_skip = _source_version(conn, view)
     last_row = conn.execute(q("gold_watermark"), {"view": view.name}).fetchone()
     last = int(last_row[0]) if last_row else None
-    if not force and last is not None and last >= version:
-        GOLD_LAST_REFRESH.labels(view.name).set(time.time())  # nothing new: still current
-        return RefreshResult(view.name, "skipped", "no new silver data", version, None, _ms(t0))
+    if not force and (source is None or (last is not None and last >= source)):
+        if source is not None:
+            GOLD_LAST_REFRESH.labels(view.name).set(time.time())  # nothing new: still current
+        return RefreshResult(view.name, "skipped", why_skip, source, None, _ms(t0))
+    version = source if source is not None else 0
     conn.execute(q("refresh_view"), {"view": view.name, "concurrent": True})
     schema, name = view.name.split(".")
     count_row = conn.execute(
@@ -87,15 +134,17 @@ def _ms(t0: float) -> int:
     return int((time.perf_counter() - t0) * 1000)
 
 
-def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False) -> RefreshResult:
+def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False,
+                 runner: str | None = None) -> RefreshResult:
     key = f"scout.gold.{view.name}"
+    runner = runner or default_runner(pool)
     started = datetime.now(UTC)
     with pool.connection() as conn:
         conn.autocommit = True
         locked_row = conn.execute(q("try_advisory_lock"), {"key": key}).fetchone()
         if not (locked_row and locked_row[0]):
             result = RefreshResult(view.name, "skipped", "another refresh holds the lock", None, None, 0)
-            _log(conn, result, started, datetime.now(UTC))
+            _log(conn, result, started, datetime.now(UTC), runner)
             return result
         try:
             try:
@@ -103,25 +152,32 @@ def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False) -
             except psycopg.Error as exc:
                 log.error("gold: refresh of %s failed: %r", view.name, exc)
                 result = RefreshResult(view.name, "failed", str(exc)[:500], None, None, 0)
-                _log(conn, result, started, datetime.now(UTC))
+                _log(conn, result, started, datetime.now(UTC), runner)
                 raise
-            _log(conn, result, started, datetime.now(UTC))
+            _log(conn, result, started, datetime.now(UTC), runner)
             return result
         finally:
             conn.execute(q("advisory_unlock"), {"key": key})
 
 
 def refresh_gold(pool: ConnectionPool, *, force: bool = False,
-                 views: tuple[GoldView, ...] = GOLD_VIEWS) -> list[RefreshResult]:
+                 views: tuple[GoldView, ...] = GOLD_VIEWS, runner: str | None = None) -> list[RefreshResult]:
     """Refresh every view in order; a failed view stops its dependants, not the others."""
+    check_order(views)
+    runner = runner or default_runner(pool)
     results: list[RefreshResult] = []
     failed: set[str] = set()
     for view in views:
         if failed.intersection(view.depends_on):
-            results.append(RefreshResult(view.name, "skipped", "an input view failed", None, None, 0))
+            skipped = RefreshResult(view.name, "skipped", "an input view failed", None, None, 0)
+            with pool.connection() as conn:
+                conn.autocommit = True
+                _log(conn, skipped, datetime.now(UTC), datetime.now(UTC), runner)
+            results.append(skipped)
+            failed.add(view.name)  # its own dependants wait too
             continue
         try:
-            results.append(refresh_view(pool, view, force=force))
+            results.append(refresh_view(pool, view, force=force, runner=runner))
         except psycopg.Error as exc:
             failed.add(view.name)
             results.append(RefreshResult(view.name, "failed", str(exc)[:500], None, None, 0))

@@ -8,15 +8,18 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from jobs.gold import refresh_gold
 from jobs.products import relink
+from jobs.retention import purge
 from observability.metrics import JOB_RUNS
 from scout.db import q
 from scout.errors import ScoutError
@@ -26,7 +29,11 @@ log = logging.getLogger(__name__)
 
 
 class JobFailed(ScoutError):
-    """A job finished with failures; the run is recorded as failed and reported."""
+    """A job finished with failures; the run is recorded as failed (with ``details``) and reported."""
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,13 @@ def _gold_refresh(pool: ConnectionPool, _: Settings) -> dict[str, Any]:
                for r in results}
     failed = [r.view for r in results if r.status == "failed"]
     if failed:
-        raise JobFailed(f"gold refresh failed for {', '.join(failed)}: {details}")
+        raise JobFailed(f"gold refresh failed for {', '.join(failed)}", details)
     return details
+
+
+def _retention(pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
+    return {"deleted": purge(pool, settings), "bronze_older_than_days": settings.bronze_retention_days,
+            "ops_logs_older_than_days": settings.ops_log_retention_days}
 
 
 JOBS: dict[str, Job] = {
@@ -52,11 +64,15 @@ JOBS: dict[str, Job] = {
                         lambda s: s.gold_refresh_interval_s, _gold_refresh),
     "product-relink": Job("product-relink", "Link unlinked line items when the product catalogue changed",
                           lambda s: s.relink_interval_s, lambda pool, s: relink(pool, s)),
+    "retention": Job("retention",
+                     "Delete processed bronze rows and ops logs past SCOUT_BRONZE_/OPS_LOG_RETENTION_DAYS",
+                     lambda s: s.retention_interval_s, _retention),
 }
 
 
-def run_job(name: str, pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
-    job = JOBS[name]
+def run_job(name: str, pool: ConnectionPool, settings: Settings, jobs: Mapping[str, Job] = JOBS) -> dict[str, Any]:
+    """Run one job now; the run is recorded in ops.job_runs, and a failure is re-raised after that."""
+    job = jobs[name]
     with pool.connection() as conn:
         conn.autocommit = True
         row = conn.execute(q("job_run_start"), {"job": name}).fetchone()
@@ -67,6 +83,7 @@ def run_job(name: str, pool: ConnectionPool, settings: Settings) -> dict[str, An
         return details
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+        details = exc.details if isinstance(exc, JobFailed) else {}
         raise
     finally:
         JOB_RUNS.labels(name, status).inc()
@@ -74,3 +91,10 @@ def run_job(name: str, pool: ConnectionPool, settings: Settings) -> dict[str, An
             conn.autocommit = True
             conn.execute(q("job_run_finish"),
                          {"id": run_id, "status": status, "error": error, "details": Jsonb(details)})
+
+
+def last_runs(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
+    """The latest recorded run of every job that ran: started_at, finished_at, status, error."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(q("job_last_runs"))
+        return {str(r.pop("job_name")): r for r in cur.fetchall()}

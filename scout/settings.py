@@ -73,6 +73,25 @@ class Settings(BaseSettings):
     # --- jobs -----------------------------------------------------------------------------
     gold_refresh_interval_s: float = Field(default=10.0, gt=0)
     relink_interval_s: float = Field(default=300.0, gt=0)
+    job_retry_delay_s: float = Field(
+        default=30.0, gt=0, description="A failed job runs again after this delay if its next run is later."
+    )
+    bronze_retention_days: int = Field(
+        default=30, ge=1, description="Processed bronze rows received longer ago than this are deleted."
+    )
+    ops_log_retention_days: int = Field(
+        default=14, ge=1, description="ops.gold_refresh_log and ops.job_runs rows older than this are deleted."
+    )
+    retention_interval_s: float = Field(default=3600.0, gt=0, description="How often the retention job runs.")
+    retention_batch_size: int = Field(default=10_000, ge=1, description="Bronze rows deleted per transaction.")
+
+    # --- analyst access -------------------------------------------------------------------
+    query_max_rows: int = Field(
+        default=1000, ge=1, le=100_000, description="LIMIT enforced on POST /v1/query (added, or capped)."
+    )
+    query_timeout_ms: int = Field(
+        default=5000, ge=100, le=600_000, description="statement_timeout of an analyst query."
+    )
 
     # --- misc -----------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"

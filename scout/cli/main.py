@@ -121,13 +121,25 @@ def scheduler() -> None:
 
 @jobs_app.command("list")
 def jobs_list() -> None:
-    """Show the scheduled jobs."""
-    from jobs.registry import JOBS
+    """Show the scheduled jobs and, when the database is reachable, each one's last run."""
+    import psycopg
+
+    from jobs.registry import JOBS, last_runs
 
     settings = _settings()
-    table = Table("name", "every (s)", "what")
+    runs: dict[str, dict[str, object]] = {}
+    if settings.database_url is not None:
+        try:
+            with psycopg.connect(settings.database_dsn(), connect_timeout=5) as conn:
+                runs = last_runs(conn)
+        except psycopg.Error as exc:
+            err.print(f"[yellow]last runs unavailable:[/] {exc}")
+    table = Table("name", "every (s)", "what", "last run", "status")
     for job in JOBS.values():
-        table.add_row(job.name, f"{job.interval_s(settings):g}", job.description)
+        last = runs.get(job.name, {})
+        started = last.get("started_at")
+        table.add_row(job.name, f"{job.interval_s(settings):g}", job.description,
+                      f"{started:%Y-%m-%d %H:%M:%S}" if started else "-", str(last.get("status") or "-"))
     console.print(table)
 
 

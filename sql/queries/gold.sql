@@ -22,8 +22,11 @@ ON CONFLICT (view_name) DO UPDATE
 SET watermark = EXCLUDED.watermark, last_refresh_at = EXCLUDED.last_refresh_at,
     rows = EXCLUDED.rows, duration_ms = EXCLUDED.duration_ms;
 
+-- name: input_watermarks
+SELECT view_name, watermark FROM ops.gold_refresh_state WHERE view_name = ANY(%(views)s::text[]);
+
 -- name: insert_refresh_log
 INSERT INTO ops.gold_refresh_log (view_name, started_at, finished_at, status, reason, watermark, rows,
-                                  duration_ms)
+                                  duration_ms, runner)
 VALUES (%(view)s, %(started_at)s, %(finished_at)s, %(status)s, %(reason)s, %(watermark)s, %(rows)s,
-        %(duration_ms)s);
+        %(duration_ms)s, %(runner)s);

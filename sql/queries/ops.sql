@@ -21,3 +21,41 @@ SELECT (SELECT count(*) FROM bronze.transactions)                    AS bronze,
 SELECT details FROM ops.job_runs
 WHERE job_name = %(job)s AND status = 'succeeded'
 ORDER BY id DESC LIMIT 1;
+
+-- name: job_last_runs
+SELECT DISTINCT ON (job_name) job_name, started_at, finished_at, status, error
+FROM ops.job_runs
+ORDER BY job_name, started_at DESC, id DESC;
+
+-- name: purge_processed_bronze
+-- Processed rows only, oldest first, never one still needed by an open quarantine entry (its replay
+-- reads the bronze payload).
+DELETE FROM bronze.transactions
+WHERE id IN (
+    SELECT b.id
+    FROM bronze.transactions b
+    WHERE b.processed_at IS NOT NULL
+      AND b.received_at < now() - make_interval(days => %(days)s)
+      AND NOT EXISTS (SELECT 1 FROM silver.quarantine z WHERE z.bronze_id = b.id AND z.replayed_at IS NULL)
+    ORDER BY b.id
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+);
+
+-- name: purge_refresh_log
+DELETE FROM ops.gold_refresh_log
+WHERE id IN (
+    SELECT id FROM ops.gold_refresh_log
+    WHERE started_at < now() - make_interval(days => %(days)s)
+    ORDER BY id
+    LIMIT %(batch)s
+);
+
+-- name: purge_job_runs
+DELETE FROM ops.job_runs
+WHERE id IN (
+    SELECT id FROM ops.job_runs
+    WHERE started_at < now() - make_interval(days => %(days)s) AND status <> 'running'
+    ORDER BY id
+    LIMIT %(batch)s
+);

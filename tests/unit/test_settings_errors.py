@@ -56,6 +56,25 @@ def test_environment_value_is_validated(monkeypatch: pytest.MonkeyPatch) -> None
         Settings()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SCOUT_BRONZE_RETENTION_DAYS", "0"), ("SCOUT_QUERY_MAX_ROWS", "0"), ("SCOUT_QUERY_MAX_ROWS", "1000000"),
+     ("SCOUT_QUERY_TIMEOUT_MS", "10"), ("SCOUT_JOB_RETRY_DELAY_S", "0"), ("SCOUT_RETENTION_BATCH_SIZE", "0"),
+     ("SCOUT_OPS_LOG_RETENTION_DAYS", "0")],
+)
+def test_job_and_query_settings_refuse_bad_values(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=variable.removeprefix("SCOUT_").lower()):
+        Settings()
+
+
+def test_job_and_query_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCOUT_BRONZE_RETENTION_DAYS", "7")
+    monkeypatch.setenv("SCOUT_QUERY_MAX_ROWS", "50")
+    settings = Settings()
+    assert (settings.bronze_retention_days, settings.query_max_rows, settings.query_timeout_ms) == (7, 50, 5000)
+
+
 def test_explicit_argument_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCOUT_TOPIC", "from-env")
     assert Settings(topic="explicit").topic == "explicit"
