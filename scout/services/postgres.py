@@ -11,7 +11,9 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import warnings
 from dataclasses import dataclass, field
@@ -103,6 +105,7 @@ class EmbeddedPostgres:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"PostgreSQL did not start on port {self.port}: {tail}") from exc
         wait_until(self._accepts, timeout=30, what=f"PostgreSQL on {self.host}:{self.port}")
+        self._pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
         return self.dsn()
 
     def _accepts(self) -> bool:
@@ -125,9 +128,17 @@ class EmbeddedPostgres:
             self.stop()
 
     def stop(self, mode: str = "fast") -> None:
-        if not (self.pgdata / "postmaster.pid").exists():
-            return
-        self._run("pg_ctl", "-D", str(self.pgdata), "-w", "-m", mode, "stop", timeout=60)
+        """Stop the server; if its data directory vanished meanwhile, stop the postmaster by its pid."""
+        if (self.pgdata / "postmaster.pid").exists():
+            try:
+                self._run("pg_ctl", "-D", str(self.pgdata), "-w", "-m", mode, "stop", timeout=60)
+                return
+            except subprocess.CalledProcessError:
+                pass
+        pid = getattr(self, "_pid", None)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGQUIT)  # immediate shutdown of the postmaster and its children
 
     def create_database(self, name: str, template: str | None = None) -> str:
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
