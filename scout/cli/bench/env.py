@@ -40,21 +40,21 @@ class BenchServices:
 
 
 @contextmanager
-def bench_services(broker: Broker, cache_dir: Path) -> Iterator[BenchServices]:
+def bench_services(broker: Broker, cache_dir: Path, *, kafka: bool = True) -> Iterator[BenchServices]:
     with tempfile.TemporaryDirectory(prefix="scout-bench-") as tmp:
         work = Path(tmp)
         pg = EmbeddedPostgres(work / "pg")
-        kafka: ApacheKafka | TansuBroker
-        if broker == "kafka":
-            kafka = ApacheKafka(work / "kafka", cache_dir=cache_dir, heap="1g")
-        else:
-            kafka = TansuBroker(work / "tansu")
+        server: ApacheKafka | TansuBroker | None = None
+        if kafka:
+            server = (ApacheKafka(work / "kafka", cache_dir=cache_dir, heap="1g") if broker == "kafka"
+                      else TansuBroker(work / "tansu"))
         try:
             admin = pg.start()
-            bootstrap = kafka.start()
+            bootstrap = server.start() if server else ""
             yield BenchServices(bootstrap, admin, broker, work)
         finally:
-            kafka.stop()
+            if server is not None:
+                server.stop()
             pg.stop(mode="immediate")
 
 

@@ -11,12 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from scout.cli.bench.env import Broker, bench_services, machine_facts
+from scout.cli.bench.gold import bench_gold
 from scout.cli.bench.link import bench_link
 from scout.cli.bench.streams import bench_bronze_and_silver
 
-PARTS = ("bronze", "silver", "link")
-LATER = ("ingest", "e2e", "gold", "upload", "quality")
-TARGETS = {"bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000}
+PARTS = ("bronze", "silver", "link", "gold")
+LATER = ("ingest", "e2e", "upload", "quality")
+TARGETS = {"bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000, "gold_refresh_all_1m_s": 10,
+           "gold_freshness_p95_s": 30}
 
 
 def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: int, out_dir: Path,
@@ -31,6 +33,10 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
                 services.bootstrap, dsn, services.fresh_database("bench_reference"), services.work_dir,
                 count=count, silver_workers=silver_workers,
                 say=lambda text: console.print(f"  {text}"))
+    if "gold" in parts:
+        with bench_services(broker, cache_dir, kafka=False) as services:
+            report["results"]["gold"] = bench_gold(services.fresh_database("bench_gold"),
+                                                   say=lambda text: console.print(f"  {text}"))
     if "link" in parts:
         console.print("  fuzzy linking against 10,000 products ...")
         report["results"]["link"] = bench_link()
@@ -65,4 +71,13 @@ def _print(report: dict[str, Any], console: Console) -> None:
     if link:
         table.add_row("fuzzy linking, names/s (10k products)", f"{link['names_s']['median']:,.0f}", "", "",
                       f"{TARGETS['link_names_s']:,}")
+    gold = report["results"].get("gold")
+    if gold:
+        for size, figures in gold["refresh_all"].items():
+            table.add_row(f"gold: refresh all views at {int(size):,} line items, s",
+                          f"{figures['seconds']['median']:.2f}", "", "",
+                          f"{TARGETS['gold_refresh_all_1m_s']}" if size == "1000000" else "")
+        fresh = gold["freshness"]
+        table.add_row(f"gold freshness p50 / p95 (every {fresh['interval_s']:g} s), s",
+                      f"{fresh['p50_s']:.1f} / {fresh['p95_s']:.1f}", "", "", f"p95 {TARGETS['gold_freshness_p95_s']}")
     console.print(table)
