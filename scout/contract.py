@@ -22,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -72,7 +73,16 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Money = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_money)]
+MONEY_SCHEMA: Final = {
+    "description": "Decimal money, at most 2 decimal places, less than 10,000,000,000 in absolute value: "
+                   "a JSON string (\"25.00\") or number (25).",
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*[+-]?(\d{1,10}(\.\d{0,2}0*)?|\.\d{1,2}0*)\s*$"},
+        {"type": "number", "multipleOf": 0.01, "exclusiveMinimum": -1e10, "exclusiveMaximum": 1e10},
+    ],
+}
+
+Money = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_money), WithJsonSchema(MONEY_SCHEMA)]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
@@ -81,7 +91,14 @@ Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f
 class LineItem(BaseModel):
     """One line of a basket: qty x unit_price of a product named by id or by name."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"anyOf": [
+            {"required": ["product_id"], "properties": {"product_id": {"type": "string"}}},
+            {"required": ["product_name"], "properties": {"product_name": {"type": "string"}}},
+        ]},
+    )
 
     product_id: Ident | None = None
     product_name: Text | None = None

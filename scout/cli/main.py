@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Scout: a streaming medallion pipeline for point-of-sale data.")
 jobs_app = typer.Typer(no_args_is_help=True, help="List and run scheduled jobs.")
 app.add_typer(jobs_app, name="jobs")
+tokens_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke device tokens of the ingest API.")
+app.add_typer(tokens_app, name="tokens")
 console = Console()
 err = Console(stderr=True)
 
@@ -68,11 +71,21 @@ def migrate(status: Annotated[bool, typer.Option("--status", help="Only show wha
 
 @app.command()
 def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
-    """Run the ingest API (FastAPI under uvicorn) on SCOUT_API_HOST:SCOUT_API_PORT."""
+    """Run the ingest API (FastAPI under uvicorn) on SCOUT_API_HOST:SCOUT_API_PORT.
+
+    With several workers, /metrics/ sums every worker's metrics (prometheus_client multiprocess mode in
+    PROMETHEUS_MULTIPROC_DIR, by default SCOUT_DATA_DIR/metrics/api, emptied at start).
+    """
+    import os
+
     import uvicorn
+
+    from observability.multiprocess import ENV, prepare_directory
 
     settings = _settings()
     _logging(settings)
+    if workers > 1 or os.environ.get(ENV):
+        prepare_directory(Path(os.environ.get(ENV) or settings.data_dir / "metrics" / "api").absolute())
     if workers == 1:
         from ingest_api.app import create_app
 
@@ -145,12 +158,77 @@ def jobs_run(name: str) -> None:
             raise typer.Exit(1) from None
 
 
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Option(help="Who holds it, e.g. the device or system name")],
+    scope: Annotated[list[str] | None, typer.Option(help="ingest (default), read or admin; repeatable")] = None,
+    store: Annotated[list[str] | None, typer.Option(help="A store it may post for (repeat for several)")] = None,
+    all_stores: Annotated[bool, typer.Option("--all-stores", help="May post for every store")] = False,
+    device: Annotated[str | None, typer.Option(help="The device_id it must post as")] = None,
+    rate_limit: Annotated[float | None, typer.Option(help="Requests/s per API process (default: the API's)")] = None,
+    expires_in_days: Annotated[float | None, typer.Option(help="Expire after this many days")] = None,
+) -> None:
+    """Create a token; prints it once on stdout (only its SHA-256 is stored)."""
+    from datetime import timedelta
+
+    from ingest_api.tokens import create_token
+
+    if bool(store) == all_stores:
+        err.print("[red]give --store STORE (repeatable) or --all-stores[/], not both and not neither")
+        raise typer.Exit(2)
+    dsn = _dsn(_settings())
+    try:
+        created = create_token(dsn, name=name, scopes=scope or ["ingest"], store_ids=None if all_stores else store,
+                               device_id=device, rate_limit_per_s=rate_limit,
+                               expires_in=timedelta(days=expires_in_days) if expires_in_days else None)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    err.print(f"token {created.id} ({created.name!r}) created; it is shown only now, store it safely:")
+    print(created.secret)  # noqa: T201 - the token alone on stdout, for scripts
+
+
+@tokens_app.command("list")
+def tokens_list(
+    active: Annotated[bool, typer.Option("--active", help="Hide revoked tokens")] = False,
+) -> None:
+    """Show tokens (never their secrets)."""
+    from ingest_api.tokens import list_tokens
+
+    rows = list_tokens(_dsn(_settings()), include_revoked=not active)
+    table = Table("id", "name", "prefix", "scopes", "device", "stores", "rate/s", "created", "expires",
+                  "last used", "revoked")
+
+    def when(value: object) -> str:
+        return f"{value:%Y-%m-%d %H:%M}" if value is not None else ""
+
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], r["token_prefix"] + "…", ",".join(r["scopes"]), r["device_id"] or "",
+                      ",".join(r["store_ids"]) if r["store_ids"] is not None else "(all)",
+                      f"{r['rate_limit_per_s']:g}" if r["rate_limit_per_s"] is not None else "(default)",
+                      when(r["created_at"]), when(r["expires_at"]), when(r["last_used_at"]), when(r["revoked_at"]))
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The id shown by `scout tokens list`")]) -> None:
+    """Revoke a token: the API refuses it from its next request on."""
+    from ingest_api.tokens import revoke_token
+
+    if not revoke_token(_dsn(_settings()), token_id):
+        err.print(f"[red]no active token with id {token_id}[/]; `scout tokens list` shows them")
+        raise typer.Exit(1)
+    console.print(f"token {token_id} revoked")
+
+
 @app.command()
 def simulate(
     url: Annotated[str, typer.Option(help="Base URL of the ingest API")] = "http://127.0.0.1:8000",
     rate: Annotated[float, typer.Option(help="Transactions per second")] = 20.0,
     duration: Annotated[float, typer.Option(help="Seconds to run")] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed: the same seed sends the same transactions")] = 42,
+    token: Annotated[str | None, typer.Option(envvar="SCOUT_API_TOKEN", show_envvar=True,
+                                              help="Device token with the ingest scope")] = None,
 ) -> None:
     """Post simulated transactions to a running API and report the achieved rate."""
     import asyncio
@@ -161,7 +239,7 @@ def simulate(
     if rate <= 0 or duration <= 0:
         err.print("[red]--rate and --duration must be positive[/]")
         raise typer.Exit(2)
-    report = asyncio.run(post_transactions(url, Generator(seed), rate=rate, duration_s=duration))
+    report = asyncio.run(post_transactions(url, Generator(seed), rate=rate, duration_s=duration, token=token))
     console.print(f"sent {report.sent} in {report.elapsed_s:.1f}s ({report.achieved_rate:.1f}/s); "
                   f"status {dict(report.by_status)}; connection errors {report.errors}")
     if report.errors or set(report.by_status) - {202}:
@@ -197,7 +275,6 @@ def _not_yet(name: str, issue: str) -> None:
 
 _not_yet("upload", "the bulk CSV upload work")
 _not_yet("uat", "the simulator and UAT work")
-_not_yet("tokens", "device authentication in the ingest API")
 _not_yet("bench", "the performance work")
 _not_yet("quarantine", "the streams work (list and replay)")
 
