@@ -200,3 +200,17 @@ def test_token_store_unreachable_is_503(kafka_bootstrap: str) -> None:
                                headers={"Authorization": "Bearer sct_" + "B" * 43})
     error(response, 503, "auth_unavailable")
     assert response.headers["retry-after"] == "6"
+
+
+def test_a_revoked_token_is_refused_at_once(ready: Settings) -> None:
+    dsn = ready.database_dsn()
+    token = create_token(dsn, name="pos-42", scopes=["ingest"], store_ids=None)
+    header = {"Authorization": f"Bearer {token.secret}"}
+    with api(ready) as client:
+        before = client.post("/v1/transactions", json=tx_dict(1), headers=header)
+        assert revoke_token(dsn, token.id)
+        after = client.post("/v1/transactions", json=tx_dict(2), headers=header)  # no wait, no cache to expire
+    assert before.status_code == 202
+    error(after, 401, "unauthorized")
+    assert not revoke_token(dsn, token.id)  # already revoked
+    assert len(topic_messages(ready)) == 1

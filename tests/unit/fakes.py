@@ -13,11 +13,13 @@ from scout.errors import PublishUnavailable
 
 
 class FakePublisher:
-    """Records what would go to Kafka; ``down`` makes every publish fail like an unacknowledged send."""
+    """Records what would go to Kafka; ``down`` makes every publish fail like an unacknowledged send,
+    ``ack_only`` acknowledges only that many more envelopes."""
 
     def __init__(self) -> None:
         self.published: list[Envelope] = []
         self.down = False
+        self.ack_only: int | None = None
 
     async def start(self) -> bool:
         return True
@@ -37,11 +39,13 @@ class FakePublisher:
     async def publish_many(self, envelopes: Sequence[Envelope]) -> list[Ack | PublishUnavailable]:
         results: list[Ack | PublishUnavailable] = []
         for envelope in envelopes:
-            if self.down:
+            if self.down or self.ack_only == 0:
                 results.append(PublishUnavailable(f"Kafka did not acknowledge event_hash={envelope.event_hash}"))
                 continue
             self.published.append(envelope)
             results.append(Ack(partition=1, offset=len(self.published) - 1))
+            if self.ack_only is not None:
+                self.ack_only -= 1
         return results
 
 
