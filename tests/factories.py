@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -64,3 +67,14 @@ def topic_messages(settings: Settings, *, timeout_ms: int = 3000) -> list[tuple[
             break
     consumer.close()
     return out
+
+
+def cli_token(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """`scout tokens create ARGS` as a user runs it: (id from stderr, the token alone on stdout)."""
+    result = subprocess.run([sys.executable, "-m", "scout.cli.main", "tokens", "create", *args], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    (token,) = result.stdout.split()
+    found = re.search(r"token (\d+) ", result.stderr)
+    assert found, result.stderr
+    return int(found.group(1)), token

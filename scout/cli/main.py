@@ -191,22 +191,29 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(
     active: Annotated[bool, typer.Option("--active", help="Hide revoked tokens")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per token, for scripts")] = False,
 ) -> None:
     """Show tokens (never their secrets)."""
+    from datetime import UTC, datetime
+
+    import orjson
+
     from ingest_api.tokens import list_tokens
 
     rows = list_tokens(_dsn(_settings()), include_revoked=not active)
-    table = Table("id", "name", "prefix", "scopes", "device", "stores", "rate/s", "created", "expires",
-                  "last used", "revoked")
-
-    def when(value: object) -> str:
-        return f"{value:%Y-%m-%d %H:%M}" if value is not None else ""
-
+    if as_json:
+        for r in rows:
+            print(orjson.dumps(r, default=str).decode())  # noqa: T201 - machine-readable output
+        return
+    now = datetime.now(UTC)
+    table = Table("id", "name", "token", "scopes", "stores", "device", "rate/s", "last used", "state")
     for r in rows:
-        table.add_row(str(r["id"]), r["name"], r["token_prefix"] + "…", ",".join(r["scopes"]), r["device_id"] or "",
-                      ",".join(r["store_ids"]) if r["store_ids"] is not None else "(all)",
+        expired = r["expires_at"] is not None and r["expires_at"] <= now
+        state = "revoked" if r["revoked_at"] else "expired" if expired else "active"
+        table.add_row(str(r["id"]), r["name"], r["token_prefix"] + "…", ",".join(r["scopes"]),
+                      ",".join(r["store_ids"]) if r["store_ids"] is not None else "(all)", r["device_id"] or "",
                       f"{r['rate_limit_per_s']:g}" if r["rate_limit_per_s"] is not None else "(default)",
-                      when(r["created_at"]), when(r["expires_at"]), when(r["last_used_at"]), when(r["revoked_at"]))
+                      f"{r['last_used_at']:%Y-%m-%d %H:%M}" if r["last_used_at"] else "never", state)
     console.print(table)
 
 

@@ -5,8 +5,6 @@ gold agrees with silver."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +21,7 @@ from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
+from tests.factories import cli_token
 
 
 def _reordered(body: dict[str, Any]) -> dict[str, Any]:
@@ -39,15 +38,6 @@ class Pipeline:
     token: str
 
 
-def create_token_cli(env: dict[str, str], *args: str) -> str:
-    """`scout tokens create ...`: the token is the only line on stdout."""
-    result = subprocess.run([sys.executable, "-m", "scout.cli.main", "tokens", "create", *args], env=env,
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    (token,) = result.stdout.split()
-    return token
-
-
 @pytest.fixture
 def pipeline(settings: Settings) -> Iterator[Pipeline]:
     ensure_topics(settings)
@@ -59,7 +49,7 @@ def pipeline(settings: Settings) -> Iterator[Pipeline]:
         gold_refresh_interval_s="1", worker_metrics_port=str(worker_metrics),
         scheduler_metrics_port=str(scheduler_metrics), silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
     )
-    token = create_token_cli(env, "--name", "e2e device", "--all-stores", "--rate-limit", "100000")
+    _, token = cli_token(env, "--name", "e2e device", "--all-stores", "--rate-limit", "100000")
     children = Children(env, settings.data_dir / "logs")
     for name in ("api", "worker", "scheduler"):
         children.start(name, name)
