@@ -1,4 +1,8 @@
-"""HTTP metrics for every request (by route template, method and status; latency; in flight) as ASGI middleware."""
+"""HTTP metrics for every request (by route template, method and status; latency; in flight) as ASGI middleware.
+
+The ingest routes' full latency (authentication and body included, every status) also goes to
+``scout_ingest_request_seconds{endpoint="single"|"batch"}``, which the alert rules and dashboards use.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from observability.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
+from observability.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS, INGEST_LATENCY
 
 UNMATCHED = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+INGEST_ENDPOINTS = {"/v1/transactions": "single", "/v1/transactions:batch": "batch"}
 
 
 def route_label(scope: Scope) -> str:
@@ -50,5 +55,9 @@ class HttpMetrics:
             HTTP_IN_FLIGHT.dec()
             method = scope.get("method", "")
             route, method = route_label(scope), method if method in METHODS else "OTHER"
+            elapsed = time.perf_counter() - started
             HTTP_REQUESTS.labels(route, method, str(status)).inc()
-            HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(route, method).observe(elapsed)
+            endpoint = INGEST_ENDPOINTS.get(route)
+            if endpoint is not None and method == "POST":
+                INGEST_LATENCY.labels(endpoint).observe(elapsed)

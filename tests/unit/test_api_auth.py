@@ -136,6 +136,22 @@ def test_http_metrics_use_route_templates(client: TestClient, tokens: FakeTokens
     assert REGISTRY.get_sample_value("scout_http_requests_in_flight") == 0
 
 
+def test_ingest_latency_covers_every_answer(client: TestClient, tokens: FakeTokens) -> None:
+    def observed(endpoint: str) -> float:
+        return REGISTRY.get_sample_value("scout_ingest_request_seconds_count", {"endpoint": endpoint}) or 0
+
+    before = observed("single"), observed("batch")
+    client.post("/v1/transactions", json=payload(), headers=auth(tokens.add()))
+    client.post("/v1/transactions", json={"bad": 1})
+    client.post("/v1/transactions:batch", json=[payload()])
+    assert (observed("single"), observed("batch")) == (before[0] + 2, before[1] + 1)
+
+
+def test_authentication_comes_before_reading_the_body(client: TestClient) -> None:
+    response = client.post("/v1/transactions", content=b"x" * 5_000_000)
+    assert response.status_code == 401
+
+
 def test_openapi_documents_the_contract_errors_and_auth(client: TestClient) -> None:
     doc = client.get("/openapi.json").json()
     schemas = doc["components"]["schemas"]
