@@ -12,7 +12,7 @@ from ingest_api.auth import Principal, require_scope
 from ingest_api.errors import ApiError
 from ingest_api.idempotency import KEY_PATTERN, IdempotencyStore
 from ingest_api.publisher import Publisher
-from ingest_api.service import Ingest
+from ingest_api.service import Ingest, count
 from scout.settings import Settings
 
 
@@ -36,20 +36,24 @@ def get_idempotency(request: Request) -> IdempotencyStore | None:
     return request.app.state.idempotency  # type: ignore[no-any-return]
 
 
-def body_reader(limit_setting: str) -> Callable[[Request], Awaitable[bytes]]:
+def body_reader(limit_setting: str, endpoint: str) -> Callable[[Request], Awaitable[bytes]]:
     """A dependency reading the body, refused with 413 as soon as it passes the named size setting."""
+
+    def too_large(message: str) -> ApiError:
+        count(endpoint, "rejected", "payload_too_large")
+        return ApiError(413, "payload_too_large", message)
 
     async def read_body(request: Request) -> bytes:
         limit: int = getattr(request.app.state.settings, limit_setting)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "payload_too_large", f"body of {declared} bytes exceeds the limit of {limit} bytes")
+            raise too_large(f"body of {declared} bytes exceeds the limit of {limit} bytes")
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise ApiError(413, "payload_too_large", f"body exceeds the limit of {limit} bytes")
+                raise too_large(f"body exceeds the limit of {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -61,8 +65,8 @@ PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 PoolDep = Annotated[AsyncConnectionPool | None, Depends(get_pool)]
 IngestDep = Annotated[Ingest, Depends(get_ingest)]
 IdempotencyDep = Annotated[IdempotencyStore | None, Depends(get_idempotency)]
-BodyDep = Annotated[bytes, Depends(body_reader("api_max_body_bytes"))]
-BatchBodyDep = Annotated[bytes, Depends(body_reader("api_batch_max_bytes"))]
+BodyDep = Annotated[bytes, Depends(body_reader("api_max_body_bytes", "single"))]
+BatchBodyDep = Annotated[bytes, Depends(body_reader("api_batch_max_bytes", "batch"))]
 IngestCaller = Annotated[Principal, Depends(require_scope("ingest"))]
 IdempotencyKey = Annotated[
     str | None,

@@ -32,7 +32,7 @@ class AcceptedResponse(BaseModel):
 class BatchItemResult(BaseModel):
     """The outcome of one transaction of a batch, in the order they were sent."""
 
-    index: int = Field(description="Position in the batch (array index, or line number from 0 for NDJSON).")
+    index: int = Field(description="Position in the batch from 0: the array index, or the n-th non-blank NDJSON line.")
     status: Literal["accepted", "duplicate", "rejected"]
     event_hash: str | None = None
     store_id: str | None = None

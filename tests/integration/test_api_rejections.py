@@ -77,6 +77,8 @@ def test_invalid_transaction_is_422_with_field_path(ready: Settings, case: str, 
 
 def test_oversized_bodies_are_413(ready: Settings) -> None:
     auth = bearer(ready.database_dsn())
+    before = [rejections("single", "payload_too_large"), rejections("batch", "payload_too_large"),
+              rejections("batch", "too_many_items")]
     with api(ready, api_max_body_bytes=2048, api_batch_max_bytes=4096, api_batch_max_items=3) as client:
         single = client.post("/v1/transactions", content=b"{" + b" " * 3000 + b"}", headers=auth)
         streamed = client.post("/v1/transactions", content=iter([b"{", b" " * 1500, b" " * 1500, b"}"]),
@@ -87,6 +89,8 @@ def test_oversized_bodies_are_413(ready: Settings) -> None:
     error(streamed, 413, "payload_too_large")
     error(batch, 413, "payload_too_large")
     assert "limit of 3" in error(items, 413, "too_many_items")["message"]
+    assert [rejections("single", "payload_too_large"), rejections("batch", "payload_too_large"),
+            rejections("batch", "too_many_items")] == [before[0] + 2, before[1] + 1, before[2] + 1]
     assert topic_messages(ready) == []
 
 
