@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import psycopg
 from fastapi import FastAPI
@@ -56,8 +56,8 @@ async def _purge_expired_keys(store: PgIdempotencyStore) -> None:
             log.warning("idempotency: purge failed, next try in %.0fs: %r", PURGE_INTERVAL_S, exc)
 
 
-def create_app(settings: Settings, *, publisher: Publisher | None = None, tokens: TokenLookup | None = None,
-               idempotency: IdempotencyStore | None = None) -> FastAPI:
+def _lifespan(settings: Settings, publisher: Publisher | None, tokens: TokenLookup | None,
+              idempotency: IdempotencyStore | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = None
@@ -86,12 +86,17 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None, tokens
                 await pool.close()
             process_exited()
 
+    return lifespan
+
+
+def create_app(settings: Settings, *, publisher: Publisher | None = None, tokens: TokenLookup | None = None,
+               idempotency: IdempotencyStore | None = None) -> FastAPI:
     app = FastAPI(
         title="Scout ingest API",
         version="1",
         summary="Point-of-sale transactions in; every 2xx is a promise that the event will land once.",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, publisher, tokens, idempotency),
     )
     app.state.settings = settings
     install_handlers(app)
