@@ -5,8 +5,10 @@ Nothing imports this module; it imports the stages lazily so ``scout --help`` st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +39,20 @@ def _settings() -> Settings:
 def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@contextlib.contextmanager
+def _database_errors(dsn: str) -> Iterator[None]:
+    """A database that cannot be reached or refuses the statement: a message and exit 1, not a traceback."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        host = dsn.split("@")[-1]
+        err.print(f"[red]database error ({host}):[/] {str(exc).strip()}\n"
+                  "Check SCOUT_DATABASE_URL and that `scout migrate` has run.")
+        raise typer.Exit(1) from None
 
 
 def _dsn(settings: Settings) -> str:
@@ -164,7 +180,7 @@ def tokens_create(
     scope: Annotated[list[str] | None, typer.Option(help="ingest (default), read or admin; repeatable")] = None,
     store: Annotated[list[str] | None, typer.Option(help="A store it may post for (repeat for several)")] = None,
     all_stores: Annotated[bool, typer.Option("--all-stores", help="May post for every store")] = False,
-    device: Annotated[str | None, typer.Option(help="The device_id it must post as")] = None,
+    device: Annotated[str | None, typer.Option(help="Its device_id: naming another device is refused")] = None,
     rate_limit: Annotated[float | None, typer.Option(help="Requests/s per API process (default: the API's)")] = None,
     expires_in_days: Annotated[float | None, typer.Option(help="Expire after this many days")] = None,
 ) -> None:
@@ -176,11 +192,15 @@ def tokens_create(
     if bool(store) == all_stores:
         err.print("[red]give --store STORE (repeatable) or --all-stores[/], not both and not neither")
         raise typer.Exit(2)
+    if expires_in_days is not None and expires_in_days <= 0:
+        err.print("[red]--expires-in-days must be positive[/]")
+        raise typer.Exit(2)
     dsn = _dsn(_settings())
     try:
-        created = create_token(dsn, name=name, scopes=scope or ["ingest"], store_ids=None if all_stores else store,
-                               device_id=device, rate_limit_per_s=rate_limit,
-                               expires_in=timedelta(days=expires_in_days) if expires_in_days else None)
+        with _database_errors(dsn):
+            created = create_token(dsn, name=name, scopes=scope or ["ingest"], store_ids=None if all_stores else store,
+                                   device_id=device, rate_limit_per_s=rate_limit,
+                                   expires_in=timedelta(days=expires_in_days) if expires_in_days else None)
     except ValueError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -200,7 +220,9 @@ def tokens_list(
 
     from ingest_api.tokens import list_tokens
 
-    rows = list_tokens(_dsn(_settings()), include_revoked=not active)
+    dsn = _dsn(_settings())
+    with _database_errors(dsn):
+        rows = list_tokens(dsn, include_revoked=not active)
     if as_json:
         for r in rows:
             print(orjson.dumps(r, default=str).decode())  # noqa: T201 - machine-readable output
@@ -222,7 +244,10 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The id shown by 
     """Revoke a token: the API refuses it from its next request on."""
     from ingest_api.tokens import revoke_token
 
-    if not revoke_token(_dsn(_settings()), token_id):
+    dsn = _dsn(_settings())
+    with _database_errors(dsn):
+        revoked = revoke_token(dsn, token_id)
+    if not revoked:
         err.print(f"[red]no active token with id {token_id}[/]; `scout tokens list` shows them")
         raise typer.Exit(1)
     console.print(f"token {token_id} revoked")
