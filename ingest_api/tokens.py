@@ -114,8 +114,8 @@ def _validate(name: str, scopes: Sequence[str], store_ids: Sequence[str] | None,
         raise ValueError(f"scopes must be some of {', '.join(SCOPES)}; got {list(scopes)}")
     if store_ids is not None and not store_ids:
         raise ValueError("give at least one store, or allow all stores")
-    if rate_limit_per_s is not None and rate_limit_per_s <= 0:
-        raise ValueError("the rate limit must be positive")
+    if rate_limit_per_s is not None and not 0.01 <= rate_limit_per_s < 10**8:
+        raise ValueError("the rate limit must be between 0.01 and 100,000,000 requests/s")
 
 
 def create_token(dsn: str, *, name: str, scopes: Sequence[str], store_ids: Sequence[str] | None,

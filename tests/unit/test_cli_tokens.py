@@ -16,6 +16,8 @@ from scout.services import free_port
         (["--name", "pos", "--store", "S1", "--all-stores"], "not both"),
         (["--name", "pos", "--all-stores", "--expires-in-days", "0"], "must be positive"),
         (["--name", "pos", "--all-stores", "--scope", "write"], "scopes must be some of"),
+        (["--name", "pos", "--all-stores", "--rate-limit", "0.001"], "rate limit must be between"),
+        (["--name", " ", "--all-stores"], "needs a name"),
     ],
 )
 def test_create_refuses_bad_arguments(monkeypatch: pytest.MonkeyPatch, args: list[str], message: str) -> None:
