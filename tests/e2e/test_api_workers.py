@@ -40,8 +40,8 @@ def api(settings: Settings) -> Iterator[Api]:
     env = child_env(database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap,
                     topic=settings.topic, dead_letter_topic=settings.dead_letter_topic, api_port=str(port),
                     data_dir=str(settings.data_dir))
-    metrics_dir = settings.data_dir / "api-metrics"
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    metrics_dir = settings.data_dir.absolute() / "metrics" / "api"  # `scout api --workers N` picks it by default
     children = Children(env, settings.data_dir / "logs")
     children.start("api", "api", "--workers", "2")
     url = f"http://127.0.0.1:{port}"
