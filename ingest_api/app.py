@@ -3,51 +3,116 @@
 Example::
 
     app = create_app(Settings())          # uvicorn.run(app) — what `scout api` does
+
+Tests pass their own ``publisher``, ``tokens`` or ``idempotency`` store; otherwise the lifespan builds
+the real ones (aiokafka, PostgreSQL) from the settings.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
+from fastapi.middleware.cors import CORSMiddleware
 
+from ingest_api.auth import Authenticator, TokenLookup
 from ingest_api.errors import install_handlers
+from ingest_api.idempotency import IdempotencyStore, PgIdempotencyStore
+from ingest_api.middleware import HttpMetrics
+from ingest_api.openapi import install_openapi
 from ingest_api.publisher import Publisher
+from ingest_api.recent import RecentHashes
 from ingest_api.routes import analytics, health, transactions
+from ingest_api.service import Ingest
+from ingest_api.tokens import TokenStore
+from observability.multiprocess import metrics_app, process_exited
 from scout.db import open_async_pool
 from scout.settings import Settings
 
 log = logging.getLogger(__name__)
 
+PURGE_INTERVAL_S = 600.0
+DESCRIPTION = """Point-of-sale devices post transactions here with a device token
+(`Authorization: Bearer sct_…`, from `scout tokens create`).
 
-def create_app(settings: Settings) -> FastAPI:
+Every error has one shape: `{"error": {"code": "...", "message": "...", "details": [{"field": "items.0.qty",
+"reason": "..."}]}}`. 429 and 503 carry `Retry-After`; resending after a 503 is always safe: the event hash
+makes a resend land once.
+"""
+
+
+async def _purge_expired_keys(store: PgIdempotencyStore) -> None:
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL_S)
+        try:
+            deleted = await store.purge_expired()
+            log.info("idempotency: purged %d expired keys", deleted)
+        except psycopg.Error as exc:
+            log.warning("idempotency: purge failed, next try in %.0fs: %r", PURGE_INTERVAL_S, exc)
+
+
+def _lifespan(settings: Settings, publisher: Publisher | None, tokens: TokenLookup | None,
+              idempotency: IdempotencyStore | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.publisher = Publisher(settings)
-        app.state.pool = None
+        pool = None
         if settings.database_url is not None:
-            app.state.pool = await open_async_pool(settings, name="api", min_size=1, max_size=4)
+            pool = await open_async_pool(settings, name="api", min_size=1, max_size=settings.api_db_pool_size)
+        app.state.pool = pool
+        app.state.publisher = publisher or Publisher(settings)
+        app.state.authenticator = Authenticator(settings, tokens or (TokenStore(pool) if pool else None))
+        store = idempotency or (PgIdempotencyStore(pool, retention_s=settings.idempotency_retention_s,
+                                                   abandoned_s=max(30.0, 3 * settings.produce_timeout_s))
+                                if pool else None)
+        app.state.idempotency = store
+        recent = RecentHashes(max_size=settings.recent_hash_cache_size, ttl_s=settings.recent_hash_ttl_s)
+        app.state.ingest = Ingest(settings, app.state.publisher, recent)
+        purge = asyncio.create_task(_purge_expired_keys(store)) if isinstance(store, PgIdempotencyStore) else None
         await app.state.publisher.start()
         try:
             yield
         finally:
+            if purge is not None:
+                purge.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purge
             await app.state.publisher.stop()
-            if app.state.pool is not None:
-                await app.state.pool.close()
+            if pool is not None:
+                await pool.close()
+            process_exited()
 
+    return lifespan
+
+
+def create_app(settings: Settings, *, publisher: Publisher | None = None, tokens: TokenLookup | None = None,
+               idempotency: IdempotencyStore | None = None) -> FastAPI:
     app = FastAPI(
         title="Scout ingest API",
         version="1",
-        summary="Point-of-sale transactions in; every 202 is a promise that the event will land once.",
-        lifespan=lifespan,
+        summary="Point-of-sale transactions in; every 2xx is a promise that the event will land once.",
+        description=DESCRIPTION,
+        lifespan=_lifespan(settings, publisher, tokens, idempotency),
     )
     app.state.settings = settings
     install_handlers(app)
     app.include_router(health.router)
     app.include_router(transactions.router)
     app.include_router(analytics.router)
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", metrics_app())
+    install_openapi(app, settings)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Retry-After", "Idempotent-Replayed"],
+            max_age=600,
+        )
+    app.add_middleware(HttpMetrics)
     return app

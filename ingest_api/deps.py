@@ -1,14 +1,18 @@
-"""FastAPI dependencies as ``Annotated`` aliases: settings, publisher, database pool, a size-limited body."""
+"""FastAPI dependencies as ``Annotated`` aliases: settings, publisher, pool, stores, size-limited bodies, callers."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from psycopg_pool import AsyncConnectionPool
 
+from ingest_api.auth import Principal, require_scope
 from ingest_api.errors import ApiError
+from ingest_api.idempotency import KEY_PATTERN, IdempotencyStore
 from ingest_api.publisher import Publisher
+from ingest_api.service import Ingest, count
 from scout.settings import Settings
 
 
@@ -24,23 +28,49 @@ def get_pool(request: Request) -> AsyncConnectionPool | None:
     return request.app.state.pool  # type: ignore[no-any-return]
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``api_max_body_bytes``."""
-    limit: int = request.app.state.settings.api_max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "payload_too_large", f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def get_ingest(request: Request) -> Ingest:
+    return request.app.state.ingest  # type: ignore[no-any-return]
+
+
+def get_idempotency(request: Request) -> IdempotencyStore | None:
+    return request.app.state.idempotency  # type: ignore[no-any-return]
+
+
+def body_reader(limit_setting: str, endpoint: str) -> Callable[[Request], Awaitable[bytes]]:
+    """A dependency reading the body, refused with 413 as soon as it passes the named size setting."""
+
+    def too_large(message: str) -> ApiError:
+        count(endpoint, "rejected", "payload_too_large")
+        return ApiError(413, "payload_too_large", message)
+
+    async def read_body(request: Request) -> bytes:
+        limit: int = getattr(request.app.state.settings, limit_setting)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    return read_body
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 PoolDep = Annotated[AsyncConnectionPool | None, Depends(get_pool)]
-BodyDep = Annotated[bytes, Depends(read_body)]
+IngestDep = Annotated[Ingest, Depends(get_ingest)]
+IdempotencyDep = Annotated[IdempotencyStore | None, Depends(get_idempotency)]
+BodyDep = Annotated[bytes, Depends(body_reader("api_max_body_bytes", "single"))]
+BatchBodyDep = Annotated[bytes, Depends(body_reader("api_batch_max_bytes", "batch"))]
+IngestCaller = Annotated[Principal, Depends(require_scope("ingest"))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", pattern=KEY_PATTERN,
+           description="Optional. The same key and body within the retention window replay the first answer "
+                       "(`Idempotent-Replayed: true`); the same key with another body is 409."),
+]

@@ -1,4 +1,10 @@
-"""Ingest logic outside the routes: validate, hash, publish; map failures to API errors."""
+"""Ingest logic outside the routes: validate, authorise, hash, skip known hashes, publish, count.
+
+Example::
+
+    ingest = Ingest(settings, publisher, RecentHashes(max_size=100_000, ttl_s=600))
+    outcome = await ingest.one(principal, body)       # 202 AcceptedResponse, or raises ApiError
+"""
 
 from __future__ import annotations
 
@@ -6,20 +12,25 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from ingest_api.auth import Principal
 from ingest_api.errors import ApiError, invalid
-from ingest_api.publisher import Publisher
-from observability.metrics import INGEST_REQUESTS
+from ingest_api.idempotency import Outcome
+from ingest_api.publisher import Ack, Publisher
+from ingest_api.recent import RecentHashes
+from ingest_api.schemas import AcceptedResponse
+from observability.metrics import INGEST_REJECTIONS, INGEST_REQUESTS
 from scout.contract import Envelope, Source, Transaction
 from scout.errors import PublishUnavailable
+from scout.settings import Settings
 
 
-@dataclass(frozen=True)
-class Accepted:
-    event_hash: str
-    store_id: str
-    transaction_id: str
-    partition: int
-    offset: int
+def count(endpoint: str, outcome: str, reason: str | None = None, n: int = 1) -> None:
+    """Per-transaction counters: outcome accepted | duplicate | rejected | unavailable, and why."""
+    if n <= 0:
+        return
+    INGEST_REQUESTS.labels(endpoint, outcome).inc(n)
+    if reason is not None:
+        INGEST_REJECTIONS.labels(endpoint, reason).inc(n)
 
 
 def parse_transaction(body: bytes) -> Transaction:
@@ -32,13 +43,63 @@ def parse_transaction(body: bytes) -> Transaction:
         raise invalid(exc) from None
 
 
-async def ingest_one(publisher: Publisher, tx: Transaction, *, source: Source, retry_after_s: int) -> Accepted:
-    envelope = Envelope.wrap(tx, source=source)
-    try:
-        ack = await publisher.publish(envelope)
-    except PublishUnavailable as exc:
-        INGEST_REQUESTS.labels("single", "unavailable").inc()
-        raise ApiError(503, "kafka_unavailable", f"{exc}; retry later, the event was not accepted",
-                       headers={"Retry-After": str(retry_after_s)}) from None
-    INGEST_REQUESTS.labels("single", "accepted").inc()
-    return Accepted(envelope.event_hash, tx.store_id, tx.transaction_id, ack.partition, ack.offset)
+def authorize(principal: Principal, tx: Transaction) -> ApiError | None:
+    """The token's store and device scope; None when the transaction is allowed."""
+    if not principal.allows_store(tx.store_id):
+        return ApiError(403, "store_forbidden",
+                        f"token {principal.name!r} may not post for store_id={tx.store_id!r} "
+                        f"(transaction_id={tx.transaction_id!r})",
+                        details=[{"field": "store_id", "reason": "not a store of this token"}])
+    if not principal.allows_device(tx.device_id):
+        return ApiError(403, "device_mismatch",
+                        f"token {principal.name!r} belongs to device {principal.device_id!r}, not "
+                        f"device_id={tx.device_id!r} (transaction_id={tx.transaction_id!r})",
+                        details=[{"field": "device_id", "reason": "not the device of this token"}])
+    return None
+
+
+def unavailable(message: str, retry_after_s: int) -> ApiError:
+    return ApiError(503, "kafka_unavailable", f"{message}; retry later, nothing was accepted",
+                    headers={"Retry-After": str(retry_after_s)})
+
+
+def accepted(envelope: Envelope, ack: Ack, *, duplicate: bool) -> AcceptedResponse:
+    tx = envelope.transaction
+    return AcceptedResponse(status="duplicate" if duplicate else "accepted", duplicate=duplicate,
+                            event_hash=envelope.event_hash, store_id=tx.store_id, transaction_id=tx.transaction_id,
+                            partition=ack.partition, offset=ack.offset)
+
+
+@dataclass
+class Ingest:
+    """The ingest stage of one API process: its settings, Kafka publisher and recent-hash memory."""
+
+    settings: Settings
+    publisher: Publisher
+    recent: RecentHashes
+    source: Source = "api"
+
+    async def one(self, principal: Principal, body: bytes) -> Outcome:
+        """One transaction: 202 after Kafka's ack (or for a recently acknowledged hash), else ApiError."""
+        try:
+            tx = parse_transaction(body)
+        except ApiError:
+            count("single", "rejected", "validation_error")
+            raise
+        refused = authorize(principal, tx)
+        if refused is not None:
+            count("single", "rejected", refused.code)
+            raise refused
+        envelope = Envelope.wrap(tx, source=self.source)
+        known = self.recent.get(envelope.event_hash)
+        if known is not None:
+            count("single", "duplicate")
+            return Outcome(202, accepted(envelope, known, duplicate=True))
+        try:
+            ack = await self.publisher.publish(envelope)
+        except PublishUnavailable as exc:
+            count("single", "unavailable", "kafka_unavailable")
+            raise unavailable(str(exc), self.settings.retry_after_s) from None
+        self.recent.remember(envelope.event_hash, ack)
+        count("single", "accepted")
+        return Outcome(202, accepted(envelope, ack, duplicate=False))

@@ -1,6 +1,8 @@
 """Every Prometheus metric Scout exports, named in one place (prefix ``scout_``).
 
-Processes import the metric they update; each process serves its own registry on ``/metrics``.
+Processes import the metric they update; each process serves its own registry on ``/metrics``, except
+the API under several uvicorn workers, which aggregates every worker's values through prometheus_client's
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, see ``observability/multiprocess.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,20 @@ INGEST_LATENCY = Histogram(
 )
 PRODUCE_LATENCY = Histogram(
     "scout_produce_seconds", "Time from send to Kafka acknowledgement", buckets=LATENCY_BUCKETS
+)
+INGEST_REJECTIONS = Counter(
+    "scout_ingest_rejections_total", "Transactions the ingest API refused, by reason", ["endpoint", "reason"]
+)
+AUTH_FAILURES = Counter("scout_auth_failures_total", "Refused authentications, by reason", ["reason"])
+HTTP_REQUESTS = Counter(
+    "scout_http_requests_total", "API requests by route template, method and status", ["route", "method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "scout_http_request_seconds", "API request latency by route template", ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_IN_FLIGHT = Gauge(
+    "scout_http_requests_in_flight", "API requests being served", multiprocess_mode="livesum"
 )
 
 STAGE_ROWS = Counter("scout_stage_rows_total", "Rows handled by a stage, by outcome", ["stage", "outcome"])

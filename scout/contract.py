@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -34,15 +35,28 @@ Source = Literal["api", "bulk", "simulator"]
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp out of range") from None
 
 
 def _cents(value: Decimal) -> Decimal:
     return value.quantize(CENT) + 0  # "1.5" -> 1.50; -0.00 -> 0.00: one value, one hash
 
 
+MONEY_SCHEMA: Final = {
+    "description": "Decimal money, at most 2 decimal places, less than 10,000,000,000 in absolute value: "
+                   "a JSON string (\"25.00\") or number (25).",
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*[+-]?(\d{1,10}(\.\d{0,2}0*)?|\.\d{1,2}0*)\s*$"},
+        {"type": "number", "multipleOf": 0.01, "exclusiveMinimum": -1e10, "exclusiveMaximum": 1e10},
+    ],
+}
+
 # pydantic-core parses JSON numbers for Decimal exactly and counts places after normalising ("1.290" is fine)
-Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2, allow_inf_nan=False), AfterValidator(_cents)]
+Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2, allow_inf_nan=False), AfterValidator(_cents),
+                  WithJsonSchema(MONEY_SCHEMA)]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
@@ -51,7 +65,14 @@ Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f
 class LineItem(BaseModel):
     """One line of a basket: qty x unit_price of a product named by id or by name."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"anyOf": [
+            {"required": ["product_id"], "properties": {"product_id": {"type": "string"}}},
+            {"required": ["product_name"], "properties": {"product_name": {"type": "string"}}},
+        ]},
+    )
 
     product_id: Ident | None = None
     product_name: Text | None = None

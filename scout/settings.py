@@ -8,11 +8,14 @@ Example::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
 
 
 class Settings(BaseSettings):
@@ -44,6 +47,30 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     produce_timeout_s: float = Field(default=5.0, gt=0)
     retry_after_s: int = Field(default=5, ge=1)
+    api_batch_max_items: int = Field(default=1000, ge=1, le=100_000, description="Transactions per batch request.")
+    api_batch_max_bytes: int = Field(default=10_000_000, ge=1024, description="Body limit of a batch request.")
+    api_db_pool_size: int = Field(default=8, ge=1, le=200, description="PostgreSQL connections per API process.")
+    recent_hash_cache_size: int = Field(
+        default=100_000, ge=0, description="Event hashes remembered per API process to mark resends; 0: off."
+    )
+    recent_hash_ttl_s: float = Field(default=600.0, gt=0, description="How long a remembered hash counts.")
+    idempotency_retention_s: int = Field(
+        default=86_400, ge=60, description="How long an Idempotency-Key's first answer is replayed."
+    )
+    cors_allow_origins: str = Field(
+        default="", description="Comma-separated origins allowed to call the API from a browser; '*' for any."
+    )
+
+    # --- device authentication ------------------------------------------------------------
+    auth_required: bool = Field(default=True, description="Bearer tokens required on /v1 routes.")
+    rate_limit_per_s: float = Field(
+        default=50.0, gt=0, description="Requests per second per token and API process, unless the token sets one."
+    )
+    rate_limit_burst_s: float = Field(default=2.0, gt=0, description="Burst allowance, in seconds of the rate.")
+    auth_failure_rate_per_s: float = Field(
+        default=0.5, gt=0, description="Sustained failed authentications per second allowed per client address."
+    )
+    auth_failure_burst: int = Field(default=20, ge=1, description="Failed authentications allowed in a burst.")
 
     # --- streams --------------------------------------------------------------------------
     stream_app_id: str = Field(default="scout", description="Faust app id = Kafka consumer group.")
@@ -108,6 +135,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"{server!r} is not host:port")
         return ",".join(servers)
 
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins_are_urls(cls, value: str) -> str:
+        origins = [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://pos.example.com or '*'")
+        return ",".join(origins)
+
     @model_validator(mode="after")
     def _topics_differ(self) -> Settings:
         if self.topic == self.dead_letter_topic:
@@ -117,6 +153,10 @@ class Settings(BaseSettings):
     @property
     def bootstrap_servers(self) -> list[str]:
         return self.kafka_bootstrap.split(",")
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return self.cors_allow_origins.split(",") if self.cors_allow_origins else []
 
     def database_dsn(self) -> str:
         """The PostgreSQL URL to connect to; raises when neither set nor embedded-running."""

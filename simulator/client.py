@@ -2,7 +2,8 @@
 
 Example::
 
-    report = asyncio.run(post_transactions("http://127.0.0.1:8000", Generator(42), rate=50, duration_s=10))
+    report = asyncio.run(post_transactions("http://127.0.0.1:8000", Generator(42), rate=50, duration_s=10,
+                                           token="sct_…"))
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ class PostReport:
 
 
 async def post_transactions(base_url: str, gen: Generator, *, rate: float, duration_s: float,
-                            concurrency: int = 16, start_n: int = 0,
-                            stop: asyncio.Event | None = None) -> PostReport:
-    """Open-loop pacing: transaction n is due at start + n/rate; late ones are sent at once."""
+                            concurrency: int = 16, start_n: int = 0, stop: asyncio.Event | None = None,
+                            token: str | None = None) -> PostReport:
+    """Open-loop pacing: transaction n is due at start + n/rate; late ones are sent at once.
+
+    ``token`` is a device token with the ``ingest`` scope, sent as ``Authorization: Bearer``.
+    """
     report = PostReport()
     queue: asyncio.Queue[int | None] = asyncio.Queue(maxsize=concurrency * 2)
     started = time.monotonic()
@@ -50,7 +54,8 @@ async def post_transactions(base_url: str, gen: Generator, *, rate: float, durat
                 report.errors += 1
             report.sent += 1
 
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=10, headers=headers) as client:
         workers = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
         n = start_n
         while time.monotonic() - started < duration_s and not (stop and stop.is_set()):

@@ -1,58 +1,54 @@
-"""POST /v1/transactions: one transaction, answered 202 only after Kafka acknowledged it."""
+"""POST /v1/transactions (one) and POST /v1/transactions:batch (many): 2xx only after Kafka acknowledged."""
 
 from __future__ import annotations
 
-import time
-from typing import Literal
+from fastapi import APIRouter, Request, Response
 
-from fastapi import APIRouter
-from pydantic import BaseModel
-
-from ingest_api.deps import BodyDep, PublisherDep, SettingsDep
-from ingest_api.errors import ErrorResponse
-from ingest_api.service import ingest_one, parse_transaction
-from observability.metrics import INGEST_LATENCY, INGEST_REQUESTS
-from scout.contract import Transaction
+from ingest_api.batch import ingest_batch
+from ingest_api.deps import BatchBodyDep, BodyDep, IdempotencyDep, IdempotencyKey, IngestCaller, IngestDep
+from ingest_api.idempotency import answer_once, request_fingerprint
+from ingest_api.openapi import BATCH_BODY, SINGLE_BODY, error_responses
+from ingest_api.schemas import AcceptedResponse, BatchResponse
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
-
-
-class AcceptedResponse(BaseModel):
-    status: Literal["accepted"] = "accepted"
-    event_hash: str
-    store_id: str
-    transaction_id: str
-    partition: int
-    offset: int
-
-
-_ERRORS = {
-    413: {"model": ErrorResponse, "description": "Body larger than the configured limit"},
-    422: {"model": ErrorResponse, "description": "Invalid transaction: field path and reason in details"},
-    503: {"model": ErrorResponse, "description": "Kafka unavailable; retry after Retry-After seconds"},
-}
 
 
 @router.post(
     "/transactions",
     status_code=202,
     response_model=AcceptedResponse,
-    responses=_ERRORS,  # type: ignore[arg-type]
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": Transaction.model_json_schema()}},
-        }
-    },
+    responses=error_responses(401, 403, 409, 413, 422, 429, 503),
+    openapi_extra={"requestBody": SINGLE_BODY},
     summary="Ingest one transaction",
+    description="Validated, hashed (SHA-256 over the canonical form) and produced to Kafka with acks=all; "
+                "202 only after the acknowledgement. A resend gets the same `event_hash` and lands once.",
 )
-async def post_transaction(body: BodyDep, publisher: PublisherDep, settings: SettingsDep) -> AcceptedResponse:
-    started = time.perf_counter()
-    try:
-        tx = parse_transaction(body)
-    except Exception:
-        INGEST_REQUESTS.labels("single", "rejected").inc()
-        raise
-    accepted = await ingest_one(publisher, tx, source="api", retry_after_s=settings.retry_after_s)
-    INGEST_LATENCY.labels("single").observe(time.perf_counter() - started)
-    return AcceptedResponse(**accepted.__dict__)
+async def post_transaction(principal: IngestCaller, request: Request, body: BodyDep, ingest: IngestDep,
+                           store: IdempotencyDep, idempotency_key: IdempotencyKey = None) -> Response:
+    return await answer_once(
+        store, owner=principal.owner, key=idempotency_key,
+        fingerprint=request_fingerprint("POST", request.url.path, body),
+        retry_after_s=ingest.settings.retry_after_s,
+        produce=lambda: ingest.one(principal, body),
+    )
+
+
+@router.post(
+    "/transactions:batch",
+    status_code=200,
+    response_model=BatchResponse,
+    responses=error_responses(401, 403, 409, 413, 415, 422, 429, 503),
+    openapi_extra={"requestBody": BATCH_BODY},
+    summary="Ingest a batch of transactions (JSON array or NDJSON)",
+    description="Each transaction is judged on its own: `accepted` (Kafka acknowledged it), `duplicate` "
+                "(its event hash was produced recently) or `rejected` with a reason. 503 only when Kafka "
+                "acknowledged none; items rejected with `kafka_unavailable` can be resent as they are.",
+)
+async def post_batch(principal: IngestCaller, request: Request, body: BatchBodyDep, ingest: IngestDep,
+                     store: IdempotencyDep, idempotency_key: IdempotencyKey = None) -> Response:
+    return await answer_once(
+        store, owner=principal.owner, key=idempotency_key,
+        fingerprint=request_fingerprint("POST", request.url.path, body),
+        retry_after_s=ingest.settings.retry_after_s,
+        produce=lambda: ingest_batch(ingest, principal, body, request.headers.get("content-type")),
+    )

@@ -5,8 +5,11 @@ Nothing imports this module; it imports the stages lazily so ``scout --help`` st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,6 +26,8 @@ quarantine_app = typer.Typer(no_args_is_help=True, help="List and replay quarant
 app.add_typer(quarantine_app, name="quarantine")
 products_app = typer.Typer(no_args_is_help=True, help="The product catalogue.")
 app.add_typer(products_app, name="products")
+tokens_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke device tokens of the ingest API.")
+app.add_typer(tokens_app, name="tokens")
 console = Console()
 err = Console(stderr=True)
 
@@ -38,6 +43,20 @@ def _settings() -> Settings:
 def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@contextlib.contextmanager
+def _database_errors(dsn: str) -> Iterator[None]:
+    """A database that cannot be reached or refuses the statement: a message and exit 1, not a traceback."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        host = dsn.split("@")[-1]
+        err.print(f"[red]database error ({host}):[/] {str(exc).strip()}\n"
+                  "Check SCOUT_DATABASE_URL and that `scout migrate` has run.")
+        raise typer.Exit(1) from None
 
 
 def _dsn(settings: Settings) -> str:
@@ -72,11 +91,21 @@ def migrate(status: Annotated[bool, typer.Option("--status", help="Only show wha
 
 @app.command()
 def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
-    """Run the ingest API (FastAPI under uvicorn) on SCOUT_API_HOST:SCOUT_API_PORT."""
+    """Run the ingest API (FastAPI under uvicorn) on SCOUT_API_HOST:SCOUT_API_PORT.
+
+    With several workers, /metrics/ sums every worker's metrics (prometheus_client multiprocess mode in
+    PROMETHEUS_MULTIPROC_DIR, by default SCOUT_DATA_DIR/metrics/api, emptied at start).
+    """
+    import os
+
     import uvicorn
+
+    from observability.multiprocess import ENV, prepare_directory
 
     settings = _settings()
     _logging(settings)
+    if workers > 1 or os.environ.get(ENV):
+        prepare_directory(Path(os.environ.get(ENV) or settings.data_dir / "metrics" / "api").absolute())
     if workers == 1:
         from ingest_api.app import create_app
 
@@ -161,12 +190,93 @@ def jobs_run(name: str) -> None:
             raise typer.Exit(1) from None
 
 
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Option(help="Who holds it, e.g. the device or system name")],
+    scope: Annotated[list[str] | None, typer.Option(help="ingest (default), read or admin; repeatable")] = None,
+    store: Annotated[list[str] | None, typer.Option(help="A store it may post for (repeat for several)")] = None,
+    all_stores: Annotated[bool, typer.Option("--all-stores", help="May post for every store")] = False,
+    device: Annotated[str | None, typer.Option(help="Its device_id: naming another device is refused")] = None,
+    rate_limit: Annotated[float | None, typer.Option(help="Requests/s per API process (default: the API's)")] = None,
+    expires_in_days: Annotated[float | None, typer.Option(help="Expire after this many days")] = None,
+) -> None:
+    """Create a token; prints it once on stdout (only its SHA-256 is stored)."""
+    from datetime import timedelta
+
+    from ingest_api.tokens import create_token
+
+    if bool(store) == all_stores:
+        err.print("[red]give --store STORE (repeatable) or --all-stores[/], not both and not neither")
+        raise typer.Exit(2)
+    if expires_in_days is not None and expires_in_days <= 0:
+        err.print("[red]--expires-in-days must be positive[/]")
+        raise typer.Exit(2)
+    dsn = _dsn(_settings())
+    try:
+        with _database_errors(dsn):
+            created = create_token(dsn, name=name, scopes=scope or ["ingest"], store_ids=None if all_stores else store,
+                                   device_id=device, rate_limit_per_s=rate_limit,
+                                   expires_in=timedelta(days=expires_in_days) if expires_in_days else None)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    err.print(f"token {created.id} ({created.name!r}) created; it is shown only now, store it safely:")
+    print(created.secret)  # noqa: T201 - the token alone on stdout, for scripts
+
+
+@tokens_app.command("list")
+def tokens_list(
+    active: Annotated[bool, typer.Option("--active", help="Hide revoked tokens")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per token, for scripts")] = False,
+) -> None:
+    """Show tokens (never their secrets)."""
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from ingest_api.tokens import list_tokens
+
+    dsn = _dsn(_settings())
+    with _database_errors(dsn):
+        rows = list_tokens(dsn, include_revoked=not active)
+    if as_json:
+        for r in rows:
+            print(orjson.dumps(r, default=str).decode())  # noqa: T201 - machine-readable output
+        return
+    now = datetime.now(UTC)
+    table = Table("id", "name", "token", "scopes", "stores", "device", "rate/s", "last used", "state")
+    for r in rows:
+        expired = r["expires_at"] is not None and r["expires_at"] <= now
+        state = "revoked" if r["revoked_at"] else "expired" if expired else "active"
+        table.add_row(str(r["id"]), r["name"], r["token_prefix"] + "…", ",".join(r["scopes"]),
+                      ",".join(r["store_ids"]) if r["store_ids"] is not None else "(all)", r["device_id"] or "",
+                      f"{r['rate_limit_per_s']:g}" if r["rate_limit_per_s"] is not None else "(default)",
+                      f"{r['last_used_at']:%Y-%m-%d %H:%M}" if r["last_used_at"] else "never", state)
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The id shown by `scout tokens list`")]) -> None:
+    """Revoke a token: the API refuses it from its next request on."""
+    from ingest_api.tokens import revoke_token
+
+    dsn = _dsn(_settings())
+    with _database_errors(dsn):
+        revoked = revoke_token(dsn, token_id)
+    if not revoked:
+        err.print(f"[red]no active token with id {token_id}[/]; `scout tokens list` shows them")
+        raise typer.Exit(1)
+    console.print(f"token {token_id} revoked")
+
+
 @app.command()
 def simulate(
     url: Annotated[str, typer.Option(help="Base URL of the ingest API")] = "http://127.0.0.1:8000",
     rate: Annotated[float, typer.Option(help="Transactions per second")] = 20.0,
     duration: Annotated[float, typer.Option(help="Seconds to run")] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed: the same seed sends the same transactions")] = 42,
+    token: Annotated[str | None, typer.Option(envvar="SCOUT_API_TOKEN", show_envvar=True,
+                                              help="Device token with the ingest scope")] = None,
 ) -> None:
     """Post simulated transactions to a running API and report the achieved rate."""
     import asyncio
@@ -177,7 +287,7 @@ def simulate(
     if rate <= 0 or duration <= 0:
         err.print("[red]--rate and --duration must be positive[/]")
         raise typer.Exit(2)
-    report = asyncio.run(post_transactions(url, Generator(seed), rate=rate, duration_s=duration))
+    report = asyncio.run(post_transactions(url, Generator(seed), rate=rate, duration_s=duration, token=token))
     console.print(f"sent {report.sent} in {report.elapsed_s:.1f}s ({report.achieved_rate:.1f}/s); "
                   f"status {dict(report.by_status)}; connection errors {report.errors}")
     if report.errors or set(report.by_status) - {202}:
@@ -305,7 +415,6 @@ def _not_yet(name: str, issue: str) -> None:
 
 _not_yet("upload", "the bulk CSV upload work")
 _not_yet("uat", "the simulator and UAT work")
-_not_yet("tokens", "device authentication in the ingest API")
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """``scout up``: the whole pipeline on the embedded default, in one command.
 
 Starts PostgreSQL (pgserver) and the Tansu broker under ``data_dir``, migrates, creates topics,
-starts the API, a stream worker and the scheduler as child processes, feeds simulated traffic,
-and on exit (Ctrl-C or --duration) waits for the pipeline to settle and prints rows per layer.
+creates a device token for the simulator, starts the API, a stream worker and the scheduler as child
+processes, feeds simulated traffic with that token, and on exit (Ctrl-C or --duration) waits for the
+pipeline to settle and prints rows per layer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
 
+from ingest_api.tokens import create_token
 from scout.cli.processes import Children, child_env
 from scout.db import q
 from scout.kafka import ensure_topics
@@ -86,6 +88,8 @@ def run_up(settings: Settings, *, duration: float, rate: float, console: Console
         dsn = _ensure_database(pg)
         applied = migrate(dsn)
         console.print(f"  database ready ({len(applied)} migration(s) applied)")
+        token = create_token(dsn, name="scout-up simulator", scopes=["ingest"], store_ids=None,
+                             rate_limit_per_s=max(100.0, 2 * rate)).secret
         console.print("starting the Tansu broker (in-memory) ...")
         bootstrap = broker.start()
         run_settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
@@ -105,9 +109,10 @@ def run_up(settings: Settings, *, duration: float, rate: float, console: Console
   API metrics    {url}/metrics/
   PostgreSQL     {dsn}
   Kafka (Tansu)  {bootstrap}   topic {settings.topic}
+  device token   {token}   (ingest scope, all stores: `Authorization: Bearer ...`)
   logs           {children.log_dir}
 sending simulated traffic at {rate:g} tx/s {'for ' + str(duration) + ' s' if duration else 'until Ctrl-C'} ...""")
-        return _traffic_then_summary(url, dsn, rate, duration, children, stop, console)
+        return _traffic_then_summary(url, dsn, rate, duration, children, stop, console, token)
     finally:
         if children is not None:
             children.stop_all()
@@ -116,7 +121,7 @@ sending simulated traffic at {rate:g} tx/s {'for ' + str(duration) + ' s' if dur
 
 
 def _traffic_then_summary(url: str, dsn: str, rate: float, duration: float, children: Children,
-                          stop: asyncio.Event, console: Console) -> int:
+                          stop: asyncio.Event, console: Console, token: str) -> int:
     from simulator.client import post_transactions
     from simulator.generator import Generator
 
@@ -125,7 +130,8 @@ def _traffic_then_summary(url: str, dsn: str, rate: float, duration: float, chil
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         return await post_transactions(url, Generator(int(time.time())), rate=rate,
-                                       duration_s=duration or float("inf"), concurrency=8, stop=stop)
+                                       duration_s=duration or float("inf"), concurrency=8, stop=stop,
+                                       token=token)
 
     report = asyncio.run(traffic())
     console.print(f"sent {report.sent} transactions ({report.achieved_rate:.1f}/s), status {dict(report.by_status)}")

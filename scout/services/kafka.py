@@ -106,21 +106,23 @@ class ApacheKafka:
             f"-Dlog4j.configuration=file:{log4j}", "-cp", f"{libs}/*", main, *args,
         ]
 
-    def start(self, timeout: float = 90) -> str:
+    def start(self, timeout: float = 90, *, keep_data: bool = False) -> str:
+        """Format a fresh broker and start it; ``keep_data=True`` restarts a stopped one with its topics."""
         libs = ensure_jars(self.cache_dir.absolute())
         self.work_dir = self.work_dir.absolute()
         data = self.work_dir / "data"
-        if data.exists():
-            shutil.rmtree(data)
-        data.mkdir(parents=True)
         props = self.work_dir / "server.properties"
-        props.write_text(_PROPERTIES.format(port=self.port, controller_port=self.controller_port, log_dir=data))
-        (self.work_dir / "log4j.properties").write_text(_LOG4J.format(log_file=self.work_dir / "kafka.log"))
-        cluster_id = uuid.uuid4().hex[:22]
-        subprocess.run(
-            self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
-            check=True, capture_output=True, timeout=120,
-        )
+        if not (keep_data and (data / "meta.properties").exists()):
+            if data.exists():
+                shutil.rmtree(data)
+            data.mkdir(parents=True)
+            props.write_text(_PROPERTIES.format(port=self.port, controller_port=self.controller_port, log_dir=data))
+            (self.work_dir / "log4j.properties").write_text(_LOG4J.format(log_file=self.work_dir / "kafka.log"))
+            cluster_id = uuid.uuid4().hex[:22]
+            subprocess.run(
+                self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+                check=True, capture_output=True, timeout=120,
+            )
         out = open(self.work_dir / "kafka.out", "ab")  # noqa: SIM115 - owned by the child
         self._proc = subprocess.Popen(
             self._java(libs, "kafka.Kafka", str(props)), stdout=out, stderr=subprocess.STDOUT,

@@ -1,5 +1,6 @@
-"""The whole pipeline as a user runs it: `scout api`, `scout worker`, `scout scheduler` as processes
-on Apache Kafka and PostgreSQL; resends in any key order land once; gold agrees with silver."""
+"""The whole pipeline as a user runs it: `scout tokens create`, then `scout api`, `scout worker`,
+`scout scheduler` as processes on Apache Kafka and PostgreSQL; resends in any key order land once;
+gold agrees with silver."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
+from tests.factories import cli_token
 
 
 def _reordered(body: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +35,7 @@ class Pipeline:
     url: str
     worker_metrics: str
     scheduler_metrics: str
+    token: str
 
 
 @pytest.fixture
@@ -46,6 +49,7 @@ def pipeline(settings: Settings) -> Iterator[Pipeline]:
         gold_refresh_interval_s="1", worker_metrics_port=str(worker_metrics),
         scheduler_metrics_port=str(scheduler_metrics), silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
     )
+    _, token = cli_token(env, "--name", "e2e device", "--all-stores", "--rate-limit", "100000")
     children = Children(env, settings.data_dir / "logs")
     for name in ("api", "worker", "scheduler"):
         children.start(name, name)
@@ -53,7 +57,7 @@ def pipeline(settings: Settings) -> Iterator[Pipeline]:
     try:
         eventually(lambda: _status(f"{url}/readyz"), until=lambda s: s == 200, timeout=60, what="API ready")
         yield Pipeline(url, f"http://127.0.0.1:{worker_metrics}/metrics",
-                       f"http://127.0.0.1:{scheduler_metrics}/metrics")
+                       f"http://127.0.0.1:{scheduler_metrics}/metrics", token)
     finally:
         children.stop_all()
         for child in children.running:
@@ -68,9 +72,9 @@ def _status(url: str) -> int:
         return 0
 
 
-async def _post_all(url: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+async def _post_all(url: str, token: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
     limit = asyncio.Semaphore(16)
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
         async def one(body: dict[str, Any]) -> httpx.Response:
             async with limit:
                 return await client.post("/v1/transactions", json=body)
@@ -105,11 +109,12 @@ def test_thousand_transactions_with_resends_land_exactly_once(pipeline: Pipeline
     gen = Generator(seed=7)
     originals = [gen.transaction(n) for n in range(1000)]
     resends = originals[:100] + [_reordered(b) for b in originals[100:150]]
-    responses = asyncio.run(_post_all(pipeline.url, originals + resends))
+    responses = asyncio.run(_post_all(pipeline.url, pipeline.token, originals + resends))
     assert [r.status_code for r in responses] == [202] * 1150, {r.status_code for r in responses}
     hashes = [r.json()["event_hash"] for r in responses]
     assert hashes[1000:1100] == hashes[:100]
     assert hashes[1100:] == hashes[100:150]
+    assert [r.json()["duplicate"] for r in responses] == [False] * 1000 + [True] * 150
     expected_total = sum(Decimal(b["total_amount"]) for b in originals)
 
     dsn = settings.database_dsn()
@@ -129,8 +134,9 @@ def test_thousand_transactions_with_resends_land_exactly_once(pipeline: Pipeline
 
     # every process reports what it did on its own /metrics
     accepted = _metric(f"{pipeline.url}/metrics/", "scout_ingest_requests_total", {"outcome": "accepted"})
+    duplicate = _metric(f"{pipeline.url}/metrics/", "scout_ingest_requests_total", {"outcome": "duplicate"})
     landed = _metric(pipeline.worker_metrics, "scout_stage_rows_total", {"stage": "bronze", "outcome": "inserted"})
     silvered = _metric(pipeline.worker_metrics, "scout_stage_rows_total", {"stage": "silver", "outcome": "inserted"})
     refreshed = _metric(pipeline.scheduler_metrics, "scout_gold_refreshes_total", {"status": "refreshed"})
-    assert (accepted, landed, silvered) == (1150, 1000, 1000)
+    assert (accepted, duplicate, landed, silvered) == (1000, 150, 1000, 1000)
     assert refreshed >= 1

@@ -15,6 +15,7 @@ from psycopg_pool import ConnectionPool
 from ingest_api.app import create_app
 from jobs.gold import GOLD_VIEWS, refresh_gold
 from scout.settings import Settings
+from tests.factories import bearer
 from tests.integration import gold_dataset
 
 
@@ -25,8 +26,17 @@ def client(settings: Settings) -> Iterator[TestClient]:
     with ConnectionPool(dsn, min_size=1, max_size=2, open=True) as pool:
         refresh_gold(pool)
     config = settings.model_copy(update={"query_max_rows": 3, "query_timeout_ms": 300})
-    with TestClient(create_app(config)) as test_client:
+    with TestClient(create_app(config), headers=bearer(dsn, scopes=("read",))) as test_client:
         yield test_client
+
+
+def test_analyst_routes_need_a_read_token(settings: Settings) -> None:
+    dsn = settings.database_dsn()
+    with TestClient(create_app(settings)) as anonymous:
+        assert anonymous.get("/v1/dashboard/summary").status_code == 401
+        ingest_only = bearer(dsn, scopes=("ingest",))
+        refused = anonymous.post("/v1/query", json={"sql": "SELECT 1"}, headers=ingest_only)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "insufficient_scope"
 
 
 def test_query_returns_json_with_exact_money_and_a_limit(client: TestClient) -> None:

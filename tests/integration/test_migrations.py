@@ -31,6 +31,7 @@ def test_all_migrations_apply_to_an_empty_database_once(postgres: Postgres) -> N
         "bronze.transactions", "silver.stores", "silver.products", "silver.transactions", "silver.line_items",
         "silver.quarantine", "gold.sales_by_store_day", "ops.schema_migrations", "ops.watermarks",
         "ops.gold_refresh_state", "ops.gold_refresh_log", "ops.job_runs", "ops.dead_letters",
+        "ops.device_tokens", "ops.idempotency_keys",
     } <= _objects(dsn)
     with psycopg.connect(dsn) as conn:
         roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'scout_%'")}
@@ -60,6 +61,15 @@ BRONZE_INSERT = (
 )
 
 
+TOKEN_INSERT = (
+    "INSERT INTO ops.device_tokens (name, token_hash, token_prefix, scopes) VALUES ('x', repeat('b', 64), 'sct_', "
+    "ARRAY['admin'])"
+)
+IDEMPOTENCY_INSERT = (
+    "INSERT INTO ops.idempotency_keys (owner, key, fingerprint) VALUES ('token:1', 'k', repeat('c', 64))"
+)
+
+
 @pytest.mark.parametrize(
     ("role", "statement", "allowed"),
     [
@@ -71,6 +81,16 @@ BRONZE_INSERT = (
         ("scout_ingest", BRONZE_INSERT, True),
         ("scout_ingest", "SELECT count(*) FROM silver.transactions", False),
         ("scout_ingest", "INSERT INTO silver.stores (store_id) VALUES ('S')", False),
+        ("scout_ingest", "SELECT id, token_hash, scopes, store_ids FROM ops.device_tokens", True),
+        ("scout_ingest", "UPDATE ops.device_tokens SET last_used_at = now()", True),
+        ("scout_ingest", "UPDATE ops.device_tokens SET revoked_at = NULL", False),
+        ("scout_ingest", TOKEN_INSERT, False),
+        ("scout_ingest", "DELETE FROM ops.device_tokens", False),
+        ("scout_ingest", IDEMPOTENCY_INSERT, True),
+        ("scout_ingest", "DELETE FROM ops.idempotency_keys", True),
+        ("scout_ingest", "SELECT count(*) FROM ops.job_runs", False),
+        ("scout_reader", "SELECT count(*) FROM ops.device_tokens", False),
+        ("scout_pipeline", "SELECT count(*) FROM ops.device_tokens", False),
         ("scout_pipeline", "INSERT INTO silver.stores (store_id) VALUES ('S')", True),
         ("scout_pipeline", "SELECT ops.refresh_materialized_view('gold.sales_by_store_day', true)", True),
         ("scout_pipeline", "CREATE TABLE silver.x (a int)", False),

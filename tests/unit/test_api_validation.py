@@ -1,4 +1,4 @@
-"""Ingest API with a fake publisher: 202 only for valid transactions, the error shape, 413 and 503."""
+"""Ingest API with a fake publisher and auth off: 202 only for valid transactions, the error shape, 413 and 503."""
 
 from __future__ import annotations
 
@@ -10,34 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest_api.app import create_app
-from ingest_api.publisher import Ack
-from scout.contract import Envelope, Transaction
-from scout.errors import PublishUnavailable
+from scout.contract import Transaction
 from scout.settings import Settings
+from tests.unit.fakes import FakePublisher
 from tests.unit.payloads import item, payload
-
-
-class FakePublisher:
-    """Records what would go to Kafka; ``down`` makes every publish fail like an unacknowledged send."""
-
-    def __init__(self) -> None:
-        self.published: list[Envelope] = []
-        self.down = False
-
-    async def start(self) -> bool:
-        return True
-
-    async def stop(self) -> None:
-        return None
-
-    async def ready(self) -> bool:
-        return not self.down
-
-    async def publish(self, envelope: Envelope) -> Ack:
-        if self.down:
-            raise PublishUnavailable(f"Kafka did not acknowledge event_hash={envelope.event_hash}")
-        self.published.append(envelope)
-        return Ack(partition=1, offset=len(self.published) - 1)
 
 
 def unused_port() -> int:
@@ -54,9 +30,8 @@ def publisher() -> FakePublisher:
 @pytest.fixture
 def client(publisher: FakePublisher) -> Iterator[TestClient]:
     settings = Settings(kafka_bootstrap=f"127.0.0.1:{unused_port()}", produce_timeout_s=0.5,
-                        database_url=None, api_max_body_bytes=4096, retry_after_s=7)
-    with TestClient(create_app(settings)) as test_client:
-        test_client.app.state.publisher = publisher  # type: ignore[attr-defined]
+                        database_url=None, api_max_body_bytes=4096, retry_after_s=7, auth_required=False)
+    with TestClient(create_app(settings, publisher=publisher)) as test_client:  # type: ignore[arg-type]
         yield test_client
 
 
@@ -70,8 +45,8 @@ def test_valid_transaction_accepted(client: TestClient, publisher: FakePublisher
     response = client.post("/v1/transactions", json=data)
     assert response.status_code == 202
     expected_hash = Transaction.model_validate(data).event_hash()
-    assert response.json() == {"status": "accepted", "event_hash": expected_hash, "store_id": "STORE-001",
-                               "transaction_id": "TXN-1", "partition": 1, "offset": 0}
+    assert response.json() == {"status": "accepted", "duplicate": False, "event_hash": expected_hash,
+                               "store_id": "STORE-001", "transaction_id": "TXN-1", "partition": 1, "offset": 0}
     (envelope,) = publisher.published
     assert envelope.event_hash == expected_hash
     assert envelope.source == "api"
@@ -82,7 +57,9 @@ def test_same_transaction_twice_same_hash(client: TestClient, publisher: FakePub
     first = client.post("/v1/transactions", json=payload()).json()
     second = client.post("/v1/transactions", content=json.dumps(payload(total_amount="50.0"), indent=2)).json()
     assert first["event_hash"] == second["event_hash"]
-    assert [e.event_hash for e in publisher.published] == [first["event_hash"]] * 2
+    assert (first["duplicate"], second["duplicate"]) == (False, True)
+    assert (second["partition"], second["offset"]) == (first["partition"], first["offset"])
+    assert [e.event_hash for e in publisher.published] == [first["event_hash"]]  # the resend was not produced
 
 
 @pytest.mark.parametrize(

@@ -190,3 +190,8 @@ def test_envelope_from_bytes_rejects_garbage() -> None:
         Envelope.from_bytes(b"not json")
     with pytest.raises(ValidationError):
         Envelope.from_bytes(b'{"schema": "pos.transactions.v1", "version": 2}')
+
+
+def test_a_timestamp_that_overflows_in_utc_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError, match="timestamp out of range"):
+        Transaction.model_validate(payload(ts="0001-01-01T00:00:00+00:01"))

@@ -1,0 +1,154 @@
+"""The batch endpoint's logic: split a JSON array or NDJSON body, judge every transaction on its own,
+produce the new ones together, and answer per transaction.
+
+Example::
+
+    outcome = await ingest_batch(ingest, principal, body, content_type="application/x-ndjson")
+    outcome.body.results[3].status      # "accepted" | "duplicate" | "rejected" (with reason)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from ingest_api.auth import Principal
+from ingest_api.errors import ApiError, invalid
+from ingest_api.idempotency import Outcome
+from ingest_api.publisher import Ack
+from ingest_api.schemas import BatchItemResult, BatchResponse
+from ingest_api.service import Ingest, authorize, count, unavailable
+from scout.contract import Envelope, Transaction
+
+JSON_TYPES = frozenset({"application/json"})
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl",
+                          "application/jsonlines", "application/x-jsonlines"})
+
+
+def _media_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    return content_type.split(";", 1)[0].strip().lower() or None
+
+
+def split_items(body: bytes, content_type: str | None, max_items: int) -> list[Any]:
+    """The raw items of a batch body: parsed values (JSON array) or lines (NDJSON, blank lines skipped)."""
+    media = _media_type(content_type)
+    if media is not None and media not in JSON_TYPES | NDJSON_TYPES:
+        raise ApiError(415, "unsupported_media_type",
+                       f"send application/json (an array) or application/x-ndjson, not {media}")
+    stripped = body.strip()
+    if not stripped:
+        raise ApiError(422, "validation_error", "(body): a batch needs at least one transaction",
+                       details=[{"field": "(body)", "reason": "empty body"}])
+    is_array = media in JSON_TYPES if media is not None else stripped.startswith(b"[")
+    if is_array:
+        try:
+            items = orjson.loads(stripped)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(422, "validation_error", f"(body): invalid JSON: {exc}",
+                           details=[{"field": "(body)", "reason": f"invalid JSON: {exc}"}]) from None
+        if not isinstance(items, list):
+            raise ApiError(422, "validation_error", "(body): expected a JSON array of transactions",
+                           details=[{"field": "(body)", "reason": "expected a JSON array of transactions"}])
+    else:
+        items = [line for line in stripped.split(b"\n") if line.strip()]
+    if len(items) > max_items:
+        raise ApiError(413, "too_many_items", f"{len(items)} transactions exceed the limit of {max_items} per batch",
+                       details=[{"field": "(body)", "reason": f"at most {max_items} transactions per batch"}])
+    if not items:
+        raise ApiError(422, "validation_error", "(body): a batch needs at least one transaction",
+                       details=[{"field": "(body)", "reason": "empty array"}])
+    return items
+
+
+def _validate(raw: Any) -> Transaction:
+    if isinstance(raw, bytes):
+        return Transaction.model_validate_json(raw)
+    return Transaction.model_validate(raw)
+
+
+def _rejected(index: int, error: ApiError) -> BatchItemResult:
+    return BatchItemResult(index=index, status="rejected", reason=error.code, message=error.message,
+                           details=error.details)  # type: ignore[arg-type]
+
+
+def _placed(index: int, envelope: Envelope, ack: Ack, status: str) -> BatchItemResult:
+    tx = envelope.transaction
+    return BatchItemResult(index=index, status=status, event_hash=envelope.event_hash,  # type: ignore[arg-type]
+                           store_id=tx.store_id, transaction_id=tx.transaction_id, partition=ack.partition,
+                           offset=ack.offset)
+
+
+@dataclass
+class _Plan:
+    """Every item's fate before producing: rejected now, known already, or to be produced."""
+
+    results: dict[int, BatchItemResult]
+    to_send: dict[str, Envelope]  # event hash -> the first envelope with it
+    waiting: list[tuple[int, Envelope, bool]]  # (index, envelope, is a repeat within this batch)
+
+
+def _plan(ingest: Ingest, principal: Principal, items: list[Any]) -> _Plan:
+    plan = _Plan({}, {}, [])
+    for index, raw in enumerate(items):
+        try:
+            tx = _validate(raw)
+        except ValidationError as exc:
+            plan.results[index] = _rejected(index, invalid(exc))
+            continue
+        refused = authorize(principal, tx)
+        if refused is not None:
+            plan.results[index] = _rejected(index, refused)
+            continue
+        envelope = Envelope.wrap(tx, source=ingest.source)
+        known = ingest.recent.get(envelope.event_hash)
+        if known is not None:
+            plan.results[index] = _placed(index, envelope, known, "duplicate")
+            continue
+        repeat = envelope.event_hash in plan.to_send
+        plan.to_send.setdefault(envelope.event_hash, envelope)
+        plan.waiting.append((index, envelope, repeat))
+    return plan
+
+
+def _count(results: list[BatchItemResult]) -> None:
+    for result in results:
+        if result.status == "rejected":
+            outcome = "unavailable" if result.reason == "kafka_unavailable" else "rejected"
+            count("batch", outcome, result.reason)
+        else:
+            count("batch", result.status)
+
+
+async def ingest_batch(ingest: Ingest, principal: Principal, body: bytes, content_type: str | None) -> Outcome:
+    """Judge each transaction alone; 200 with per-item results, or 503 when Kafka took none of them."""
+    try:
+        items = split_items(body, content_type, ingest.settings.api_batch_max_items)
+    except ApiError as exc:
+        count("batch", "rejected", exc.code)
+        raise
+    plan = _plan(ingest, principal, items)
+    sent = list(plan.to_send.values())
+    acks = dict(zip(plan.to_send, await ingest.publisher.publish_many(sent), strict=True))
+    for index, envelope, repeat in plan.waiting:
+        ack = acks[envelope.event_hash]
+        if isinstance(ack, Ack):
+            ingest.recent.remember(envelope.event_hash, ack)
+            plan.results[index] = _placed(index, envelope, ack, "duplicate" if repeat else "accepted")
+        else:
+            plan.results[index] = _rejected(index, unavailable(str(ack), ingest.settings.retry_after_s))
+    results = [plan.results[i] for i in range(len(items))]
+    _count(results)
+    lost = [r for r in results if r.reason == "kafka_unavailable"]
+    placed = [r for r in results if r.status != "rejected"]
+    if lost and not placed:
+        raise unavailable(f"Kafka acknowledged none of the {len(lost)} transactions", ingest.settings.retry_after_s)
+    response = BatchResponse(accepted=sum(r.status == "accepted" for r in results),
+                             duplicate=sum(r.status == "duplicate" for r in results),
+                             rejected=sum(r.status == "rejected" for r in results), results=results)
+    headers = {"Retry-After": str(ingest.settings.retry_after_s)} if lost else {}
+    return Outcome(200, response, final=not lost, headers=headers)
