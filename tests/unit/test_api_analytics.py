@@ -14,7 +14,8 @@ from tests.unit.test_api_validation import FakePublisher, unused_port
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    settings = Settings(kafka_bootstrap=f"127.0.0.1:{unused_port()}", produce_timeout_s=0.5, database_url=None)
+    settings = Settings(kafka_bootstrap=f"127.0.0.1:{unused_port()}", produce_timeout_s=0.5, database_url=None,
+                        auth_required=False)  # auth has its own tests; these need no token store
     with TestClient(create_app(settings)) as test_client:
         test_client.app.state.publisher = FakePublisher()  # type: ignore[attr-defined]
         yield test_client
