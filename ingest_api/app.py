@@ -16,7 +16,7 @@ from prometheus_client import make_asgi_app
 
 from ingest_api.errors import install_handlers
 from ingest_api.publisher import Publisher
-from ingest_api.routes import health, transactions
+from ingest_api.routes import alerts, health, transactions
 from scout.db import open_async_pool
 from scout.settings import Settings
 
@@ -48,5 +48,6 @@ def create_app(settings: Settings) -> FastAPI:
     install_handlers(app)
     app.include_router(health.router)
     app.include_router(transactions.router)
+    app.include_router(alerts.router)
     app.mount("/metrics", make_asgi_app())
     return app

@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 from jobs.gold import refresh_gold
 from jobs.products import relink
 from observability.metrics import JOB_RUNS
+from quality.runner import quality_job
 from scout.db import q
 from scout.errors import ScoutError
 from scout.settings import Settings
@@ -52,6 +53,8 @@ JOBS: dict[str, Job] = {
                         lambda s: s.gold_refresh_interval_s, _gold_refresh),
     "product-relink": Job("product-relink", "Link unlinked line items when the product catalogue changed",
                           lambda s: s.relink_interval_s, lambda pool, s: relink(pool, s)),
+    "quality-checks": Job("quality-checks", "Great Expectations suites on silver and gold; failures open alerts",
+                          lambda s: s.quality_interval_s, quality_job),
 }
 
 

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scout.cli.quality import quality_app
 from scout.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -23,6 +24,7 @@ quarantine_app = typer.Typer(no_args_is_help=True, help="List and replay quarant
 app.add_typer(quarantine_app, name="quarantine")
 products_app = typer.Typer(no_args_is_help=True, help="The product catalogue.")
 app.add_typer(products_app, name="products")
+app.add_typer(quality_app, name="quality")
 console = Console()
 err = Console(stderr=True)
 
