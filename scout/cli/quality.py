@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scout.settings import Settings
@@ -51,14 +52,20 @@ def run(
     if report.skipped:
         err.print(f"[yellow]skipped:[/] {report.skipped}")
         raise typer.Exit(1)
-    table = Table("suite", "check", "severity", "result", "observed", "unexpected", "failing keys (sample)")
-    for result in report.results:
-        verdict = ("[red]error[/]" if result.error else "[green]pass[/]" if result.success
-                   else "[red]FAIL[/]" if result.check.severity == "critical" else "[yellow]FAIL[/]")
-        keys = ", ".join(f["key"] for f in result.failing[:3]) + (" …" if len(result.failing) > 3 else "")
-        table.add_row(result.check.suite, result.check.name, result.check.severity, verdict,
-                      result.error[:80] if result.error else result.observed, str(result.unexpected_count), keys)
-    console.print(table)
+    for run_ in report.runs:
+        table = Table(title=f"suite {run_.suite} ({run_.duration_ms} ms)", title_justify="left")
+        table.add_column("check", no_wrap=True)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("result", no_wrap=True)
+        table.add_column("observed")
+        table.add_column("failing keys (sample)")
+        for result in run_.results:
+            verdict = ("[red]error[/]" if result.error else "[green]pass[/]" if result.success
+                       else "[red]FAIL[/]" if result.check.severity == "critical" else "[yellow]FAIL[/]")
+            keys = ", ".join(f["key"] for f in result.failing[:3]) + (" …" if len(result.failing) > 3 else "")
+            observed = result.error[:200] if result.error else result.observed
+            table.add_row(escape(result.check.name), result.check.severity, verdict, escape(observed), escape(keys))
+        console.print(table)
     a = report.alerts
     console.print(f"alerts: {len(a.opened)} opened, {len(a.updated)} updated, {len(a.resolved)} resolved; "
                   f"webhook: {report.webhook}; {time.perf_counter() - started:.1f}s")
@@ -77,7 +84,10 @@ def rules() -> None:
     except ValueError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    table = Table("rule", "severity", "checked", "suite", "what it catches")
+    table = Table()
+    table.add_column("rule", no_wrap=True)
+    for column in ("severity", "checked", "suite", "what it catches"):
+        table.add_column(column)
     for rule in RULES:
         where = "stream + batch" if rule.stream else "batch"
         table.add_row(rule.name, limits.severity(rule), where, rule.suite, rule.description)
@@ -101,7 +111,7 @@ def alerts(
         rows = list_alerts(conn, status=status, limit=limit)  # type: ignore[arg-type]
     table = Table("id", "rule", "severity", "status", "count", "first seen", "last seen", "message")
     for r in rows:
-        table.add_row(str(r["id"]), r["rule"] + (f" [{r['subject']}]" if r["subject"] else ""), r["severity"],
-                      r["status"], str(r["count"]), f"{r['first_seen']:%Y-%m-%d %H:%M:%S}",
-                      f"{r['last_seen']:%Y-%m-%d %H:%M:%S}", r["message"][:80])
+        table.add_row(str(r["id"]), escape(r["rule"] + (f" [{r['subject']}]" if r["subject"] else "")),
+                      r["severity"], r["status"], str(r["count"]), f"{r['first_seen']:%Y-%m-%d %H:%M:%S}",
+                      f"{r['last_seen']:%Y-%m-%d %H:%M:%S}", escape(r["message"][:80]))
     console.print(table)
