@@ -3,7 +3,7 @@
 Each ``Rule`` has a name, a default severity (overridable with ``SCOUT_QUALITY_SEVERITIES``), a Python
 predicate used by the silver step on every transaction (``stream``; ``None`` for batch-only rules), and a
 batch check: the named query ``rule_<name>`` in ``sql/queries/quality.sql``, run by the Great Expectations
-suites as an unexpected-rows query over ``{batch}``. ``tests/integration/test_rule_agreement.py`` feeds the
+suites as an unexpected-rows query over ``{batch}``. ``tests/integration/test_quality_rules.py`` feeds the
 same transactions to both and requires the same verdicts, so the two cannot drift apart.
 
 Example::
