@@ -57,18 +57,12 @@ FROM silver.quarantine z
 WHERE 'line_amount_mismatch' = ANY (z.reasons) AND z.replayed_at IS NULL AND z.created_at >= {since}
 
 -- name: rule_line_sum_mismatch
-WITH t AS (SELECT * FROM {batch}),
-sums AS (
-    SELECT l.txn_id, sum(l.line_amount) AS line_sum
-    FROM silver.line_items l
-    WHERE l.txn_id IN (SELECT txn_id FROM t)
-    GROUP BY l.txn_id
-)
+WITH t AS (SELECT * FROM {batch})
 SELECT t.store_id || '/' || t.transaction_id AS key,
-       'in silver: lines sum to ' || s.line_sum || ', total is ' || t.total_amount AS detail
-FROM t, sums s
-WHERE s.txn_id = t.txn_id
-  AND abs(s.line_sum - t.total_amount) > greatest({line_sum_tolerance} * abs(t.total_amount), 0.01)
+       'in silver: lines sum to ' || sum(l.line_amount) || ', total is ' || t.total_amount AS detail
+FROM t JOIN silver.line_items l ON l.txn_id = t.txn_id
+GROUP BY t.txn_id, t.store_id, t.transaction_id, t.total_amount
+HAVING abs(sum(l.line_amount) - t.total_amount) > greatest({line_sum_tolerance} * abs(t.total_amount), 0.01)
 UNION ALL
 SELECT coalesce(z.store_id, '?') || '/' || coalesce(z.transaction_id, '?'), 'quarantined #' || z.id
 FROM silver.quarantine z
