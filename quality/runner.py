@@ -97,6 +97,7 @@ def run_quality(pool: ConnectionPool, settings: Settings, *, suite: str | None =
         row = lock.execute(q("try_advisory_lock"), {"key": LOCK_KEY}).fetchone()
         if not (row and row[0]):
             report.skipped = "another quality run holds the lock"
+            export_active(lock)  # this process's gauge still follows ops.alerts
             return report
         try:
             report.runs = _run_suites(pool, settings, limits, (suite,) if suite else SUITES, since)

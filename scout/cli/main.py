@@ -30,8 +30,12 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
+    from quality.rules import Thresholds
+
     try:
-        return Settings()
+        settings = Settings()
+        Thresholds.from_settings(settings)  # refuses unknown rule names in SCOUT_QUALITY_SEVERITIES
+        return settings
     except Exception as exc:  # pydantic's message names the variable and the reason
         err.print(f"[red]invalid configuration:[/] {exc}\nFix the SCOUT_* environment variables.")
         raise typer.Exit(2) from None

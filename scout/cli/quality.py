@@ -17,8 +17,11 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
+    from quality.rules import Thresholds
+
     try:
         settings = Settings()
+        Thresholds.from_settings(settings)  # refuses unknown rule names in SCOUT_QUALITY_SEVERITIES
         settings.database_dsn()
     except Exception as exc:  # pydantic names the variable; database_dsn says how to set it
         err.print(f"[red]invalid configuration:[/] {exc}")
@@ -78,11 +81,10 @@ def rules() -> None:
     """Show every rule with its effective severity and where it is checked."""
     from quality.rules import RULES, Thresholds
 
-    settings = Settings()
     try:
-        limits = Thresholds.from_settings(settings)
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
+        limits = Thresholds.from_settings(Settings())
+    except ValueError as exc:  # a bad variable or an unknown rule name
+        err.print(f"[red]invalid configuration:[/] {exc}")
         raise typer.Exit(2) from None
     table = Table()
     table.add_column("rule", no_wrap=True)

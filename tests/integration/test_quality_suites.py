@@ -5,10 +5,12 @@ judged on the recent window, and `scout quality run` prints the table."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 from typer.testing import CliRunner
 
 from jobs.gold import refresh_gold
@@ -145,3 +147,23 @@ def test_scout_quality_run_prints_the_table_and_exits_1_on_failure(database: str
     assert listed.exit_code == 0 and "gold_totals" in listed.output
     bad = runner.invoke(app, ["quality", "run", "--suite", "platinum"], env=env)
     assert bad.exit_code == 2
+
+
+def test_the_suites_make_no_network_calls_and_write_nothing(database: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = quality_settings(database)
+    _gold_ready(database, settings)
+    contacted: list[object] = []
+    real_connect = socket.socket.connect
+
+    def connect(sock: socket.socket, address: object) -> object:  # PostgreSQL is reached by libpq, not here
+        contacted.append(address)
+        return real_connect(sock, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.chdir(tmp_path)
+    with pool(database) as p:
+        report = run_quality(p, settings)
+    assert report.results and not report.failed and not report.errors
+    assert contacted == []
+    assert list(tmp_path.iterdir()) == []  # an ephemeral context: no gx/ folder, no data docs
