@@ -80,6 +80,15 @@ def apply_results(conn: psycopg.Connection, results: list[CheckResult], *, windo
     return changes
 
 
+def resolve_orphans(conn: psycopg.Connection, results: list[CheckResult], *, rules: list[str]) -> list[str]:
+    """Resolve open alerts of ``rules`` that no check of this run stands for any more."""
+    found = conn.execute(q("alerts_resolve_orphans"), {
+        "rules": rules, "check_rules": [r.check.rule.name for r in results],
+        "check_subjects": [r.check.subject for r in results],
+    }).fetchall()
+    return [f"{rule}[{subject}]" if subject else str(rule) for rule, subject in found]
+
+
 def export_active(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
     """Set ``scout_alerts_active{rule,severity}`` from ops.alerts; labels with no open alert are removed."""
     active = {(str(r), str(s)): int(n) for r, s, n in conn.execute(q("alerts_active_counts")).fetchall()}

@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from psycopg_pool import ConnectionPool
 
 from observability.metrics import QUALITY_CHECKS, QUALITY_RUN_SECONDS
-from quality.alerts import AlertChanges, apply_results, export_active
+from quality.alerts import AlertChanges, apply_results, export_active, resolve_orphans
 from quality.history import SuiteRun, prune, record_run
-from quality.rules import Thresholds
+from quality.rules import RULES, Thresholds
 from quality.suites import SUITES, CheckResult, plan_checks, run_checks
 from quality.webhook import Outcome, deliver_pending
 from scout.db import q
@@ -105,6 +105,9 @@ def run_quality(pool: ConnectionPool, settings: Settings, *, suite: str | None =
                 for run in report.runs:
                     record_run(conn, run)
                 report.alerts = apply_results(conn, report.results, window_start=since)
+                ran = {run.suite for run in report.runs}
+                report.alerts.resolved += resolve_orphans(conn, report.results,
+                                                          rules=[r.name for r in RULES if r.suite in ran])
                 prune(conn, days=settings.quality_history_days)
             with pool.connection() as conn:
                 export_active(conn)

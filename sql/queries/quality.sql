@@ -215,6 +215,13 @@ UPDATE ops.alerts SET resolved_at = now()
 WHERE rule = %(rule)s AND subject = %(subject)s AND resolved_at IS NULL
 RETURNING id;
 
+-- name: alerts_resolve_orphans
+-- Open alerts of a suite's rules whose check no longer runs (e.g. the gold view is gone).
+UPDATE ops.alerts SET resolved_at = now()
+WHERE resolved_at IS NULL AND rule = ANY (%(rules)s::text[])
+  AND (rule, subject) NOT IN (SELECT * FROM unnest(%(check_rules)s::text[], %(check_subjects)s::text[]))
+RETURNING rule, subject;
+
 -- name: alerts_active_counts
 SELECT rule, severity, count(*) AS active FROM ops.alerts WHERE resolved_at IS NULL GROUP BY rule, severity;
 

@@ -110,3 +110,14 @@ def test_the_job_records_its_run_and_a_check_that_cannot_run_fails_it(database: 
     assert alerts == [("line_sum_mismatch", 2, True)]  # errored checks neither open nor resolve anything
     errors = rows(database, "SELECT rule FROM ops.quality_results WHERE error IS NOT NULL ORDER BY rule")
     assert errors == [("gold_freshness",), ("gold_totals",)]  # both read ops.gold_refresh_state
+
+
+def test_an_alert_whose_check_is_gone_resolves(database: str) -> None:
+    settings = quality_settings(database)
+    with pool(database) as p:
+        with p.connection() as conn:  # an alert about a gold view that has since been dropped
+            conn.execute("INSERT INTO ops.alerts (rule, subject, severity, message) "
+                         "VALUES ('gold_totals', 'gold.dropped_view', 'critical', 'm')")
+        assert run_quality(p, settings, suite="silver").alerts.resolved == []  # not this suite's rule
+        assert run_quality(p, settings, suite="gold").alerts.resolved == ["gold_totals[gold.dropped_view]"]
+    assert _active("gold_totals", "critical") is None
