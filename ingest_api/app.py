@@ -27,7 +27,7 @@ from ingest_api.middleware import HttpMetrics
 from ingest_api.openapi import install_openapi
 from ingest_api.publisher import Publisher
 from ingest_api.recent import RecentHashes
-from ingest_api.routes import analytics, health, transactions
+from ingest_api.routes import alerts, analytics, health, transactions
 from ingest_api.service import Ingest
 from ingest_api.tokens import TokenStore
 from observability.multiprocess import metrics_app, process_exited
@@ -102,6 +102,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None, tokens
     install_handlers(app)
     app.include_router(health.router)
     app.include_router(transactions.router)
+    app.include_router(alerts.router)
     app.include_router(analytics.router)
     app.mount("/metrics", metrics_app())
     install_openapi(app, settings)

@@ -21,6 +21,7 @@ from jobs.gold import refresh_gold
 from jobs.products import relink
 from jobs.retention import purge
 from observability.metrics import JOB_RUNS
+from quality.runner import quality_job
 from scout.db import q
 from scout.errors import ScoutError
 from scout.settings import Settings
@@ -67,6 +68,8 @@ JOBS: dict[str, Job] = {
     "retention": Job("retention",
                      "Delete processed bronze rows and ops logs past SCOUT_BRONZE_/OPS_LOG_RETENTION_DAYS",
                      lambda s: s.retention_interval_s, _retention),
+    "quality-checks": Job("quality-checks", "Great Expectations suites on silver and gold; failures open alerts",
+                          lambda s: s.quality_interval_s, quality_job),
 }
 
 

@@ -55,3 +55,14 @@ GOLD_LAST_REFRESH = Gauge(
     "Last time the view was known current: refreshed, or skipped because silver had not moved",
     ["view"],
 )
+
+QUALITY_WARNINGS = Counter(
+    "scout_quality_warnings_total", "Transactions that broke a warning rule and landed in silver", ["rule"]
+)
+QUALITY_CHECKS = Counter("scout_quality_checks_total", "Quality checks run, by suite and outcome", ["suite", "outcome"])
+QUALITY_RUN_SECONDS = Histogram(
+    "scout_quality_run_seconds", "Duration of a quality suite run", ["suite"], buckets=(*LATENCY_BUCKETS, 30, 60)
+)
+ALERTS_ACTIVE = Gauge("scout_alerts_active", "Open quality alerts (ops.alerts), by rule and severity",
+                      ["rule", "severity"])
+ALERT_WEBHOOK = Counter("scout_alert_webhook_deliveries_total", "Alert webhook POSTs by outcome", ["outcome"])

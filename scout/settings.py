@@ -96,6 +96,25 @@ class Settings(BaseSettings):
     max_transaction_amount: str = Field(default="10000", description="Critical threshold per transaction.")
     line_sum_tolerance: float = Field(default=0.01, ge=0, le=1)
     future_skew_s: int = Field(default=300, ge=0)
+    quality_severities: dict[str, Literal["critical", "warning"]] = Field(
+        default_factory=dict,
+        description='Override a rule\'s severity, JSON: {"over_threshold": "warning"}; critical is quarantined.',
+    )
+    link_coverage_min: float = Field(default=0.95, ge=0, le=1, description="Share of lines linked to a product.")
+    fuzzy_link_share_max: float = Field(default=0.2, ge=0, le=1, description="Share of lines linked by fuzzy match.")
+    quality_min_lines: int = Field(default=100, ge=1, description="Lines in the window before link shares count.")
+    gold_max_staleness_s: float = Field(default=300.0, gt=0, description="Gold behind silver for longer: alert.")
+
+    # --- quality checks and alerts ------------------------------------------------------------
+    quality_interval_s: float = Field(default=60.0, gt=0, description="How often the quality-checks job runs.")
+    quality_window_s: float = Field(default=3600.0, gt=0, description="Recent window of silver the checks read.")
+    quality_sample_size: int = Field(default=20, ge=1, le=200, description="Failing keys kept per check.")
+    quality_history_days: int = Field(default=30, ge=1, description="Check history kept in ops.")
+    alert_webhook_url: SecretStr | None = Field(default=None, description="POST alert changes here when set.")
+    alert_webhook_format: Literal["alertmanager", "json"] = "alertmanager"
+    alert_webhook_timeout_s: float = Field(default=5.0, gt=0, le=60, description="Per attempt.")
+    alert_webhook_attempts: int = Field(default=3, ge=1, le=10)
+    alert_webhook_repeat_s: float = Field(default=3600.0, gt=0, description="Re-send alerts still firing.")
 
     # --- jobs -----------------------------------------------------------------------------
     gold_refresh_interval_s: float = Field(default=10.0, gt=0)
@@ -143,6 +162,16 @@ class Settings(BaseSettings):
             if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://pos.example.com or '*'")
         return ",".join(origins)
+
+    @field_validator("alert_webhook_url", mode="before")
+    @classmethod
+    def _webhook_is_http(cls, value: object) -> object:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or text == "":
+            return None  # an empty variable (e.g. from compose) means no webhook
+        if not str(text).startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
     @model_validator(mode="after")
     def _topics_differ(self) -> Settings:

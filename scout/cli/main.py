@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scout.cli.quality import quality_app
 from scout.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -28,13 +29,18 @@ products_app = typer.Typer(no_args_is_help=True, help="The product catalogue.")
 app.add_typer(products_app, name="products")
 tokens_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke device tokens of the ingest API.")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(quality_app, name="quality")
 console = Console()
 err = Console(stderr=True)
 
 
 def _settings() -> Settings:
+    from quality.rules import Thresholds
+
     try:
-        return Settings()
+        settings = Settings()
+        Thresholds.from_settings(settings)  # refuses unknown rule names in SCOUT_QUALITY_SEVERITIES
+        return settings
     except Exception as exc:  # pydantic's message names the variable and the reason
         err.print(f"[red]invalid configuration:[/] {exc}\nFix the SCOUT_* environment variables.")
         raise typer.Exit(2) from None

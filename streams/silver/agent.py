@@ -13,7 +13,7 @@ import time
 
 import faust
 
-from observability.metrics import QUARANTINED, STAGE_BATCH_SECONDS, STAGE_BATCH_SIZE, STAGE_ROWS
+from observability.metrics import QUALITY_WARNINGS, QUARANTINED, STAGE_BATCH_SECONDS, STAGE_BATCH_SIZE, STAGE_ROWS
 from quality.rules import Thresholds
 from streams.resources import StreamResources
 from streams.retry import retry_transient
@@ -43,12 +43,8 @@ async def drain(resources: StreamResources, limit: int, limits: Thresholds,
         one = await retry_transient(lambda: once(1), stage="silver", max_backoff=settings.retry_max_backoff_s)
         if one.claimed == 0:
             break
-        total = StepResult(*(a + b for a, b in zip(vars_of(total), vars_of(one), strict=True)))
+        total = total + one
     return total
-
-
-def vars_of(result: StepResult) -> tuple[int, int, int, int, int]:
-    return (result.claimed, result.inserted, result.quarantined, result.already_present, result.line_items)
 
 
 async def silver_loop(resources: StreamResources) -> None:
@@ -70,6 +66,8 @@ async def silver_loop(resources: StreamResources) -> None:
             STAGE_ROWS.labels("silver", "quarantined").inc(result.quarantined)
             if result.quarantined:
                 QUARANTINED.labels("any").inc(result.quarantined)
+            for rule, count in result.warnings.items():
+                QUALITY_WARNINGS.labels(rule).inc(count)
         if result.claimed < settings.silver_batch_size:
             await asyncio.sleep(settings.silver_idle_interval_s)
 

@@ -2,8 +2,8 @@
 
 Example::
 
-    plan = build_plan(rows, limits, now=datetime.now(UTC))
-    plan.transactions, plan.quarantined, plan.sku_products
+    plan = build_plan(rows, limits)
+    plan.transactions, plan.quarantined, plan.sku_products   # transactions carry their rule warnings
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from quality.rules import Thresholds, evaluate, line_amount
+from quality.rules import Thresholds, Violation, evaluate, line_amount
 from scout.contract import Transaction
 from streams.silver.linking import normalise_name
 
@@ -47,6 +47,7 @@ class PlannedTransaction:
     row: ClaimedRow
     tx: Transaction
     lines: tuple[PlannedLine, ...]
+    warnings: tuple[Violation, ...] = ()  # broken `warning` rules: the transaction lands, they are counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,8 @@ def _lines(tx: Transaction) -> tuple[PlannedLine, ...]:
     )
 
 
-def build_plan(rows: list[ClaimedRow], limits: Thresholds, *, now: datetime) -> Plan:
+def build_plan(rows: list[ClaimedRow], limits: Thresholds) -> Plan:
+    """Rules are judged against each row's receipt time, so a replay gets the same verdict."""
     plan = Plan()
     for row in rows:
         try:
@@ -102,16 +104,17 @@ def build_plan(rows: list[ClaimedRow], limits: Thresholds, *, now: datetime) -> 
                             ("invalid_payload",), {"errors": errors})
             )
             continue
-        violations = [v for v in evaluate(tx, limits, now=now) if v.rule.severity == "critical"]
-        if violations:
+        violations = evaluate(tx, limits, now=row.received_at)
+        critical = [v for v in violations if v.severity == "critical"]
+        if critical:
             plan.quarantined.append(
-                Quarantined(row, tx.store_id, tx.transaction_id, tuple(v.rule.name for v in violations),
-                            {v.rule.name: v.detail for v in violations})
+                Quarantined(row, tx.store_id, tx.transaction_id, tuple(v.rule.name for v in critical),
+                            {v.rule.name: v.detail for v in critical})
             )
             continue
         for item in tx.items:
             if item.product_id is not None and item.product_id not in plan.sku_products:
                 name = item.product_name or item.product_id
                 plan.sku_products[item.product_id] = (name, normalise_name(name), item.brand, item.category)
-        plan.transactions.append(PlannedTransaction(row, tx, _lines(tx)))
+        plan.transactions.append(PlannedTransaction(row, tx, _lines(tx), tuple(violations)))
     return plan

@@ -10,8 +10,9 @@ Example::
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -34,6 +35,12 @@ class StepResult:
     quarantined: int
     already_present: int
     line_items: int
+    warnings: Mapping[str, int] = field(default_factory=dict)  # rule -> transactions that landed with it
+
+    def __add__(self, other: StepResult) -> StepResult:
+        return StepResult(self.claimed + other.claimed, self.inserted + other.inserted,
+                          self.quarantined + other.quarantined, self.already_present + other.already_present,
+                          self.line_items + other.line_items, Counter(self.warnings) + Counter(other.warnings))
 
 
 async def _claim(conn: AsyncConnection, limit: int) -> list[ClaimedRow]:
@@ -177,16 +184,28 @@ async def _quarantine(conn: AsyncConnection, items: list[Quarantined]) -> None:
         )
 
 
+async def _record_warnings(conn: AsyncConnection, plan: Plan, inserted: dict[str, int]) -> dict[str, int]:
+    """Count the `warning` rules broken by transactions that landed (silver.transaction_warnings)."""
+    rows = [(inserted[t.row.event_hash], v.rule.name, v.detail)
+            for t in plan.transactions if t.warnings and t.row.event_hash in inserted for v in t.warnings]
+    if not rows:
+        return {}
+    txn_ids, rules, details = (list(col) for col in zip(*rows, strict=True))
+    await conn.execute(q("insert_transaction_warnings"), {"txn_ids": txn_ids, "rules": rules, "details": details})
+    return dict(Counter(rules))
+
+
 async def _apply(conn: AsyncConnection, rows: list[ClaimedRow], limits: Thresholds,
                  catalogue: Catalogue | None) -> StepResult:
-    plan = build_plan(rows, limits, now=datetime.now(UTC))
+    plan = build_plan(rows, limits)
     if plan.store_ids:
         await conn.execute(q("upsert_stores"), {"store_ids": plan.store_ids})
     by_sku, by_name = await _product_keys(conn, plan, catalogue)
     inserted, already = await _insert_transactions(conn, plan)
     lines = await _copy_lines(conn, plan, inserted, by_sku, by_name) if inserted else 0
+    warnings = await _record_warnings(conn, plan, inserted)
     await _quarantine(conn, plan.quarantined)
-    return StepResult(len(rows), len(inserted), len(plan.quarantined), already, lines)
+    return StepResult(len(rows), len(inserted), len(plan.quarantined), already, lines, warnings)
 
 
 async def drain_once(conn: AsyncConnection, *, limit: int, limits: Thresholds,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 
 import orjson
 
@@ -26,7 +25,7 @@ def test_hash_true_but_contract_breaking_content_lands_then_silver_quarantines_i
     row = decode(_document({"store_id": "S", "transaction_id": "T", "items": []}), key=None, position=POS)
     assert isinstance(row, BronzeRow) and (row.store_id, row.transaction_id) == ("S", "T")
     claimed = ClaimedRow(1, row.event_hash, row.source, row.payload_json, row.received_at, "S", "T")
-    plan = build_plan([claimed], Thresholds.from_settings(Settings()), now=datetime.now(UTC))
+    plan = build_plan([claimed], Thresholds.from_settings(Settings()))
     assert [q.reasons for q in plan.quarantined] == [("invalid_payload",)]
 
 

@@ -33,7 +33,7 @@ def test_routes_clean_breaking_and_invalid_rows() -> None:
         row(3, payload(transaction_id="TXN-3", total_amount="1.005")),
         row(4, payload(transaction_id="TXN-4", store_id="STORE-002")),
     ]
-    plan = build_plan(rows, LIMITS, now=NOW)
+    plan = build_plan(rows, LIMITS)
     assert [t.row.bronze_id for t in plan.transactions] == [1, 4]
     assert [(z.row.bronze_id, z.reasons) for z in plan.quarantined] == [
         (2, ("over_threshold",)),
@@ -44,7 +44,7 @@ def test_routes_clean_breaking_and_invalid_rows() -> None:
 
 def test_quarantine_lists_every_broken_rule() -> None:
     data = payload(total_amount="-50.00", items=[item(qty=-2, line_amount="-49.00")])
-    (quarantined,) = build_plan([row(1, data)], LIMITS, now=NOW).quarantined
+    (quarantined,) = build_plan([row(1, data)], LIMITS).quarantined
     assert set(quarantined.reasons) == {"negative_amount", "negative_quantity", "line_amount_mismatch",
                                         "line_sum_mismatch"}
     assert set(quarantined.details) == set(quarantined.reasons)
@@ -53,7 +53,7 @@ def test_quarantine_lists_every_broken_rule() -> None:
 
 def test_invalid_payload_keeps_ids_and_error_locations() -> None:
     data = payload(transaction_id="TXN-9", items=[])
-    (quarantined,) = build_plan([row(9, data)], LIMITS, now=NOW).quarantined
+    (quarantined,) = build_plan([row(9, data)], LIMITS).quarantined
     assert quarantined.reasons == ("invalid_payload",)
     assert (quarantined.store_id, quarantined.transaction_id) == ("STORE-001", "TXN-9")
     assert [e["loc"] for e in quarantined.details["errors"]] == [("items",)]
@@ -61,7 +61,7 @@ def test_invalid_payload_keeps_ids_and_error_locations() -> None:
 
 def test_invalid_payload_details_can_be_stored_as_jsonb() -> None:
     """The silver step writes ``details`` with psycopg's Jsonb, so it must be JSON-serialisable."""
-    plan = build_plan([row(1, payload(total_amount="1.005"))], LIMITS, now=NOW)
+    plan = build_plan([row(1, payload(total_amount="1.005"))], LIMITS)
     (quarantined,) = plan.quarantined
     dumper = Transformer().get_dumper(Jsonb(quarantined.details), PyFormat.BINARY)
     assert dumper.dump(Jsonb(quarantined.details))
@@ -70,7 +70,7 @@ def test_invalid_payload_details_can_be_stored_as_jsonb() -> None:
 def test_lines_are_numbered_with_computed_amounts() -> None:
     data = payload(total_amount="80.00", items=[item(), item(product_id=None, product_name="Chips 60g",
                                                              qty=3, unit_price="10.00", line_amount=None)])
-    (planned,) = build_plan([row(1, data)], LIMITS, now=NOW).transactions
+    (planned,) = build_plan([row(1, data)], LIMITS).transactions
     assert [(ln.line_no, ln.product_id, ln.line_amount) for ln in planned.lines] == [
         (1, "SKU-1", Decimal("50.00")),
         (2, None, Decimal("30.00")),
@@ -87,7 +87,7 @@ def test_sku_products_collected_once_from_clean_rows() -> None:
         row(4, payload(transaction_id="TXN-4", total_amount="-50.00",
                        items=[item(product_id="SKU-BAD", unit_price="-25.00", line_amount="-50.00")])),
     ]
-    plan = build_plan(rows, LIMITS, now=NOW)
+    plan = build_plan(rows, LIMITS)
     assert plan.sku_products == {
         "SKU-1": ("Cola 350ml", "cola 350ml", "Fizz", "beverages"),
         "SKU-2": ("SKU-2", "sku 2", None, None),
@@ -103,7 +103,7 @@ def test_name_norms_only_for_lines_without_sku() -> None:
         row(2, payload(transaction_id="TXN-2", items=[item(product_id="SKU-7", product_name="Ice Tea")])),
         row(3, payload(transaction_id="TXN-3", items=[item(product_id=None, product_name="Crème & Co")])),
     ]
-    plan = build_plan(rows, LIMITS, now=NOW)
+    plan = build_plan(rows, LIMITS)
     assert plan.name_norms == ["coca cola 350ml", "creme and co"]
 
 
@@ -114,5 +114,5 @@ def test_normalise_name() -> None:
 
 
 def test_empty_batch() -> None:
-    plan = build_plan([], LIMITS, now=NOW)
+    plan = build_plan([], LIMITS)
     assert (plan.transactions, plan.quarantined, plan.sku_products, plan.name_norms) == ([], [], {}, [])

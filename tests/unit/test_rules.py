@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from quality.rules import RULES, Thresholds, evaluate
+from quality.rules import RULES, STREAM_RULES, Thresholds, evaluate
 from scout.contract import Transaction
 from scout.settings import Settings
 from tests.unit.payloads import item, payload
@@ -26,9 +26,31 @@ def test_defaults_from_settings() -> None:
     assert LIMITS.future_skew == timedelta(seconds=300)
 
 
-def test_all_rules_are_critical_and_named_uniquely() -> None:
-    assert len({rule.name for rule in RULES}) == len(RULES) == 6
-    assert {rule.severity for rule in RULES} == {"critical"}
+def test_stream_rules_are_critical_by_default_and_named_uniquely() -> None:
+    assert len({rule.name for rule in RULES}) == len(RULES)
+    assert [rule.name for rule in STREAM_RULES] == ["negative_amount", "negative_quantity", "over_threshold",
+                                                     "line_amount_mismatch", "line_sum_mismatch", "future_timestamp"]
+    assert {rule.severity for rule in STREAM_RULES} == {"critical"}
+
+
+def test_severity_follows_settings_and_unknown_rules_are_refused() -> None:
+    limits = Thresholds.from_settings(Settings(quality_severities={"over_threshold": "warning"}))
+    data = payload(total_amount="20000.00", items=[item(qty=1, unit_price="20000.00", line_amount=None)])
+    (violation,) = evaluate(Transaction.model_validate(data), limits, now=NOW)
+    assert (violation.rule.name, violation.severity) == ("over_threshold", "warning")
+    with pytest.raises(ValueError, match="unknown rules"):
+        Thresholds.from_settings(Settings(quality_severities={"no_such_rule": "warning"}))
+
+
+@pytest.mark.parametrize("amount", ["abc", "NaN", "Infinity", "-1"])
+def test_a_bad_threshold_is_refused(amount: str) -> None:
+    with pytest.raises(ValueError, match="SCOUT_MAX_TRANSACTION_AMOUNT"):
+        Thresholds.from_settings(Settings(max_transaction_amount=amount))
+
+
+def test_a_computed_negative_line_amount_is_a_negative_amount() -> None:
+    data = payload(total_amount="-50.00", items=[item(qty=-2, line_amount=None)])
+    assert set(fired(data)) == {"negative_amount", "negative_quantity"}
 
 
 def test_clean_transaction_breaks_nothing() -> None:
