@@ -19,8 +19,8 @@ from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
-from tests.factories import cli_token
 from tests.e2e.test_pipeline import Pipeline, _metric, _post_all, _status
+from tests.factories import cli_token
 from tests.receiver import Receiver
 
 

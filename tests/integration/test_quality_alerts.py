@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from ingest_api.app import create_app
+from ingest_api.auth import Authenticator
 from jobs.registry import run_job
 from quality.runner import QualityChecksFailed, run_quality
 from scout.db import open_async_pool
@@ -31,8 +32,10 @@ def _alerts(dsn: str) -> list[tuple[Any, ...]]:
 
 
 async def _get_alerts(settings: Settings, **params: Any) -> httpx.Response:
-    app = create_app(settings.model_copy(update={"auth_required": False}))  # no lifespan: only the pool
+    open_settings = settings.model_copy(update={"auth_required": False})  # auth has its own tests
+    app = create_app(open_settings)  # no lifespan: only what this route needs
     app.state.pool = await open_async_pool(settings, name="test-api")
+    app.state.authenticator = Authenticator(open_settings, None)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
             return await client.get("/v1/alerts", params=params)
