@@ -12,12 +12,14 @@ from rich.table import Table
 
 from scout.cli.bench.env import Broker, bench_services, machine_facts
 from scout.cli.bench.gold import bench_gold
+from scout.cli.bench.ingest import bench_ingest
 from scout.cli.bench.link import bench_link
 from scout.cli.bench.streams import bench_bronze_and_silver
 
-PARTS = ("bronze", "silver", "link", "gold")
-LATER = ("ingest", "e2e", "upload", "quality")
-TARGETS = {"bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000, "gold_refresh_all_1m_s": 10,
+PARTS = ("ingest", "bronze", "silver", "link", "gold")
+LATER = ("e2e", "upload", "quality")
+TARGETS = {"ingest_single_tx_s": 4_000, "ingest_p99_ms_at_1000": 50, "ingest_batch_tx_s": 25_000,
+           "bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000, "gold_refresh_all_1m_s": 10,
            "gold_freshness_p95_s": 30}
 
 
@@ -26,6 +28,11 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
     report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "machine": machine_facts(broker),
                               "settings": {"count": count, "broker": broker, "silver_workers": silver_workers},
                               "targets": TARGETS, "results": {}}
+    if "ingest" in parts:
+        with bench_services(broker, cache_dir) as services:
+            report["results"]["ingest"] = bench_ingest(
+                services.bootstrap, services.fresh_database("bench_ingest"), services.work_dir, count=count // 10,
+                api_workers=2, say=lambda text: console.print(f"  {text}"))
     if "bronze" in parts or "silver" in parts:
         with bench_services(broker, cache_dir) as services:
             dsn = services.fresh_database("bench")
@@ -51,6 +58,18 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
 
 def _print(report: dict[str, Any], console: Console) -> None:
     table = Table("figure", "scout", "raw limit (same run)", "ratio", "target", title="scout bench")
+    ingest = report["results"].get("ingest")
+    if ingest:
+        single, fixed, batch = ingest["single"], ingest["fixed_rate_1000"], ingest["batch"]
+        produce = f"Kafka produce {ingest['raw']['kafka_produce_msg_s']:,.0f}"
+        table.add_row(f"ingest single POST ({ingest['api_workers']} API workers), tx/s", f"{single['tx_s']:,.0f}",
+                      produce, f"{single['ratio_to_produce']:.2f}", f"{TARGETS['ingest_single_tx_s']:,}")
+        table.add_row("  latency p50 / p99 at 64 in flight, ms", f"{single['p50_ms']:.0f} / {single['p99_ms']:.0f}",
+                      "", "", "")
+        table.add_row(f"  p99 at a fixed 1,000 tx/s (achieved {fixed['achieved_tx_s']:,.0f}), ms",
+                      f"{fixed['p99_ms']:.0f}", "", "", f"{TARGETS['ingest_p99_ms_at_1000']}")
+        table.add_row("ingest batch (500 per request), tx/s", f"{batch['tx_s']:,.0f}", produce,
+                      f"{batch['ratio_to_produce']:.2f}", f"{TARGETS['ingest_batch_tx_s']:,}")
     streams = report["results"].get("streams")
     if streams:
         raw = streams["raw"]
