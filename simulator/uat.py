@@ -43,6 +43,7 @@ class UatConfig:
     faults: str
     expect_faults: str | None = None  # what the checker is told was injected (default: ``faults``)
     settle_timeout_s: float = 180.0
+    quality_wait_s: float = 90.0  # how long to wait for a quality run that saw the settled data (0: do not)
     concurrency: int = 16
 
 
@@ -76,6 +77,19 @@ def settle(dsn: str, hashes: list[str], *, timeout_s: float, interval_s: float =
                 raise SettleTimeout(f"not settled after {timeout_s:.0f}s: {state[0]}/{len(hashes)} accepted events "
                                     f"in bronze, {state[1]} pending for silver")
             previous = state
+            time.sleep(interval_s)
+
+
+def wait_for_quality_run(dsn: str, since: datetime, *, timeout_s: float, interval_s: float = 0.5) -> bool:
+    """True once a quality run started after ``since`` (so its alerts reflect the settled data)."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while True:
+            row = conn.execute(q("uat_quality_runs_since"), {"since": since}).fetchone()
+            if row is not None and row[0] > 0:
+                return True
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(interval_s)
 
 
@@ -135,18 +149,19 @@ def run_uat(config: UatConfig, post: Callable[[Generator, FaultPlan], PlanReport
     posted = post(Generator(config.seed), FaultPlan.parse(config.faults, seed=config.seed))
     hashes = sorted({a.event_hash for a in posted.answers if a.event_hash})
     settle_s = settle(config.dsn, hashes, timeout_s=config.settle_timeout_s)
+    quality_seen = wait_for_quality_run(config.dsn, datetime.now(UTC), timeout_s=config.quality_wait_s)
     expected = expected_records(config, {a.n for a in posted.answers})
     gen = Generator(config.seed)
     keys = [(gen.transaction(n)["store_id"], gen.transaction(n)["transaction_id"]) for n in
             sorted({a.n for a in posted.answers})]
     found = find(config.dsn, hashes, keys)
-    report.figures = _figures(posted, expected, found, settle_s)
+    report.figures = {**_figures(posted, expected, found, settle_s), "quality_run_after_settle": quality_seen}
     report.checks = [
         Check("no_server_errors", not posted.errors and not any(s >= 500 for s in posted.by_status), posted.requests,
               f"{posted.errors} connection error(s), 5xx: {sum(c for s, c in posted.by_status.items() if s >= 500)}"),
         check_accepted(expected, posted.answers, found),
         check_faults(expected, posted.answers, found),
         check_totals(totals_after_refresh(config.dsn)),
-        check_alerts(critical_alerts(config.dsn, started_at), expected, found, posted.answers),
+        check_alerts(critical_alerts(config.dsn, started_at), expected, found, posted.answers, quality_seen),
     ]
     return report

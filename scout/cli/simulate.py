@@ -115,6 +115,7 @@ def uat(
                      "bad_total=0.01,negative_quantity=0.01,over_threshold=0.01,late_event=0.01",
     concurrency: Concurrency = 16,
     settle_timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline to settle")] = 180.0,
+    quality_wait: Annotated[float, typer.Option(help="Seconds to wait for a quality run after settling")] = 90.0,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here")] = None,
     expect_faults: Annotated[str | None, typer.Option(hidden=True, help="Check against this plan instead")] = None,
 ) -> None:
@@ -126,7 +127,7 @@ def uat(
     _plan(faults, seed, rate, duration)
     config = UatConfig(url=url, token=token, dsn=database_url, rate=rate, duration_s=duration, seed=seed,
                        faults=faults, expect_faults=expect_faults, settle_timeout_s=settle_timeout,
-                       concurrency=concurrency)
+                       quality_wait_s=quality_wait, concurrency=concurrency)
     try:
         result = run_uat(config, post=lambda gen, plan: post_with_progress(
             url, gen, plan, rate=rate, duration=duration, token=token, concurrency=concurrency))

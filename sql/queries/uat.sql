@@ -32,3 +32,6 @@ SELECT (SELECT count(*) FROM silver.transactions) AS silver_orders,
 SELECT rule, subject, count, message FROM ops.alerts
 WHERE resolved_at IS NULL AND severity = 'critical' AND last_seen >= %(since)s
 ORDER BY rule, subject;
+
+-- name: uat_quality_runs_since
+SELECT count(*) FROM ops.quality_runs WHERE started_at >= %(since)s;

@@ -80,6 +80,9 @@ def test_uat_passes_with_faults_then_fails_when_told_another_plan(
                         "over_threshold": faults.get("over_threshold", 0)}
     assert figures["quarantined"] == {k: v for k, v in expected_reasons.items() if v}
     assert figures["in_silver"] == figures["accepted_events"] - sum(expected_reasons.values())
+    assert figures["quality_run_after_settle"] is True
+    alerts = next(c for c in report["checks"] if c["name"] == "critical_alerts_explained")
+    assert alerts["checked"] >= 1  # the quarantines raised alerts, and the faults explain them
 
     # the same deployment, another seed; the checker believes no fault was injected
     second = _uat(env, running, tmp_path / "told.json", "--seed", "18", "--expect-faults", "")
@@ -89,4 +92,5 @@ def test_uat_passes_with_faults_then_fails_when_told_another_plan(
     assert "accepted_in_silver" in failed
     assert any("quarantine(" in f for f in failed["accepted_in_silver"]["failures"])
     assert all("expected in silver, found quarantine(" in f for f in failed["accepted_in_silver"]["failures"])
+    assert failed["critical_alerts_explained"]["failures"]
     assert "UAT failed" in second.stdout
