@@ -31,7 +31,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Found:
-    """Where the 2xx event hashes are: silver (hash -> has a fuzzy-linked line) and open quarantine reasons."""
+    """Where the 2xx event hashes are: silver (hash -> has a line linked by name, fuzzy or exact) and open
+    quarantine reasons."""
 
     silver: dict[str, bool]
     quarantine: dict[str, list[str]]
@@ -99,7 +100,7 @@ def _fault_failure(record: FaultRecord, sent: list[Answer], found: Found) -> str
     if record.outcome == "lands_once" and (len({a.event_hash for a in sent}) != 1 or not sent[-1].duplicate):
         return "the resend did not answer as a duplicate of one event"
     if record.outcome == "linked_fuzzy" and not found.silver.get(last.event_hash or ""):
-        return "no line linked by fuzzy match"
+        return "the misspelt line is not linked by name (fuzzy or exact); is the product in the catalogue?"
     return None
 
 

@@ -8,7 +8,7 @@ FROM bronze.transactions WHERE event_hash = ANY(%(hashes)s);
 
 -- name: uat_silver
 SELECT t.event_hash, t.store_id, t.transaction_id,
-       bool_or(l.link_method = 'fuzzy') AS fuzzy
+       bool_or(l.link_method IN ('fuzzy', 'name')) AS by_name
 FROM silver.transactions t LEFT JOIN silver.line_items l USING (txn_id)
 WHERE t.event_hash = ANY(%(hashes)s)
 GROUP BY t.event_hash, t.store_id, t.transaction_id;

@@ -4,6 +4,7 @@ and says why."""
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,12 +17,13 @@ from scout.cli.processes import Children, child_env
 from scout.kafka import ensure_topics
 from scout.services import free_port
 from scout.settings import Settings
+from simulator.generator import Generator
 from tests.conftest import eventually
 from tests.e2e.test_pipeline import Pipeline, _status
 from tests.factories import cli_token
 
 FAULTS = "exact_resend=0.05,conflicting_duplicate=0.03,malformed_json=0.03,missing_field=0.03,bad_total=0.03," \
-         "over_threshold=0.03,late_event=0.03"
+         "over_threshold=0.03,late_event=0.03,negative_quantity=0.02,misspelt_product=0.03,unknown_store=0.02"
 
 
 @pytest.fixture
@@ -37,6 +39,13 @@ def pipeline(settings: Settings) -> Iterator[tuple[Pipeline, dict[str, str]]]:
         quality_interval_s="1",
     )
     _, token = cli_token(env, "--name", "uat feed", "--all-stores", "--rate-limit", "100000")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    catalogue = settings.data_dir / "catalogue.csv"  # a deployment knows its products before UAT
+    with catalogue.open("w", newline="") as out:
+        csv.writer(out).writerows([("sku", "name", "brand", "category"), *(
+            (p.product_id, p.name, p.brand, p.category) for p in Generator(17).products)])
+    subprocess.run([sys.executable, "-m", "scout.cli.main", "products", "import", str(catalogue)], env=env,
+                   check=True, capture_output=True, timeout=60)
     children = Children(env, settings.data_dir / "logs")
     for name in ("api", "worker", "scheduler"):
         children.start(name, name)
@@ -76,10 +85,14 @@ def test_uat_passes_with_faults_then_fails_when_told_another_plan(
         faults.get("conflicting_duplicate", 0)
     assert figures["by_status"].get("422", 0) == faults.get("malformed_json", 0) + faults.get("missing_field", 0)
     expected_reasons = {"line_sum_mismatch": faults.get("bad_total", 0),
+                        "negative_quantity": faults.get("negative_quantity", 0),
+                        "negative_amount": faults.get("negative_quantity", 0),
                         "conflicting_duplicate": faults.get("conflicting_duplicate", 0),
                         "over_threshold": faults.get("over_threshold", 0)}
     assert figures["quarantined"] == {k: v for k, v in expected_reasons.items() if v}
-    assert figures["in_silver"] == figures["accepted_events"] - sum(expected_reasons.values())
+    quarantined = sum(faults.get(k, 0) for k in ("bad_total", "negative_quantity", "conflicting_duplicate",
+                                                 "over_threshold"))
+    assert figures["in_silver"] == figures["accepted_events"] - quarantined
     assert figures["quality_run_after_settle"] is True
     alerts = next(c for c in report["checks"] if c["name"] == "critical_alerts_explained")
     assert alerts["checked"] >= 1  # the quarantines raised alerts, and the faults explain them

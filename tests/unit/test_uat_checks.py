@@ -52,7 +52,8 @@ def test_a_fault_that_ended_elsewhere_is_named() -> None:
     wrong = Found({**GOOD.silver, "h2": False, "h5": False}, {"h4b": ["conflicting_duplicate"]}, [])
     failures = check_faults(EXPECTED, ANSWERS, wrong).failures
     assert failures == ["n=2 bad_total (TXN-2): expected quarantine(line_sum_mismatch), found silver",
-                        "n=5 misspelt_product (TXN-5): no line linked by fuzzy match"]
+                        "n=5 misspelt_product (TXN-5): the misspelt line is not linked by name (fuzzy or exact); "
+                        "is the product in the catalogue?"]
     accepted_4xx = [*ANSWERS[:4], Answer(3, 0, "missing_field", 202, "h3", False), *ANSWERS[5:]]
     assert any("expected 4xx, got [202]" in f for f in check_faults(EXPECTED, accepted_4xx, GOOD).failures)
 
