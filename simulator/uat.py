@@ -102,15 +102,20 @@ def find(dsn: str, hashes: list[str], keys: list[tuple[str, str]]) -> Found:
     return Found(silver, quarantine, dupes)
 
 
-def totals_after_refresh(dsn: str) -> dict[str, Any]:
+def totals_after_refresh(dsn: str, *, timeout_s: float = 60.0) -> dict[str, Any]:
+    """Refresh gold and read both totals in one snapshot, again while silver moved since the refresh
+    (a deployment with live traffic); the last reading when it never held still."""
     from jobs.gold import refresh_gold
 
+    deadline = time.monotonic() + timeout_s
     with ConnectionPool(dsn, min_size=1, max_size=2, name="uat", open=True) as pool:
-        refresh_gold(pool, force=True)
-        with pool.connection() as conn:
-            row = conn.cursor(row_factory=dict_row).execute(q("uat_totals")).fetchone()
-    assert row is not None
-    return row
+        while True:
+            refresh_gold(pool, force=True)
+            with pool.connection() as conn:
+                row = conn.cursor(row_factory=dict_row).execute(q("uat_totals")).fetchone()
+            assert row is not None
+            if row["gold_current"] or time.monotonic() >= deadline:
+                return row
 
 
 def critical_alerts(dsn: str, since: datetime) -> list[dict[str, Any]]:

@@ -23,10 +23,14 @@ SELECT event_hash, reasons FROM silver.quarantine
 WHERE event_hash = ANY(%(hashes)s) AND replayed_at IS NULL;
 
 -- name: uat_totals
+-- In one snapshot, with whether the view is current (silver has not moved since its refresh).
 SELECT (SELECT count(*) FROM silver.transactions) AS silver_orders,
        (SELECT coalesce(sum(total_amount), 0) FROM silver.transactions) AS silver_revenue,
        (SELECT coalesce(sum(orders), 0) FROM gold.sales_by_store_day) AS gold_orders,
-       (SELECT coalesce(sum(revenue), 0) FROM gold.sales_by_store_day) AS gold_revenue;
+       (SELECT coalesce(sum(revenue), 0) FROM gold.sales_by_store_day) AS gold_revenue,
+       EXISTS (SELECT 1 FROM ops.gold_refresh_state s, ops.watermarks w
+               WHERE s.view_name = 'gold.sales_by_store_day' AND w.name = 'silver'
+                 AND s.watermark >= w.version) AS gold_current;
 
 -- name: uat_critical_alerts
 SELECT rule, subject, count, message FROM ops.alerts
