@@ -10,7 +10,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
+import psycopg
 import pytest
 
 from scout.cli.processes import Children, child_env
@@ -107,3 +109,30 @@ def test_uat_passes_with_faults_then_fails_when_told_another_plan(
     assert all("expected in silver, found quarantine(" in f for f in failed["accepted_in_silver"]["failures"])
     assert failed["critical_alerts_explained"]["failures"]
     assert "UAT failed" in second.stdout
+
+
+def _simulated(dsn: str) -> tuple[int, int, int]:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM bronze.transactions WHERE source = 'simulator'),"
+            " (SELECT count(*) FROM silver.transactions WHERE source = 'simulator'),"
+            " (SELECT count(*) FROM silver.quarantine q JOIN bronze.transactions b ON b.id = q.bronze_id"
+            "  WHERE b.source = 'simulator' AND 'line_sum_mismatch' = ANY(q.reasons))").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def test_feed_started_over_the_api_lands_in_silver(pipeline: tuple[Pipeline, dict[str, str]]) -> None:
+    running, env = pipeline
+    _, secret = cli_token(env, "--name", "uat admin", "--scope", "admin", "--all-stores")
+    admin = {"Authorization": f"Bearer {secret}"}
+    started = httpx.post(f"{running.url}/v1/simulator/start", headers=admin, timeout=10,
+                         json={"rate": 40, "seed": 5, "faults": "bad_total=0.1,missing_field=0.1", "duration_s": 4})
+    assert started.status_code == 202, started.text
+    status = eventually(lambda: httpx.get(f"{running.url}/v1/simulator/status", headers=admin, timeout=5).json(),
+                        until=lambda s: not s["running"], timeout=30, what="the feed to finish")
+    assert status["errors"] == 0 and status["rejected"] > 0 and status["published"] > 50
+    bronze, silver, quarantined = eventually(
+        lambda: _simulated(env["SCOUT_DATABASE_URL"]), until=lambda r: r[1] + r[2] >= status["published"],
+        timeout=60, what="the simulated events in silver or quarantine")
+    assert bronze == status["published"] == silver + quarantined and quarantined > 0
