@@ -27,12 +27,13 @@ from ingest_api.middleware import HttpMetrics
 from ingest_api.openapi import install_openapi
 from ingest_api.publisher import Publisher
 from ingest_api.recent import RecentHashes
-from ingest_api.routes import alerts, analytics, health, transactions
+from ingest_api.routes import alerts, analytics, health, simulator, transactions
 from ingest_api.service import Ingest
 from ingest_api.tokens import TokenStore
 from observability.multiprocess import metrics_app, process_exited
 from scout.db import open_async_pool
 from scout.settings import Settings
+from simulator.feed import Feed
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def _lifespan(settings: Settings, publisher: Publisher | None, tokens: TokenLook
         app.state.idempotency = store
         recent = RecentHashes(max_size=settings.recent_hash_cache_size, ttl_s=settings.recent_hash_ttl_s)
         app.state.ingest = Ingest(settings, app.state.publisher, recent)
+        app.state.feed = Feed(app.state.publisher.publish)
         purge = asyncio.create_task(_purge_expired_keys(store)) if isinstance(store, PgIdempotencyStore) else None
         await app.state.publisher.start()
         try:
@@ -81,6 +83,7 @@ def _lifespan(settings: Settings, publisher: Publisher | None, tokens: TokenLook
                 purge.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await purge
+            await app.state.feed.stop()
             await app.state.publisher.stop()
             if pool is not None:
                 await pool.close()
@@ -104,6 +107,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None, tokens
     app.include_router(transactions.router)
     app.include_router(alerts.router)
     app.include_router(analytics.router)
+    app.include_router(simulator.router)
     app.mount("/metrics", metrics_app())
     install_openapi(app, settings)
     if settings.cors_origins:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
+from simulator.faults import FaultPlan, FaultRecord, Sent
 from simulator.generator import Generator
 
 
@@ -64,6 +66,90 @@ async def post_transactions(base_url: str, gen: Generator, *, rate: float, durat
             if delay > 0:
                 await asyncio.sleep(delay)
             await queue.put(n)
+            n += 1
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the API answered to one sent body: status (0 on a connection error) and the event hash of a 2xx."""
+
+    n: int
+    index: int
+    fault: str | None
+    status: int
+    event_hash: str | None
+    duplicate: bool
+
+
+@dataclass
+class PlanReport(PostReport):
+    requests: int = 0
+    answers: list[Answer] = field(default_factory=list)
+    records: list[FaultRecord] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for a in self.answers if 200 <= a.status < 300)
+
+
+async def _send_one(client: httpx.AsyncClient, n: int, sent: list[Sent], report: PlanReport) -> None:
+    """Bodies of one transaction in order (a resend follows its original)."""
+    for index, s in enumerate(sent):
+        status, event_hash, duplicate = 0, None, False
+        try:
+            if isinstance(s.body, bytes):
+                response = await client.post("/v1/transactions", content=s.body,
+                                             headers={"Content-Type": "application/json"})
+            else:
+                response = await client.post("/v1/transactions", json=s.body)
+            status = response.status_code
+            if 200 <= status < 300:
+                body = response.json()
+                event_hash, duplicate = body.get("event_hash"), bool(body.get("duplicate"))
+        except httpx.HTTPError:
+            report.errors += 1
+        report.by_status[status] += 1
+        report.requests += 1
+        report.answers.append(Answer(n, index, s.fault, status, event_hash, duplicate))
+
+
+async def post_plan(base_url: str, gen: Generator, plan: FaultPlan, *, rate: float, duration_s: float,
+                    token: str | None = None, concurrency: int = 16, start_n: int = 0,
+                    stop: asyncio.Event | None = None,
+                    on_progress: Callable[[PlanReport], None] | None = None) -> PlanReport:
+    """Like ``post_transactions`` with faults applied: every body sent, every answer and fault kept.
+
+    ``rate`` counts transactions (a resend fault sends two bodies for one transaction).
+    """
+    report = PlanReport()
+    queue: asyncio.Queue[tuple[int, list[Sent]] | None] = asyncio.Queue(maxsize=concurrency * 2)
+    started = time.monotonic()
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while (job := await queue.get()) is not None:
+            await _send_one(client, job[0], job[1], report)
+            report.sent += 1
+            if on_progress is not None:
+                report.elapsed_s = time.monotonic() - started
+                on_progress(report)
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=headers) as client:
+        workers = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
+        n = start_n
+        while time.monotonic() - started < duration_s and not (stop and stop.is_set()):
+            delay = started + (n - start_n) / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent, record = plan.apply(n, gen.transaction(n), gen)
+            if record is not None:
+                report.records.append(record)
+            await queue.put((n, sent))
             n += 1
         for _ in workers:
             await queue.put(None)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scout.cli.quality import quality_app
+from scout.cli.simulate import simulate, uat
 from scout.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -30,6 +31,8 @@ app.add_typer(products_app, name="products")
 tokens_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke device tokens of the ingest API.")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(quality_app, name="quality")
+app.command()(simulate)
+app.command()(uat)
 console = Console()
 err = Console(stderr=True)
 
@@ -276,31 +279,6 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The id shown by 
 
 
 @app.command()
-def simulate(
-    url: Annotated[str, typer.Option(help="Base URL of the ingest API")] = "http://127.0.0.1:8000",
-    rate: Annotated[float, typer.Option(help="Transactions per second")] = 20.0,
-    duration: Annotated[float, typer.Option(help="Seconds to run")] = 10.0,
-    seed: Annotated[int, typer.Option(help="Seed: the same seed sends the same transactions")] = 42,
-    token: Annotated[str | None, typer.Option(envvar="SCOUT_API_TOKEN", show_envvar=True,
-                                              help="Device token with the ingest scope")] = None,
-) -> None:
-    """Post simulated transactions to a running API and report the achieved rate."""
-    import asyncio
-
-    from simulator.client import post_transactions
-    from simulator.generator import Generator
-
-    if rate <= 0 or duration <= 0:
-        err.print("[red]--rate and --duration must be positive[/]")
-        raise typer.Exit(2)
-    report = asyncio.run(post_transactions(url, Generator(seed), rate=rate, duration_s=duration, token=token))
-    console.print(f"sent {report.sent} in {report.elapsed_s:.1f}s ({report.achieved_rate:.1f}/s); "
-                  f"status {dict(report.by_status)}; connection errors {report.errors}")
-    if report.errors or set(report.by_status) - {202}:
-        raise typer.Exit(1)
-
-
-@app.command()
 def up(
     duration: Annotated[float, typer.Option(help="Stop by itself after this many seconds (0: run until Ctrl-C)")] = 0,
     rate: Annotated[float, typer.Option(help="Simulated transactions per second")] = 20.0,
@@ -420,7 +398,6 @@ def _not_yet(name: str, issue: str) -> None:
 
 
 _not_yet("upload", "the bulk CSV upload work")
-_not_yet("uat", "the simulator and UAT work")
 
 
 def main() -> None:

@@ -1,0 +1,41 @@
+-- Queries of `scout uat`: where the event hashes it got 2xx for ended up.
+
+-- name: uat_progress
+SELECT count(*) AS bronze,
+       count(*) FILTER (WHERE processed_at IS NULL) AS pending,
+       (SELECT version FROM ops.watermarks WHERE name = 'silver') AS silver_version
+FROM bronze.transactions WHERE event_hash = ANY(%(hashes)s);
+
+-- name: uat_silver
+SELECT t.event_hash, t.store_id, t.transaction_id,
+       bool_or(l.link_method IN ('fuzzy', 'name')) AS by_name
+FROM silver.transactions t LEFT JOIN silver.line_items l USING (txn_id)
+WHERE t.event_hash = ANY(%(hashes)s)
+GROUP BY t.event_hash, t.store_id, t.transaction_id;
+
+-- name: uat_silver_keys
+SELECT store_id, transaction_id, count(*) AS n FROM silver.transactions
+WHERE (store_id, transaction_id) IN (SELECT * FROM unnest(%(stores)s::text[], %(txns)s::text[]))
+GROUP BY store_id, transaction_id HAVING count(*) > 1;
+
+-- name: uat_quarantine
+SELECT event_hash, reasons FROM silver.quarantine
+WHERE event_hash = ANY(%(hashes)s) AND replayed_at IS NULL;
+
+-- name: uat_totals
+-- In one snapshot, with whether the view is current (silver has not moved since its refresh).
+SELECT (SELECT count(*) FROM silver.transactions) AS silver_orders,
+       (SELECT coalesce(sum(total_amount), 0) FROM silver.transactions) AS silver_revenue,
+       (SELECT coalesce(sum(orders), 0) FROM gold.sales_by_store_day) AS gold_orders,
+       (SELECT coalesce(sum(revenue), 0) FROM gold.sales_by_store_day) AS gold_revenue,
+       EXISTS (SELECT 1 FROM ops.gold_refresh_state s, ops.watermarks w
+               WHERE s.view_name = 'gold.sales_by_store_day' AND w.name = 'silver'
+                 AND s.watermark >= w.version) AS gold_current;
+
+-- name: uat_critical_alerts
+SELECT rule, subject, count, message FROM ops.alerts
+WHERE resolved_at IS NULL AND severity = 'critical' AND last_seen >= %(since)s
+ORDER BY rule, subject;
+
+-- name: uat_quality_runs_since
+SELECT count(*) FROM ops.quality_runs WHERE started_at >= %(since)s;
