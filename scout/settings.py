@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     alert_webhook_attempts: int = Field(default=3, ge=1, le=10)
     alert_webhook_repeat_s: float = Field(default=3600.0, gt=0, description="Re-send alerts still firing.")
 
+    # --- bulk upload ----------------------------------------------------------------------
+    upload_max_bytes: int = Field(default=4_000_000_000, ge=1024, description="Largest CSV upload body.")
+    upload_error_rate_max: float = Field(
+        default=0.2, gt=0, le=1, description="Circuit breaker: stop when invalid rows / rows read passes this."
+    )
+    upload_breaker_min_rows: int = Field(default=100, ge=1, description="Rows read before the breaker may trip.")
+    upload_batch_size: int = Field(default=500, ge=1, le=10_000, description="Transactions per publish round.")
+
     # --- jobs -----------------------------------------------------------------------------
     gold_refresh_interval_s: float = Field(default=10.0, gt=0)
     relink_interval_s: float = Field(default=300.0, gt=0)
