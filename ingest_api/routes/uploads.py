@@ -20,6 +20,7 @@ from ingest_api.uploads.service import DONE_STATES, Uploads
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 Uploader = Annotated[Principal, Depends(require_scope("ingest"))]
 SSE_POLL_S = 0.5
+MAPPING_HELP = f"A preset ({', '.join(PRESETS)}) or a JSON mapping: {{\"columns\": {{...}}, \"store_id\": ...}}"
 SSE_HEARTBEAT_S = 15.0
 
 
@@ -49,11 +50,11 @@ async def _job(uploads: Uploads, job_id: UUID) -> dict[str, Any]:
              description="Answers 202 with the job once the file is stored; the job publishes one transaction per "
                          "invoice (source=bulk) and keeps counts; follow it at `/v1/uploads/{id}` or `/events`.")
 async def post_upload(principal: Uploader, request: Request, uploads: UploadsDep,
-                      mapping: Annotated[str, Query(description=f"preset: {', '.join(PRESETS)}")] = "online_retail_ii",
+                      mapping: Annotated[str, Query(max_length=4000, description=MAPPING_HELP)] = "online_retail_ii",
                       filename: Annotated[str, Query(max_length=200)] = "") -> JSONResponse:
     try:
-        preset = Mapping.preset(mapping)
-    except UploadFormatError as exc:
+        preset = Mapping.from_dict(orjson.loads(mapping)) if mapping.startswith("{") else Mapping.preset(mapping)
+    except (UploadFormatError, ValueError, TypeError, KeyError) as exc:
         raise ApiError(422, "validation_error", str(exc), details=[{"field": "mapping", "reason": str(exc)}]) from None
     job_id = await uploads.start(request.stream(), filename=filename, owner=principal.owner, mapping=preset)
     return JSONResponse(await _job(uploads, job_id), status_code=202,

@@ -419,7 +419,32 @@ def _not_yet(name: str, issue: str) -> None:
         raise typer.Exit(2)
 
 
-_not_yet("upload", "the bulk CSV upload work")
+@app.command(name="upload")
+def upload_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV of invoice lines (.csv or .csv.gz)")],
+    url: Annotated[str, typer.Option(help="Base URL of the ingest API")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="SCOUT_API_TOKEN", show_envvar=True,
+                                              help="Token with the ingest (or admin) scope")] = None,
+    mapping: Annotated[str, typer.Option(help="Column mapping: a preset name or a JSON mapping file")]
+    = "online_retail_ii",
+) -> None:
+    """Upload a CSV of invoice lines as bulk transactions; shows progress; exit 1 unless the job succeeded."""
+    import httpx
+
+    from scout.cli.upload import UploadRefused, upload
+
+    try:
+        job = upload(file, url=url, token=token, mapping=mapping, console=err)
+    except (UploadRefused, httpx.HTTPError, ValueError) as exc:
+        err.print(f"[red]upload failed:[/] {exc}\nCheck --url, --token (ingest scope) and --mapping.")
+        raise typer.Exit(1) from None
+    console.print_json(data=job)
+    if job["state"] != "succeeded":
+        err.print(f"[yellow]upload {job['id']} {job['state']}:[/] {job['reason']}; "
+                  f"rejected rows: {url}/v1/uploads/{job['id']}/errors.csv")
+        raise typer.Exit(1)
+
+
 _not_yet("uat", "the simulator and UAT work")
 
 
