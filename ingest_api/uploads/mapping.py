@@ -147,6 +147,7 @@ class _Parser:
         self.width = len(names)
         self.index = {f: names.index(c) for f, c in mapping.columns.items() if c in names}
         self.zone = ZoneInfo(mapping.timezone)
+        self.dates: dict[str, datetime] = {}  # the lines of an invoice share their timestamp
 
     def column(self, name: str) -> str:
         return self.mapping.columns.get(name, name)
@@ -202,10 +203,16 @@ class _Parser:
 
     def _ts(self, record: list[str]) -> datetime:
         raw = self.value(record, "invoice_date")
+        if (ts := self.dates.get(raw)) is not None:
+            return ts
         try:
-            return datetime.strptime(raw, self.mapping.date_format).replace(tzinfo=self.zone)
+            ts = datetime.strptime(raw, self.mapping.date_format).replace(tzinfo=self.zone)
         except ValueError:
             raise _RowInvalid(self.column("invoice_date"), "bad_date", raw) from None
+        if len(self.dates) > 10_000:
+            self.dates.clear()
+        self.dates[raw] = ts
+        return ts
 
     def _store(self, record: list[str]) -> str:
         store = self.value(record, "store")
