@@ -7,12 +7,13 @@ import csv
 import gzip
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import orjson
 import psycopg
 import pytest
 
@@ -31,8 +32,8 @@ NON_PRODUCT = {"POST", "DOT", "ADJUST", "ADJUST2", "M", "D", "C2", "C3", "S", "B
 LIMIT = Decimal("10000")
 
 
-def expected_invoices(path: Path) -> dict[str, Decimal]:
-    """Invoice -> total under the README rules, from the whole file at once (no streaming, no window)."""
+def expected_invoices(path: Path) -> dict[str, tuple[Decimal, int]]:
+    """Invoice -> (total, lines) under the README rules, from the whole file at once (no streaming, no window)."""
     lines: dict[str, set[tuple[str, ...]]] = defaultdict(set)
     with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
@@ -43,7 +44,7 @@ def expected_invoices(path: Path) -> dict[str, Decimal]:
                 continue
             lines[row["Invoice"]].add((code, row["Description"].strip(), row["Quantity"], str(price),
                                        row["InvoiceDate"], row["Country"]))
-    return {inv: sum((int(q) * Decimal(p) for _, _, q, p, _, _ in ls), Decimal(0))
+    return {inv: (sum((int(q) * Decimal(p) for _, _, q, p, _, _ in ls), Decimal(0)), len(ls))
             for inv, ls in lines.items() if len(ls) <= 500}
 
 
@@ -92,18 +93,27 @@ def test_sample_lands_in_silver_exactly_and_a_reupload_adds_nothing(
     dsn = settings.database_dsn()
     token = bearer(dsn)["Authorization"].removeprefix("Bearer ")
     invoices = expected_invoices(SAMPLE)
-    over = {inv for inv, total in invoices.items() if total > LIMIT}
+    over = {inv for inv, (total, _) in invoices.items() if total > LIMIT}
     with worker_processes(settings):
         first = _upload(url, env, token, SAMPLE)
         assert first.returncode == 0, first.stderr
-        assert f'"transactions_published": {len(invoices)}' in first.stdout, first.stdout
+        job = orjson.loads(first.stdout)
+        accepted = sum(n for _, n in invoices.values())
+        assert (job["state"], job["rows_read"], job["transactions_published"], job["rows_accepted"]) == (
+            "succeeded", 52_516, len(invoices), accepted)
+        assert job["rows_duplicate"] == 534 and job["rows_rejected"] == 52_516 - 534 - accepted
+        errors = httpx.get(f"{url}/v1/uploads/{job['id']}/errors.csv", headers={"Authorization": f"Bearer {token}"},
+                           timeout=30).text
+        reasons = Counter(row["reason"] for row in csv.DictReader(errors.splitlines()))
+        assert reasons["cancellation"] == 1_206 and reasons["duplicate_line"] == 534  # the sample's README
+        assert sum(reasons.values()) == job["rows_rejected"] + job["rows_duplicate"]
         done = eventually(lambda: _counts(dsn), until=lambda c: c[0] + c[1] == len(invoices) and c[3] == 0,
                           timeout=180, what="every invoice in silver or quarantine")
         assert done[:3] == (len(invoices) - len(over), len(over), len(invoices))
         with psycopg.connect(dsn) as conn:
             totals = dict(conn.execute("SELECT transaction_id, total_amount FROM silver.transactions "
                                        "WHERE transaction_id IN ('489434', '489436', '536365')").fetchall())
-        assert {k: v for k, v in invoices.items() if k in totals} == totals and "489434" in totals
+        assert {k: v[0] for k, v in invoices.items() if k in totals} == totals and "489434" in totals
 
         again = _upload(url, env, token, SAMPLE)
         assert again.returncode == 0, again.stderr
