@@ -385,12 +385,13 @@ def products_import(path: Annotated[str, typer.Argument(help="CSV with columns s
 
 @app.command()
 def bench(
-    part: Annotated[str, typer.Argument(help="all, bronze, silver, link (ingest, e2e, gold, upload, quality: later)")]
+    part: Annotated[str, typer.Argument(help="all, bronze, silver, link, gold, upload (ingest, e2e, quality: later)")]
     = "all",
     count: Annotated[int, typer.Option(help="Transactions in the Kafka / bronze backlog", min=1000)] = 200_000,
     broker: Annotated[str, typer.Option(help="kafka (Apache Kafka from jars) or tansu")] = "kafka",
     silver_workers: Annotated[int, typer.Option(min=1)] = 1,
     out: Annotated[str, typer.Option(help="Folder for the JSON report")] = "bench-results",
+    upload_lines: Annotated[int, typer.Option(help="Lines of the generated upload CSV", min=1000)] = 1_000_000,
 ) -> None:
     """Measure Scout next to this machine's raw limits (Kafka, COPY) in the same run; print and write JSON."""
     from pathlib import Path
@@ -408,7 +409,7 @@ def bench(
         raise typer.Exit(2)
     parts = list(PARTS) if part == "all" else [part]
     run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]
-              out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console)
+              out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console, upload_lines=upload_lines)
 
 
 def _not_yet(name: str, issue: str) -> None:

@@ -131,3 +131,27 @@ def _countries(path: Path) -> Iterator[str]:
     with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
             yield row["Country"]
+
+
+def test_sse_streams_progress_to_the_end_for_a_client_that_stops_reading(
+        api: tuple[str, dict[str, str]], settings: Settings) -> None:
+    url, _ = api
+    auth = bearer(settings.database_dsn())
+    with httpx.Client(base_url=url, headers=auth, timeout=60) as client:
+        with gzip.open(SAMPLE, "rb") as f:
+            created = client.post("/v1/uploads", content=f.read(), headers={"Content-Type": "text/csv"})
+        assert created.status_code == 202, created.text
+        job_id = created.json()["id"]
+        with client.stream("GET", f"/v1/uploads/{job_id}/events") as events:
+            assert events.headers["content-type"].startswith("text/event-stream")
+            lines = events.iter_lines()
+            first = next(lines)
+            # the client reads nothing more until the job is over: the server must neither buffer nor give up
+            final = eventually(lambda: client.get(f"/v1/uploads/{job_id}").json(),
+                               until=lambda job: job["state"] != "running", timeout=120, what="upload done")
+            rest = [first, *lines]
+    kinds = [ln.removeprefix("event: ") for ln in rest if ln.startswith("event: ")]
+    data = [orjson.loads(ln.removeprefix("data: ")) for ln in rest if ln.startswith("data: ")]
+    assert kinds[-1] == "done" and kinds.count("done") == 1 and set(kinds[:-1]) <= {"progress"}
+    assert data[-1] == final and final["state"] == "succeeded" and final["rows_read"] == 52_516
+    assert [d["rows_read"] for d in data] == sorted(d["rows_read"] for d in data)
