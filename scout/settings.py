@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     produce_timeout_s: float = Field(default=5.0, gt=0)
+    produce_max_batch_bytes: int = Field(
+        default=1_000_000, ge=16_384, le=2_000_000, description="Kafka producer batch per partition (bulk uploads)."
+    )
     retry_after_s: int = Field(default=5, ge=1)
     api_batch_max_items: int = Field(default=1000, ge=1, le=100_000, description="Transactions per batch request.")
     api_batch_max_bytes: int = Field(default=10_000_000, ge=1024, description="Body limit of a batch request.")
