@@ -70,19 +70,32 @@ class UploadJob:
         return state
 
     async def _publish_all(self, groups: Iterator[Group]) -> tuple[str, str | None]:
-        while True:
-            batch = await asyncio.to_thread(lambda: list(islice(groups, self.settings.upload_batch_size)))
-            if not batch:
-                return "succeeded", None
-            tripped = self._count(batch)
-            keep = batch if tripped is None else batch[:tripped[0]]
-            unacked = await self._publish([g for g in keep if g.transaction is not None])
-            await self._record(keep)
-            if unacked:
-                return "failed", (f"kafka_unavailable: {unacked} transactions not acknowledged; published "
-                                  f"{self.counts.published} before stopping; re-run the upload (no duplicates)")
-            if tripped is not None:
-                return "stopped", tripped[1]
+        """Parses the next batch in a thread while the current one is published (never two parses at once)."""
+        size = self.settings.upload_batch_size
+        ahead = asyncio.ensure_future(asyncio.to_thread(lambda: list(islice(groups, size))))
+        try:
+            while True:
+                batch = await ahead
+                if not batch:
+                    return "succeeded", None
+                ahead = asyncio.ensure_future(asyncio.to_thread(lambda: list(islice(groups, size))))
+                outcome = await self._one_batch(batch)
+                if outcome is not None:
+                    return outcome
+        finally:
+            await asyncio.gather(ahead, return_exceptions=True)  # the file stays open until the parse ends
+
+    async def _one_batch(self, batch: list[Group]) -> tuple[str, str | None] | None:
+        tripped = self._count(batch)
+        keep = batch if tripped is None else batch[:tripped[0]]
+        unacked = await self._publish([g for g in keep if g.transaction is not None])
+        await self._record(keep)
+        if unacked:
+            return "failed", (f"kafka_unavailable: {unacked} transactions not acknowledged; published "
+                              f"{self.counts.published} before stopping; re-run the upload (no duplicates)")
+        if tripped is not None:
+            return "stopped", tripped[1]
+        return None
 
     def _count(self, batch: list[Group]) -> tuple[int, str] | None:
         """Adds the batch's row counts; the index of the group that trips the breaker, and why."""
