@@ -10,6 +10,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.datastructures import UploadFile
 
 from ingest_api.auth import Principal, require_scope
 from ingest_api.errors import ApiError
@@ -46,7 +47,7 @@ async def _job(uploads: Uploads, job_id: UUID) -> dict[str, Any]:
 
 
 @router.post("", status_code=202, responses=error_responses(401, 403, 413, 422, 503),
-             summary="Upload a CSV of invoice lines (raw text/csv body, streamed to disk)",
+             summary="Upload a CSV of invoice lines (raw text/csv body or a multipart `file`, streamed to disk)",
              description="Answers 202 with the job once the file is stored; the job publishes one transaction per "
                          "invoice (source=bulk) and keeps counts; follow it at `/v1/uploads/{id}` or `/events`.")
 async def post_upload(principal: Uploader, request: Request, uploads: UploadsDep,
@@ -56,9 +57,27 @@ async def post_upload(principal: Uploader, request: Request, uploads: UploadsDep
         preset = Mapping.from_dict(orjson.loads(mapping)) if mapping.startswith("{") else Mapping.preset(mapping)
     except (UploadFormatError, ValueError, TypeError, KeyError) as exc:
         raise ApiError(422, "validation_error", str(exc), details=[{"field": "mapping", "reason": str(exc)}]) from None
-    job_id = await uploads.start(request.stream(), filename=filename, owner=principal.owner, mapping=preset)
+    body, filename = await _body(request, filename)
+    job_id = await uploads.start(body, filename=filename, owner=principal.owner, mapping=preset)
     return JSONResponse(await _job(uploads, job_id), status_code=202,
                         headers={"Location": f"/v1/uploads/{job_id}"})
+
+
+async def _body(request: Request, filename: str) -> tuple[AsyncIterator[bytes], str]:
+    """The raw body, or the `file` part of a multipart form (which Starlette spools to disk past 1 MB)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return request.stream(), filename
+    form = await request.form(max_files=1, max_fields=10)
+    part = form.get("file")
+    if not isinstance(part, UploadFile):
+        raise ApiError(422, "validation_error", "multipart upload without a `file` part",
+                       details=[{"field": "file", "reason": "missing"}])
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while chunk := await part.read(1 << 20):
+            yield chunk
+
+    return chunks(), filename or part.filename or ""
 
 
 @router.get("/{job_id}", responses=error_responses(401, 403, 404, 422, 503),

@@ -85,3 +85,13 @@ def test_upload_needs_an_ingest_token(settings: Settings) -> None:
     reader = bearer(settings.database_dsn(), scopes=("read",))
     with TestClient(create_app(settings), headers=reader) as client:
         assert client.post("/v1/uploads", content=(HEADER + line("1", "A")).encode()).status_code == 403
+
+
+def test_multipart_upload_is_the_same_job(client: TestClient) -> None:
+    body = HEADER + line("1", "85048") + line("2", "85049", qty="0")
+    response = client.post("/v1/uploads", files={"file": ("sales.csv", body.encode(), "text/csv")})
+    assert response.status_code == 202, response.text
+    job = finished(client, response.json()["id"])
+    assert (job["filename"], job["state"], job["rows_read"], job["rows_accepted"], job["rows_rejected"]) == (
+        "sales.csv", "succeeded", 2, 1, 1)
+    assert client.post("/v1/uploads", files={"other": ("x.csv", b"x", "text/csv")}).status_code == 422
