@@ -50,7 +50,8 @@ class PeakRss:
     """Samples this process's RSS every 50 ms while in use; ``peak_mib`` afterwards."""
 
     def __init__(self) -> None:
-        self.peak = 0
+        self.start = psutil.Process().memory_info().rss
+        self.peak = self.start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -70,6 +71,10 @@ class PeakRss:
     @property
     def peak_mib(self) -> float:
         return self.peak / (1 << 20)
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.start) / (1 << 20)
 
 
 def bench_upload(bootstrap: str, dsn: str, work_dir: Path, *, lines: int, say: Any) -> dict[str, Any]:
@@ -97,7 +102,8 @@ def bench_upload(bootstrap: str, dsn: str, work_dir: Path, *, lines: int, say: A
     job_s = job.pop("seconds")
     return {"lines": lines, "invoices": invoices, "parse_rows_s": lines / parse_s,
             "upload_rows_s": lines / job_s, "upload_tx_s": job["transactions_published"] / job_s,
-            "raw_kafka_produce_msg_s": raw_msg_s, "peak_rss_mib": rss.peak_mib, "job": job,
+            "raw_kafka_produce_msg_s": raw_msg_s, "peak_rss_mib": rss.peak_mib,
+            "rss_growth_during_job_mib": rss.growth_mib, "job": job,
             "file_mib": path.stat().st_size / (1 << 20)}
 
 
