@@ -27,9 +27,10 @@ from ingest_api.middleware import HttpMetrics
 from ingest_api.openapi import install_openapi
 from ingest_api.publisher import Publisher
 from ingest_api.recent import RecentHashes
-from ingest_api.routes import alerts, analytics, health, simulator, transactions
+from ingest_api.routes import alerts, analytics, health, simulator, transactions, uploads
 from ingest_api.service import Ingest
 from ingest_api.tokens import TokenStore
+from ingest_api.uploads.service import Uploads
 from observability.multiprocess import metrics_app, process_exited
 from scout.db import open_async_pool
 from scout.settings import Settings
@@ -75,10 +76,13 @@ def _lifespan(settings: Settings, publisher: Publisher | None, tokens: TokenLook
         app.state.ingest = Ingest(settings, app.state.publisher, recent)
         app.state.feed = Feed(app.state.publisher.publish)
         purge = asyncio.create_task(_purge_expired_keys(store)) if isinstance(store, PgIdempotencyStore) else None
+        app.state.uploads = Uploads(settings, app.state.publisher, pool) if pool else None
         await app.state.publisher.start()
         try:
             yield
         finally:
+            if app.state.uploads is not None:
+                await app.state.uploads.close()
             if purge is not None:
                 purge.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -108,6 +112,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None, tokens
     app.include_router(alerts.router)
     app.include_router(analytics.router)
     app.include_router(simulator.router)
+    app.include_router(uploads.router)
     app.mount("/metrics", metrics_app())
     install_openapi(app, settings)
     if settings.cors_origins:

@@ -44,6 +44,7 @@ _DESCRIPTIONS = {
     401: ("Missing, unknown, expired or revoked bearer token", "unauthorized"),
     403: ("The token lacks the scope, or may not post for this store or device",
           "insufficient_scope | store_forbidden | device_mismatch"),
+    404: ("No such resource (an unknown upload id)", "not_found"),
     409: ("Idempotency-Key reused with another request, or its first request is still running",
           "idempotency_key_reused | idempotency_key_in_progress"),
     413: ("Body larger than the configured limit, or too many transactions in a batch",
@@ -53,7 +54,7 @@ _DESCRIPTIONS = {
     429: ("Over the token's rate limit, or too many failed authentications; see Retry-After",
           "rate_limited | too_many_auth_failures"),
     503: ("Kafka (or the token / idempotency store) did not answer in time; nothing was accepted; see Retry-After",
-          "kafka_unavailable | auth_unavailable | idempotency_unavailable"),
+          "kafka_unavailable | auth_unavailable | idempotency_unavailable | uploads_unavailable"),
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
 

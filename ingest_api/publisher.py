@@ -53,6 +53,7 @@ class Publisher:
             acks="all",
             enable_idempotence=self.settings.kafka_idempotence,
             linger_ms=2,
+            max_batch_size=self.settings.produce_max_batch_bytes,
             request_timeout_ms=max(timeout_ms, 1000),
             max_request_size=2_000_000,
         )

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     produce_timeout_s: float = Field(default=5.0, gt=0)
+    produce_max_batch_bytes: int = Field(
+        default=1_000_000, ge=16_384, le=2_000_000, description="Kafka producer batch per partition (bulk uploads)."
+    )
     retry_after_s: int = Field(default=5, ge=1)
     api_batch_max_items: int = Field(default=1000, ge=1, le=100_000, description="Transactions per batch request.")
     api_batch_max_bytes: int = Field(default=10_000_000, ge=1024, description="Body limit of a batch request.")
@@ -115,6 +118,14 @@ class Settings(BaseSettings):
     alert_webhook_timeout_s: float = Field(default=5.0, gt=0, le=60, description="Per attempt.")
     alert_webhook_attempts: int = Field(default=3, ge=1, le=10)
     alert_webhook_repeat_s: float = Field(default=3600.0, gt=0, description="Re-send alerts still firing.")
+
+    # --- bulk upload ----------------------------------------------------------------------
+    upload_max_bytes: int = Field(default=4_000_000_000, ge=1024, description="Largest CSV upload body.")
+    upload_error_rate_max: float = Field(
+        default=0.2, gt=0, le=1, description="Circuit breaker: stop when invalid rows / rows read passes this."
+    )
+    upload_breaker_min_rows: int = Field(default=100, ge=1, description="Rows read before the breaker may trip.")
+    upload_batch_size: int = Field(default=500, ge=1, le=10_000, description="Transactions per publish round.")
 
     # --- jobs -----------------------------------------------------------------------------
     gold_refresh_interval_s: float = Field(default=10.0, gt=0)

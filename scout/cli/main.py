@@ -363,12 +363,13 @@ def products_import(path: Annotated[str, typer.Argument(help="CSV with columns s
 
 @app.command()
 def bench(
-    part: Annotated[str, typer.Argument(help="all, bronze, silver, link (ingest, e2e, gold, upload, quality: later)")]
+    part: Annotated[str, typer.Argument(help="all, bronze, silver, link, gold, upload (ingest, e2e, quality: later)")]
     = "all",
     count: Annotated[int, typer.Option(help="Transactions in the Kafka / bronze backlog", min=1000)] = 200_000,
     broker: Annotated[str, typer.Option(help="kafka (Apache Kafka from jars) or tansu")] = "kafka",
     silver_workers: Annotated[int, typer.Option(min=1)] = 1,
     out: Annotated[str, typer.Option(help="Folder for the JSON report")] = "bench-results",
+    upload_lines: Annotated[int, typer.Option(help="Lines of the generated upload CSV", min=1000)] = 1_000_000,
 ) -> None:
     """Measure Scout next to this machine's raw limits (Kafka, COPY) in the same run; print and write JSON."""
     from pathlib import Path
@@ -386,18 +387,35 @@ def bench(
         raise typer.Exit(2)
     parts = list(PARTS) if part == "all" else [part]
     run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]
-              out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console)
+              out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console, upload_lines=upload_lines)
 
 
-def _not_yet(name: str, issue: str) -> None:
-    @app.command(name=name, help=f"(not available yet: {issue})",
-                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def _command() -> None:
-        err.print(f"[yellow]`scout {name}` is not available yet[/]: it arrives with {issue}.")
-        raise typer.Exit(2)
+@app.command(name="upload")
+def upload_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV of invoice lines (.csv or .csv.gz)")],
+    url: Annotated[str, typer.Option(help="Base URL of the ingest API")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(envvar="SCOUT_API_TOKEN", show_envvar=True,
+                                              help="Token with the ingest (or admin) scope")] = None,
+    mapping: Annotated[str, typer.Option(help="Column mapping: a preset name or a JSON mapping file")]
+    = "online_retail_ii",
+) -> None:
+    """Upload a CSV of invoice lines as bulk transactions; shows progress; exit 1 unless the job succeeded."""
+    import httpx
+
+    from scout.cli.upload import UploadRefused, upload
+
+    try:
+        job = upload(file, url=url, token=token, mapping=mapping, console=err)
+    except (UploadRefused, httpx.HTTPError, ValueError) as exc:
+        err.print(f"[red]upload failed:[/] {exc}\nCheck --url, --token (ingest scope) and --mapping.")
+        raise typer.Exit(1) from None
+    console.print_json(data=job)
+    if job["state"] != "succeeded":
+        err.print(f"[yellow]upload {job['id']} {job['state']}:[/] {job['reason']}; "
+                  f"rejected rows: {url}/v1/uploads/{job['id']}/errors.csv")
+        raise typer.Exit(1)
 
 
-_not_yet("upload", "the bulk CSV upload work")
 
 
 def main() -> None:

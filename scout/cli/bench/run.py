@@ -15,16 +15,17 @@ from scout.cli.bench.gold import bench_gold
 from scout.cli.bench.ingest import bench_ingest
 from scout.cli.bench.link import bench_link
 from scout.cli.bench.streams import bench_bronze_and_silver
+from scout.cli.bench.upload import bench_upload
 
-PARTS = ("ingest", "bronze", "silver", "link", "gold")
-LATER = ("e2e", "upload", "quality")
+PARTS = ("ingest", "bronze", "silver", "link", "gold", "upload")
+LATER = ("e2e", "quality")
 TARGETS = {"ingest_single_tx_s": 4_000, "ingest_p99_ms_at_1000": 50, "ingest_batch_tx_s": 25_000,
            "bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000, "gold_refresh_all_1m_s": 10,
-           "gold_freshness_p95_s": 30}
+           "gold_freshness_p95_s": 30, "upload_rows_s": 50_000}
 
 
 def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: int, out_dir: Path,
-              cache_dir: Path, console: Console) -> dict[str, Any]:
+              cache_dir: Path, console: Console, upload_lines: int = 1_000_000) -> dict[str, Any]:
     report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "machine": machine_facts(broker),
                               "settings": {"count": count, "broker": broker, "silver_workers": silver_workers},
                               "targets": TARGETS, "results": {}}
@@ -44,6 +45,11 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
         with bench_services(broker, cache_dir, kafka=False) as services:
             report["results"]["gold"] = bench_gold(services.fresh_database("bench_gold"),
                                                    say=lambda text: console.print(f"  {text}"))
+    if "upload" in parts:
+        with bench_services(broker, cache_dir) as services:
+            report["results"]["upload"] = bench_upload(
+                services.bootstrap, services.fresh_database("bench_upload"), services.work_dir,
+                lines=upload_lines, say=lambda text: console.print(f"  {text}"))
     if "link" in parts:
         console.print("  fuzzy linking against 10,000 products ...")
         report["results"]["link"] = bench_link()
@@ -99,4 +105,11 @@ def _print(report: dict[str, Any], console: Console) -> None:
         fresh = gold["freshness"]
         table.add_row(f"gold freshness p50 / p95 (every {fresh['interval_s']:g} s), s",
                       f"{fresh['p50_s']:.1f} / {fresh['p95_s']:.1f}", "", "", f"p95 {TARGETS['gold_freshness_p95_s']}")
+    upload = report["results"].get("upload")
+    if upload:
+        table.add_row(f"bulk upload of {upload['lines']:,} lines, rows/s", f"{upload['upload_rows_s']:,.0f}",
+                      f"produce {upload['raw_kafka_produce_msg_s']:,.0f} msg/s", "", f"{TARGETS['upload_rows_s']:,}")
+        table.add_row("  parse + validate only, rows/s", f"{upload['parse_rows_s']:,.0f}", "", "", "")
+        table.add_row("  peak RSS / growth during the job, MiB",
+                      f"{upload['peak_rss_mib']:,.0f} / {upload['rss_growth_during_job_mib']:,.0f}", "", "", "")
     console.print(table)
