@@ -48,7 +48,7 @@ FeedDep = Annotated[Feed, Depends(_feed)]
 
 
 @router.post("/start", response_model=FeedStatus, status_code=202, summary="Start the UAT feed",
-             responses=error_responses(401, 403, 409, 422, 429))
+             responses=error_responses(401, 403, 409, 422, 429, 503))
 async def start(body: StartFeed, feed: FeedDep) -> FeedStatus:
     try:
         feed.start(FeedParams(rate=body.rate, seed=body.seed, faults=body.faults, duration_s=body.duration_s))
@@ -60,7 +60,7 @@ async def start(body: StartFeed, feed: FeedDep) -> FeedStatus:
 
 
 @router.post("/stop", response_model=FeedStatus, summary="Stop the UAT feed",
-             responses=error_responses(401, 403, 409, 429))
+             responses=error_responses(401, 403, 409, 429, 503))
 async def stop(feed: FeedDep) -> FeedStatus:
     if not await feed.stop():
         raise ApiError(409, "feed_not_running", "no simulator feed is running")
@@ -68,6 +68,6 @@ async def stop(feed: FeedDep) -> FeedStatus:
 
 
 @router.get("/status", response_model=FeedStatus, summary="The UAT feed's state and counts",
-            responses=error_responses(401, 403, 429))
+            responses=error_responses(401, 403, 429, 503))
 async def status(feed: FeedDep) -> FeedStatus:
     return FeedStatus.model_validate(feed.status())

@@ -46,7 +46,7 @@ async def _job(uploads: Uploads, job_id: UUID) -> dict[str, Any]:
     return _jsonable(job)
 
 
-@router.post("", status_code=202, responses=error_responses(401, 403, 413, 422, 503),
+@router.post("", status_code=202, responses=error_responses(401, 403, 413, 422, 429, 503),
              summary="Upload a CSV of invoice lines (raw text/csv body or a multipart `file`, streamed to disk)",
              description="Answers 202 with the job once the file is stored; the job publishes one transaction per "
                          "invoice (source=bulk) and keeps counts; follow it at `/v1/uploads/{id}` or `/events`.")
@@ -80,13 +80,13 @@ async def _body(request: Request, filename: str) -> tuple[AsyncIterator[bytes], 
     return chunks(), filename or part.filename or ""
 
 
-@router.get("/{job_id}", responses=error_responses(401, 403, 404, 422, 503),
+@router.get("/{job_id}", responses=error_responses(401, 403, 404, 422, 429, 503),
             summary="An upload job: state, reason and counts")
 async def get_upload(principal: Uploader, job_id: UUID, uploads: UploadsDep) -> JSONResponse:
     return JSONResponse(await _job(uploads, job_id))
 
 
-@router.get("/{job_id}/errors.csv", responses=error_responses(401, 403, 404, 422, 503),
+@router.get("/{job_id}/errors.csv", responses=error_responses(401, 403, 404, 422, 429, 503),
             summary="Rejected and duplicate rows of an upload: row, column, reason, value")
 async def get_upload_errors(principal: Uploader, job_id: UUID, uploads: UploadsDep) -> StreamingResponse:
     await _job(uploads, job_id)
@@ -94,7 +94,7 @@ async def get_upload_errors(principal: Uploader, job_id: UUID, uploads: UploadsD
                              headers={"Content-Disposition": f'attachment; filename="upload-{job_id}-errors.csv"'})
 
 
-@router.get("/{job_id}/events", responses=error_responses(401, 403, 404, 422, 503),
+@router.get("/{job_id}/events", responses=error_responses(401, 403, 404, 422, 429, 503),
             summary="Server-Sent Events: `progress` while the job runs, then one `done` event")
 async def get_upload_events(principal: Uploader, job_id: UUID, uploads: UploadsDep) -> StreamingResponse:
     await _job(uploads, job_id)
