@@ -14,11 +14,12 @@ from scout.cli.bench.env import Broker, bench_services, machine_facts
 from scout.cli.bench.gold import bench_gold
 from scout.cli.bench.ingest import bench_ingest
 from scout.cli.bench.link import bench_link
+from scout.cli.bench.quality import bench_quality
 from scout.cli.bench.streams import bench_bronze_and_silver
 from scout.cli.bench.upload import bench_upload
 
-PARTS = ("ingest", "bronze", "silver", "link", "gold", "upload")
-LATER = ("e2e", "quality")
+PARTS = ("ingest", "bronze", "silver", "link", "gold", "upload", "quality")
+LATER = ("e2e",)
 TARGETS = {"ingest_single_tx_s": 4_000, "ingest_p99_ms_at_1000": 50, "ingest_batch_tx_s": 25_000,
            "bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000, "gold_refresh_all_1m_s": 10,
            "gold_freshness_p95_s": 30, "upload_rows_s": 50_000}
@@ -45,6 +46,10 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
         with bench_services(broker, cache_dir, kafka=False) as services:
             report["results"]["gold"] = bench_gold(services.fresh_database("bench_gold"),
                                                    say=lambda text: console.print(f"  {text}"))
+    if "quality" in parts:
+        with bench_services(broker, cache_dir, kafka=False) as services:
+            report["results"]["quality"] = bench_quality(services.fresh_database("bench_quality"),
+                                                         say=lambda text: console.print(f"  {text}"))
     if "upload" in parts:
         with bench_services(broker, cache_dir) as services:
             report["results"]["upload"] = bench_upload(
@@ -112,4 +117,10 @@ def _print(report: dict[str, Any], console: Console) -> None:
         table.add_row("  parse + validate only, rows/s", f"{upload['parse_rows_s']:,.0f}", "", "", "")
         table.add_row("  peak RSS / growth during the job, MiB",
                       f"{upload['peak_rss_mib']:,.0f} / {upload['rss_growth_during_job_mib']:,.0f}", "", "", "")
+    quality = report["results"].get("quality")
+    if quality:
+        for suite, figures in quality["suites"].items():
+            table.add_row(f"quality suite {suite} at {quality['line_items']:,} line items, s (first / warm)",
+                          f"{figures['first_s']:.1f} / {figures['warm_median_s']:.1f}", "", "",
+                          f"< {quality['interval_s']:g} (schedule)")
     console.print(table)
