@@ -23,6 +23,7 @@ from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
+from tests.e2e.workers import stop_and_show_logs, wait_api_ready
 from tests.factories import cli_token
 
 
@@ -46,20 +47,11 @@ def api(settings: Settings) -> Iterator[Api]:
     children.start("api", "api", "--workers", "2")
     url = f"http://127.0.0.1:{port}"
     try:
-        eventually(lambda: _status(f"{url}/readyz"), until=lambda s: s == 200, timeout=60, what="API ready")
+        wait_api_ready(url)
         yield Api(url, env, metrics_dir)
     finally:
-        children.stop_all()
-        for child in children.running:
-            tail = child.log.read_text(errors="replace")[-3000:]
-            print(f"--- {child.name} (exit {child.proc.returncode}) ---\n{tail}")
+        stop_and_show_logs(children)
 
-
-def _status(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.HTTPError:
-        return 0
 
 
 async def _post(url: str, token: str, bodies: list[dict[str, object]]) -> list[int]:

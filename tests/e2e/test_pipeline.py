@@ -21,6 +21,7 @@ from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
+from tests.e2e.workers import stop_and_show_logs, wait_api_ready
 from tests.factories import cli_token
 
 
@@ -55,21 +56,12 @@ def pipeline(settings: Settings) -> Iterator[Pipeline]:
         children.start(name, name)
     url = f"http://127.0.0.1:{port}"
     try:
-        eventually(lambda: _status(f"{url}/readyz"), until=lambda s: s == 200, timeout=60, what="API ready")
+        wait_api_ready(url)
         yield Pipeline(url, f"http://127.0.0.1:{worker_metrics}/metrics",
                        f"http://127.0.0.1:{scheduler_metrics}/metrics", token)
     finally:
-        children.stop_all()
-        for child in children.running:
-            tail = child.log.read_text(errors="replace")[-3000:]
-            print(f"--- {child.name} (exit {child.proc.returncode}) ---\n{tail}")
+        stop_and_show_logs(children)
 
-
-def _status(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.HTTPError:
-        return 0
 
 
 async def _post_all(url: str, token: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:

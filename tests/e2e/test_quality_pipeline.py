@@ -19,7 +19,8 @@ from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
-from tests.e2e.test_pipeline import Pipeline, _metric, _post_all, _status
+from tests.e2e.test_pipeline import Pipeline, _metric, _post_all
+from tests.e2e.workers import stop_and_show_logs, wait_api_ready
 from tests.factories import cli_token
 from tests.receiver import Receiver
 
@@ -50,14 +51,11 @@ def pipeline(settings: Settings, receiver: Receiver) -> Iterator[Pipeline]:
         children.start(name, name)
     url = f"http://127.0.0.1:{port}"
     try:
-        eventually(lambda: _status(f"{url}/readyz"), until=lambda s: s == 200, timeout=60, what="API ready")
+        wait_api_ready(url)
         yield Pipeline(url, f"http://127.0.0.1:{worker_metrics}/metrics",
                        f"http://127.0.0.1:{scheduler_metrics}/metrics", token)
     finally:
-        children.stop_all()
-        for child in children.running:
-            tail = child.log.read_text(errors="replace")[-3000:]
-            print(f"--- {child.name} (exit {child.proc.returncode}) ---\n{tail}")
+        stop_and_show_logs(children)
 
 
 def _alerts(pipeline: Pipeline) -> list[dict[str, Any]]:

@@ -21,7 +21,8 @@ from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
-from tests.e2e.test_pipeline import Pipeline, _status
+from tests.e2e.test_pipeline import Pipeline
+from tests.e2e.workers import stop_and_show_logs, wait_api_ready
 from tests.factories import cli_token
 
 FAULTS = "exact_resend=0.05,conflicting_duplicate=0.03,malformed_json=0.03,missing_field=0.03,bad_total=0.03," \
@@ -53,13 +54,10 @@ def pipeline(settings: Settings) -> Iterator[tuple[Pipeline, dict[str, str]]]:
         children.start(name, name)
     url = f"http://127.0.0.1:{port}"
     try:
-        eventually(lambda: _status(f"{url}/readyz"), until=lambda s: s == 200, timeout=60, what="API ready")
+        wait_api_ready(url)
         yield Pipeline(url, "", "", token), env
     finally:
-        children.stop_all()
-        for child in children.running:
-            tail = child.log.read_text(errors="replace")[-3000:]
-            print(f"--- {child.name} (exit {child.proc.returncode}) ---\n{tail}")
+        stop_and_show_logs(children)
 
 
 def _uat(env: dict[str, str], pipeline: Pipeline, report: Path, *extra: str) -> subprocess.CompletedProcess[str]:

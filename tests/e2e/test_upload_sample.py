@@ -22,7 +22,7 @@ from scout.kafka import ensure_topics
 from scout.services import free_port
 from scout.settings import Settings
 from tests.conftest import eventually
-from tests.e2e.workers import worker_processes
+from tests.e2e.workers import wait_api_ready, worker_processes
 from tests.factories import bearer
 
 SAMPLE = Path(__file__).parents[2] / ".." / "shared" / "data" / "online_retail_ii_sample" \
@@ -59,17 +59,11 @@ def api(settings: Settings) -> Iterator[tuple[str, dict[str, str]]]:
     children.start("api", "api")
     url = f"http://127.0.0.1:{port}"
     try:
-        eventually(lambda: _status(f"{url}/readyz"), until=lambda s: s == 200, timeout=60, what="API ready")
+        wait_api_ready(url)
         yield url, env
     finally:
         children.stop_all()
 
-
-def _status(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.HTTPError:
-        return 0
 
 
 def _upload(url: str, env: dict[str, str], token: str, path: Path) -> subprocess.CompletedProcess[str]:

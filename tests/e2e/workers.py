@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
+
 from scout.cli.processes import Children, child_env
 from scout.kafka import ensure_topics
 from scout.services import free_port
 from scout.settings import Settings
+from tests.conftest import eventually
 
 
 @contextmanager
@@ -27,7 +30,23 @@ def worker_processes(settings: Settings, count: int = 1, **extra: str) -> Iterat
     try:
         yield children
     finally:
-        children.stop_all()
-        for child in children.running:
-            tail = child.log.read_text(errors="replace")[-2000:]
-            print(f"--- {child.name} (exit {child.proc.returncode}) ---\n{tail}")
+        stop_and_show_logs(children)
+
+
+def stop_and_show_logs(children: Children) -> None:
+    """Stop every child and print the end of its log (pytest shows it when a test failed)."""
+    children.stop_all()
+    for child in children.running:
+        tail = child.log.read_text(errors="replace")[-3000:]
+        print(f"--- {child.name} (exit {child.proc.returncode}) ---\n{tail}")
+
+
+def wait_api_ready(url: str, timeout: float = 60) -> None:
+    eventually(lambda: _status(f"{url}/readyz"), until=lambda s: s == 200, timeout=timeout, what="API ready")
+
+
+def _status(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return 0
