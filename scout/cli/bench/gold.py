@@ -50,6 +50,9 @@ WHERE t.txn_id = s.txn_id;
 """
 
 
+MARKER_EVERY_S = 1.0  # one marker transaction a second while the schedule runs
+
+
 def _grow_to(dsn: str, line_items: int) -> int:
     """Add synthetic transactions (3 lines each) until silver holds ``line_items`` lines."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -112,7 +115,7 @@ def _freshness(dsn: str, pool: ConnectionPool, settings: Settings, seconds: floa
                 "SELECT store_id FROM gold.sales_by_store_day WHERE store_id = ANY(%s)", [list(pending)])}
             for store in visible:
                 lags.append(time.monotonic() - pending.pop(store))
-            time.sleep(1.0)
+            time.sleep(MARKER_EVERY_S)
     stop.set()
     thread.join(timeout=120)
     lags.sort()

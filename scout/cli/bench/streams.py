@@ -67,6 +67,9 @@ def _count(dsn: str, query: str) -> int:
     return int(row[0]) if row else 0
 
 
+SAMPLE_EVERY_S = 0.05  # how often the bench reads the row count and the workers' RSS
+
+
 @dataclass
 class Drain:
     rate: float
@@ -91,7 +94,7 @@ def watch(dsn: str, query: str, target: int, children: Children, timeout: float)
         if time.monotonic() > deadline or children.dead():
             dead = [c.name for c in children.dead()]
             raise RuntimeError(f"stopped at {count:,} of {target:,} (dead workers: {dead})")
-        time.sleep(0.05)
+        time.sleep(SAMPLE_EVERY_S)
     assert first is not None
     seconds = max(now - first[0], 1e-6)
     return Drain((count - first[1]) / seconds, seconds, max(samples), samples[:: max(1, len(samples) // 50)])
