@@ -78,6 +78,8 @@ def _lifespan(settings: Settings, publisher: Publisher | None, tokens: TokenLook
         purge = asyncio.create_task(_purge_expired_keys(store)) if isinstance(store, PgIdempotencyStore) else None
         app.state.uploads = Uploads(settings, app.state.publisher, pool) if pool else None
         await app.state.publisher.start()
+        if app.state.uploads is not None:
+            await _resume_uploads(app.state.uploads)
         try:
             yield
         finally:
@@ -94,6 +96,14 @@ def _lifespan(settings: Settings, publisher: Publisher | None, tokens: TokenLook
             process_exited()
 
     return lifespan
+
+
+async def _resume_uploads(uploads: Uploads) -> None:
+    """Uploads left running by a process that died go on here; a database hiccup must not stop the API."""
+    try:
+        await uploads.resume_orphans()
+    except Exception:
+        log.exception("could not look for interrupted uploads; they resume when an API process next starts")
 
 
 def create_app(settings: Settings, *, publisher: Publisher | None = None, tokens: TokenLookup | None = None,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from simulator.faults import FaultPlan, FaultRecord, Sent
-from simulator.generator import Generator
+from simulator.source import TransactionSource
 
 
 @dataclass
@@ -36,7 +36,7 @@ class PostReport:
         return self.sent / self.elapsed_s if self.elapsed_s else 0.0
 
 
-async def post_transactions(base_url: str, gen: Generator, *, rate: float, duration_s: float,
+async def post_transactions(base_url: str, gen: TransactionSource, *, rate: float, duration_s: float,
                             concurrency: int = 16, start_n: int = 0, stop: asyncio.Event | None = None,
                             token: str | None = None) -> PostReport:
     """Open-loop pacing: transaction n is due at start + n/rate; late ones are sent at once.
@@ -118,13 +118,14 @@ async def _send_one(client: httpx.AsyncClient, n: int, sent: list[Sent], report:
         report.answers.append(Answer(n, index, s.fault, status, event_hash, duplicate))
 
 
-async def post_plan(base_url: str, gen: Generator, plan: FaultPlan, *, rate: float, duration_s: float,
+async def post_plan(base_url: str, gen: TransactionSource, plan: FaultPlan, *, rate: float, duration_s: float,
                     token: str | None = None, concurrency: int = 16, start_n: int = 0,
-                    stop: asyncio.Event | None = None,
+                    stop: asyncio.Event | None = None, count: int | None = None,
                     on_progress: Callable[[PlanReport], None] | None = None) -> PlanReport:
     """Like ``post_transactions`` with faults applied: every body sent, every answer and fault kept.
 
-    ``rate`` counts transactions (a resend fault sends two bodies for one transaction).
+    ``rate`` counts transactions (a resend fault sends two bodies for one transaction); ``count`` stops after
+    that many transactions (a finite source such as a replayed file).
     """
     report = PlanReport()
     queue: asyncio.Queue[tuple[int, list[Sent]] | None] = asyncio.Queue(maxsize=concurrency * 2)
@@ -142,7 +143,8 @@ async def post_plan(base_url: str, gen: Generator, plan: FaultPlan, *, rate: flo
     async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=headers) as client:
         workers = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
         n = start_n
-        while time.monotonic() - started < duration_s and not (stop and stop.is_set()):
+        while (time.monotonic() - started < duration_s and not (stop and stop.is_set())
+               and (count is None or n - start_n < count)):
             delay = started + (n - start_n) / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)

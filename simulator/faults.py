@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import orjson
 
-from simulator.generator import Generator
+from simulator.source import TransactionSource
 
 Outcome = Literal["lands", "lands_once", "rejected_4xx", "quarantined", "linked_fuzzy"]
 
@@ -81,7 +81,7 @@ def _typo(rng: random.Random, name: str) -> str:
     return " ".join(words)
 
 
-def _apply(kind: str, tx: dict[str, Any], rng: random.Random, gen: Generator) -> list[dict[str, Any] | bytes]:
+def _apply(kind: str, tx: dict[str, Any], rng: random.Random, gen: TransactionSource) -> list[dict[str, Any] | bytes]:
     makers: dict[str, Callable[[], list[dict[str, Any] | bytes]]] = {
         "exact_resend": lambda: [tx, dict(tx)],
         "conflicting_duplicate": lambda: [tx, _conflict(tx)],
@@ -122,7 +122,7 @@ def _over(tx: dict[str, Any]) -> dict[str, Any]:
 
 def _misspelt(tx: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     first = {k: v for k, v in tx["items"][0].items() if k != "product_id"}
-    first["product_name"] = _typo(rng, first["product_name"])
+    first["product_name"] = _typo(rng, first.get("product_name") or tx["items"][0]["product_id"])
     return {**tx, "items": [first, *tx["items"][1:]]}
 
 
@@ -159,7 +159,7 @@ class FaultPlan:
             roll -= rate
         return None
 
-    def apply(self, n: int, tx: dict[str, Any], gen: Generator) -> tuple[list[Sent], FaultRecord | None]:
+    def apply(self, n: int, tx: dict[str, Any], gen: TransactionSource) -> tuple[list[Sent], FaultRecord | None]:
         kind = self.choose(n)
         if kind is None:
             return [Sent(tx, None, tx["transaction_id"], tx["store_id"])], None

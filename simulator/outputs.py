@@ -18,14 +18,14 @@ from typing import IO, Any
 import orjson
 
 from simulator.faults import FaultPlan, FaultRecord, Sent
-from simulator.generator import Generator
+from simulator.source import TransactionSource
 
 CSV_COLUMNS = ("invoice", "store_id", "ts", "device_id", "customer_segment", "payment_method", "currency",
                "invoice_total", "line_no", "product_id", "product_name", "brand", "category", "qty", "unit_price",
                "line_amount")
 
 
-def planned(gen: Generator, plan: FaultPlan, count: int, *, start_n: int = 0
+def planned(gen: TransactionSource, plan: FaultPlan, count: int, *, start_n: int = 0
             ) -> Iterator[tuple[int, list[Sent], FaultRecord | None]]:
     """Transactions ``start_n .. start_n+count-1`` with their faults applied."""
     for n in range(start_n, start_n + count):
@@ -38,7 +38,7 @@ def write_records(out: IO[bytes] | None, record: FaultRecord | None) -> None:
         out.write(record.to_json() + b"\n")
 
 
-def write_ndjson(out: IO[bytes], gen: Generator, plan: FaultPlan, *, count: int,
+def write_ndjson(out: IO[bytes], gen: TransactionSource, plan: FaultPlan, *, count: int,
                  records: IO[bytes] | None = None) -> Counter[str]:
     """One request body a line (malformed bodies as they would be sent); returns counts by fault."""
     counts: Counter[str] = Counter()
@@ -58,7 +58,7 @@ def _csv_rows(body: dict[str, Any]) -> Iterator[list[str]]:
             "product_id", "product_name", "brand", "category", "qty", "unit_price", "line_amount"))]
 
 
-def write_csv(out: IO[str], gen: Generator, plan: FaultPlan, *, count: int,
+def write_csv(out: IO[str], gen: TransactionSource, plan: FaultPlan, *, count: int,
               records: IO[bytes] | None = None) -> Counter[str]:
     """An invoice CSV (header + one row per line item); malformed JSON bodies have no CSV form and are skipped."""
     writer = csv.writer(out, lineterminator="\n")

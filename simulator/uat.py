@@ -25,7 +25,16 @@ from scout.db import q
 from simulator.client import PlanReport
 from simulator.faults import FaultPlan, FaultRecord
 from simulator.generator import Generator
-from simulator.uat_checks import Check, Found, check_accepted, check_alerts, check_faults, check_totals
+from simulator.poison import poison_messages, produce
+from simulator.uat_checks import (
+    Check,
+    Found,
+    check_accepted,
+    check_alerts,
+    check_dead_letters,
+    check_faults,
+    check_totals,
+)
 
 
 class SettleTimeout(RuntimeError):
@@ -45,6 +54,9 @@ class UatConfig:
     settle_timeout_s: float = 180.0
     quality_wait_s: float = 90.0  # how long to wait for a quality run that saw the settled data (0: do not)
     concurrency: int = 16
+    poison: int = 0  # poison messages written straight to the topic (needs kafka_bootstrap)
+    kafka_bootstrap: str | None = None
+    topic: str = "pos.transactions.v1"
 
 
 @dataclass
@@ -123,6 +135,17 @@ def critical_alerts(dsn: str, since: datetime) -> list[dict[str, Any]]:
         return conn.execute(q("uat_critical_alerts"), {"since": since}).fetchall()
 
 
+def dead_letters(dsn: str, keys: list[bytes], *, timeout_s: float, interval_s: float = 0.5) -> dict[str, str]:
+    """Key -> dead-letter reason for the poison keys, once all are there or at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while True:
+            found = {r[0]: r[1] for r in conn.execute(q("uat_dead_letters"), {"keys": keys})}
+            if len(found) == len(keys) or time.monotonic() >= deadline:
+                return found
+            time.sleep(interval_s)
+
+
 def expected_records(config: UatConfig, sent_ns: set[int]) -> dict[int, FaultRecord]:
     """The faults the checker expects: the posted plan, or the one it is told (``expect_faults``)."""
     text = config.faults if config.expect_faults is None else config.expect_faults
@@ -152,6 +175,11 @@ def run_uat(config: UatConfig, post: Callable[[Generator, FaultPlan], PlanReport
     report = UatReport({k: v for k, v in config.__dict__.items() if k not in ("token", "dsn")})
     started_at = datetime.now(UTC)
     posted = post(Generator(config.seed), FaultPlan.parse(config.faults, seed=config.seed))
+    poison = poison_messages(config.seed, config.poison)
+    if poison:
+        if not config.kafka_bootstrap:
+            raise ValueError("poison messages need the deployment's Kafka bootstrap servers")
+        produce(config.kafka_bootstrap, config.topic, poison)
     hashes = sorted({a.event_hash for a in posted.answers if a.event_hash})
     settle_s = settle(config.dsn, hashes, timeout_s=config.settle_timeout_s)
     quality_seen = wait_for_quality_run(config.dsn, datetime.now(UTC), timeout_s=config.quality_wait_s)
@@ -169,4 +197,9 @@ def run_uat(config: UatConfig, post: Callable[[Generator, FaultPlan], PlanReport
         check_totals(totals_after_refresh(config.dsn)),
         check_alerts(critical_alerts(config.dsn, started_at), expected, found, posted.answers, quality_seen),
     ]
+    if poison:
+        poison_keys = [k for k, _ in poison]
+        found_dead = dead_letters(config.dsn, poison_keys, timeout_s=config.settle_timeout_s)
+        report.figures["dead_letters"] = len(found_dead)
+        report.checks.append(check_dead_letters([k.decode() for k in poison_keys], found_dead))
     return report

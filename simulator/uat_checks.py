@@ -141,3 +141,13 @@ def check_alerts(alerts: list[dict[str, Any]], expected: dict[int, FaultRecord],
     return Check("critical_alerts_explained", not failures, len(alerts),
                  f"{len(alerts)} active critical alert(s); explained by faults: {sorted(explained) or 'none'}{note}",
                  failures)
+
+
+def check_dead_letters(keys: list[str], found: dict[str, str]) -> Check:
+    """Every poison message written to the topic is in the dead letters, with a reason."""
+    failures = [f"{k} is not in the dead letters" for k in keys if k not in found]
+    failures += [f"{k} has no reason" for k in keys if k in found and not found[k]]
+    reasons = sorted({r.split(":", 1)[0] for r in found.values()})
+    return Check("poison_dead_lettered", not failures, len(keys),
+                 f"{len(found)} of {len(keys)} poison messages dead-lettered (reasons: {', '.join(reasons) or '-'})",
+                 failures)

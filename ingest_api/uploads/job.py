@@ -7,6 +7,8 @@ Example::
 
 A transaction counts as published only after Kafka acknowledged it; ``transactions_published`` and
 ``rows_accepted`` are exact when a job stops. A re-run publishes the same event hashes: bronze keeps one.
+A job given the counts of its last checkpoint (``job.counts``) resumes: it skips the invoices those counts
+cover (the mapping yields them in the same order every time) and goes on from there.
 """
 
 from __future__ import annotations
@@ -49,6 +51,18 @@ class Counts:
                 "rejected": self.rejected, "published": self.published, "last_invoice": self.last_invoice}
 
 
+def _after(groups: Iterator[Group], rows: int) -> Iterator[Group]:
+    """The groups after those covering the first ``rows`` rows read (a checkpoint always ends on a group)."""
+    skipped = 0
+    for group in groups:
+        if skipped >= rows:
+            yield group
+        else:
+            skipped += group.rows
+            if skipped > rows:
+                raise UploadFormatError(f"the file changed since row {rows} was recorded; upload it again")
+
+
 class UploadJob:
     def __init__(self, settings: Settings, publisher: Publisher, pool: AsyncConnectionPool, *,
                  job_id: UUID, mapping: Mapping) -> None:
@@ -60,7 +74,7 @@ class UploadJob:
         """Publishes the file's transactions; returns the final state (also written to the job row)."""
         try:
             with path.open(encoding="utf-8", newline="") as stream:
-                state, reason = await self._publish_all(map_csv(stream, self.mapping))
+                state, reason = await self._publish_all(_after(map_csv(stream, self.mapping), self.counts.read))
         except UploadFormatError as exc:
             state, reason = "failed", f"upload_id={self.job_id}: {exc}"
         except Exception as exc:  # the job row must say why it ended; the error is logged with its trace

@@ -14,7 +14,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 if TYPE_CHECKING:
     from simulator.client import PlanReport
     from simulator.faults import FaultPlan
-    from simulator.generator import Generator
+    from simulator.replay import Replay
+    from simulator.source import TransactionSource
 
 console = Console()
 err = Console(stderr=True)
@@ -42,23 +43,24 @@ def _plan(faults: str, seed: int, rate: float, duration: float) -> FaultPlan:
         raise typer.Exit(2) from None
 
 
-def post_with_progress(url: str, gen: Generator, plan: FaultPlan, *, rate: float, duration: float,
-                       token: str | None, concurrency: int) -> PlanReport:
-    """Post for ``duration`` s with a progress bar showing the achieved rate and the errors."""
+def post_with_progress(url: str, gen: TransactionSource, plan: FaultPlan, *, rate: float, duration: float,
+                       token: str | None, concurrency: int, count: int | None = None) -> PlanReport:
+    """Post for ``duration`` s (or ``count`` transactions) with a progress bar: achieved rate and errors."""
     from simulator.client import post_plan
 
     columns = (TextColumn("[bold]simulate"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} tx"),
                TextColumn("{task.fields[rate]:.1f}/s"), TextColumn("errors {task.fields[errors]}"),
                TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("simulate", total=rate * duration, rate=0.0, errors=0)
+        total = rate * duration if count is None else min(count, rate * duration)
+        task = progress.add_task("simulate", total=total, rate=0.0, errors=0)
 
         def update(report: PlanReport) -> None:
             failed = report.errors + sum(c for s, c in report.by_status.items() if s >= 500)
             progress.update(task, completed=report.sent, rate=report.achieved_rate, errors=failed)
 
         report = asyncio.run(post_plan(url, gen, plan, rate=rate, duration_s=duration, token=token,
-                                       concurrency=concurrency, on_progress=update))
+                                       concurrency=concurrency, count=count, on_progress=update))
         update(report)
     return report
 
@@ -74,18 +76,30 @@ def simulate(
     out_ndjson: Annotated[Path | None, typer.Option(help="Write NDJSON request bodies instead of posting")] = None,
     out_csv: Annotated[Path | None, typer.Option(help="Write an invoice CSV instead of posting")] = None,
     records: Annotated[Path | None, typer.Option(help="Write every injected fault as JSON lines")] = None,
+    replay: Annotated[Path | None, typer.Option(
+        help="Send the invoices of this CSV (Online Retail II layout, .csv or .csv.gz) instead of generated ones; "
+             "stops at the end of the file")] = None,
+    shift_to_now: Annotated[bool, typer.Option(
+        help="With --replay: move all timestamps so the newest invoice is now (gaps kept)")] = False,
 ) -> None:
     """Post simulated transactions (with faults) to a running API, or write them to a file."""
     from simulator.generator import Generator
     from simulator.outputs import write_csv, write_ndjson
 
     plan = _plan(faults, seed, rate, duration)
-    gen = Generator(seed)
+    gen: TransactionSource = Generator(seed)
+    limit: int | None = None
+    if replay is not None:
+        replayed = _load_replay(replay, shift_to_now)
+        gen, limit = replayed, len(replayed)
+    elif shift_to_now:
+        err.print("[red]--shift-to-now goes with --replay[/]")
+        raise typer.Exit(2)
     if out_ndjson and out_csv:
         err.print("[red]give --out-ndjson or --out-csv, not both[/]")
         raise typer.Exit(2)
     if out_ndjson or out_csv:
-        count = int(rate * duration)
+        count = int(rate * duration) if limit is None else min(limit, int(rate * duration))
         with records.open("wb") if records else contextlib.nullcontext() as rec:
             if out_ndjson:
                 with out_ndjson.open("wb") as out:
@@ -96,13 +110,33 @@ def simulate(
                     counts = write_csv(text, gen, plan, count=count, records=rec)
         console.print(f"wrote {count} transaction(s) to {out_ndjson or out_csv}: {dict(counts)}")
         return
-    report = post_with_progress(url, gen, plan, rate=rate, duration=duration, token=token, concurrency=concurrency)
+    report = post_with_progress(url, gen, plan, rate=rate, duration=duration, token=token, concurrency=concurrency,
+                                count=limit)
     write_record_file(records, report)
     console.print(f"sent {report.sent} transaction(s) ({report.requests} request(s)) in {report.elapsed_s:.1f}s "
                   f"({report.achieved_rate:.1f}/s of {rate:g}/s); status {dict(report.by_status)}; "
                   f"connection errors {report.errors}; faults injected {len(report.records)}")
     if report.errors or any(s >= 500 or s == 0 for s in report.by_status):
         raise typer.Exit(1)
+
+
+def _load_replay(path: Path, shift_to_now: bool) -> Replay:
+    from datetime import UTC, datetime
+
+    from ingest_api.uploads.mapping import UploadFormatError
+    from simulator.replay import Replay
+
+    if not path.is_file():
+        err.print(f"[red]--replay: no such file {path}[/]")
+        raise typer.Exit(2)
+    try:
+        replay = Replay.load(path, shift_to=datetime.now(UTC) if shift_to_now else None)
+    except UploadFormatError as exc:
+        err.print(f"[red]--replay {path}: {exc}[/]; give a CSV in the Online Retail II layout")
+        raise typer.Exit(2) from None
+    console.print(f"replaying {len(replay)} invoice(s) from {replay.rows} row(s) of {path.name}; "
+                  f"rows left out by the upload rules: {dict(replay.left_out)}")
+    return replay
 
 
 def uat(
@@ -118,6 +152,12 @@ def uat(
     quality_wait: Annotated[float, typer.Option(help="Seconds to wait for a quality run after settling")] = 90.0,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here")] = None,
     expect_faults: Annotated[str | None, typer.Option(hidden=True, help="Check against this plan instead")] = None,
+    poison: Annotated[int, typer.Option(min=0, help="Also write this many undecodable messages straight to the "
+                                                    "topic and check they end in the dead letters")] = 0,
+    kafka_bootstrap: Annotated[str | None, typer.Option(envvar="SCOUT_KAFKA_BOOTSTRAP", show_envvar=True,
+                                                        help="The deployment's Kafka (for --poison)")] = None,
+    topic: Annotated[str, typer.Option(envvar="SCOUT_TOPIC", show_envvar=True,
+                                       help="The transactions topic (for --poison)")] = "pos.transactions.v1",
 ) -> None:
     """Simulate with faults against a deployment, wait for it to settle, check the invariants; exit 1 on failure."""
     from rich.table import Table
@@ -125,9 +165,13 @@ def uat(
     from simulator.uat import SettleTimeout, UatConfig, run_uat
 
     _plan(faults, seed, rate, duration)
+    if poison and not kafka_bootstrap:
+        err.print("[red]--poison needs --kafka-bootstrap (or SCOUT_KAFKA_BOOTSTRAP): the deployment's Kafka[/]")
+        raise typer.Exit(2)
     config = UatConfig(url=url, token=token, dsn=database_url, rate=rate, duration_s=duration, seed=seed,
                        faults=faults, expect_faults=expect_faults, settle_timeout_s=settle_timeout,
-                       quality_wait_s=quality_wait, concurrency=concurrency)
+                       quality_wait_s=quality_wait, concurrency=concurrency, poison=poison,
+                       kafka_bootstrap=kafka_bootstrap, topic=topic)
     try:
         result = run_uat(config, post=lambda gen, plan: post_with_progress(
             url, gen, plan, rate=rate, duration=duration, token=token, concurrency=concurrency))

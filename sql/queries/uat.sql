@@ -39,3 +39,8 @@ ORDER BY rule, subject;
 
 -- name: uat_quality_runs_since
 SELECT count(*) FROM ops.quality_runs WHERE started_at >= %(since)s;
+
+-- name: uat_dead_letters
+-- Poison messages UAT wrote straight to the topic, found by their keys.
+SELECT convert_from(message_key, 'UTF8') AS key, reason FROM ops.dead_letters
+WHERE message_key = ANY(%(keys)s::bytea[]);

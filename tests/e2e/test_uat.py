@@ -71,14 +71,15 @@ def _uat(env: dict[str, str], pipeline: Pipeline, report: Path, *extra: str) -> 
 def test_uat_passes_with_faults_then_fails_when_told_another_plan(
         pipeline: tuple[Pipeline, dict[str, str]], tmp_path: Path) -> None:
     running, env = pipeline
-    first = _uat(env, running, tmp_path / "uat.json")
+    first = _uat(env, running, tmp_path / "uat.json", "--poison", "9")  # Kafka and topic from the env
     print(first.stdout)
     assert first.returncode == 0, first.stdout + first.stderr
     report = orjson.loads((tmp_path / "uat.json").read_bytes())
     figures = report["figures"]
     assert report["passed"] is True and {c["name"] for c in report["checks"]} == {
         "no_server_errors", "accepted_in_silver", "faults_ended_where_expected", "gold_equals_silver",
-        "critical_alerts_explained"}
+        "critical_alerts_explained", "poison_dead_lettered"}
+    assert figures["dead_letters"] == 9
     faults = figures["faults"]
     assert figures["transactions"] >= 100 and sum(figures["by_status"].values()) == figures["requests"]
     assert figures["requests"] == figures["transactions"] + faults.get("exact_resend", 0) + \

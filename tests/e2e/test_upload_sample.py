@@ -17,12 +17,9 @@ import orjson
 import psycopg
 import pytest
 
-from scout.cli.processes import Children, child_env
-from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from tests.conftest import eventually
-from tests.e2e.workers import wait_api_ready, worker_processes
+from tests.e2e.workers import api_process, worker_processes
 from tests.factories import bearer
 
 SAMPLE = Path(__file__).parents[2] / ".." / "shared" / "data" / "online_retail_ii_sample" \
@@ -50,20 +47,8 @@ def expected_invoices(path: Path) -> dict[str, tuple[Decimal, int]]:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[tuple[str, dict[str, str]]]:
-    ensure_topics(settings)
-    port = free_port()
-    env = child_env(database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap,
-                    topic=settings.topic, dead_letter_topic=settings.dead_letter_topic, api_port=str(port),
-                    data_dir=str(settings.data_dir))
-    children = Children(env, settings.data_dir / "logs")
-    children.start("api", "api")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_api_ready(url)
+    with api_process(settings) as (url, env, _):
         yield url, env
-    finally:
-        children.stop_all()
-
 
 
 def _upload(url: str, env: dict[str, str], token: str, path: Path) -> subprocess.CompletedProcess[str]:
@@ -108,6 +93,7 @@ def test_sample_lands_in_silver_exactly_and_a_reupload_adds_nothing(
             totals = dict(conn.execute("SELECT transaction_id, total_amount FROM silver.transactions "
                                        "WHERE transaction_id IN ('489434', '489436', '536365')").fetchall())
         assert {k: v[0] for k, v in invoices.items() if k in totals} == totals and "489434" in totals
+        _assert_gold_by_hand(env, dsn)
 
         again = _upload(url, env, token, SAMPLE)
         assert again.returncode == 0, again.stderr
@@ -119,6 +105,30 @@ def test_sample_lands_in_silver_exactly_and_a_reupload_adds_nothing(
         after = eventually(lambda: _counts(dsn), until=lambda c: c[0] == done[0] + len(countries) and c[3] == 0,
                            timeout=120, what="sentinels in silver behind the re-upload")
         assert after == (done[0] + len(countries), done[1], done[2] + len(countries), 0)
+
+
+# Store-days with one surviving invoice each, totalled by hand from the sample's rows (Europe/London = UTC in
+# December and January, so the local invoice day is the UTC business day):
+# - France 2009-12-07, invoice 490684: 4 x 4.95 + 16 x 1.69 + 6 x 2.10 + 36 x 0.42 = 19.80 + 27.04 + 12.60 + 15.12
+#   = 74.56 (the same day's cancellation C490701 is rejected);
+# - Sweden 2009-12-09, invoice 491059: 144 x 1.45 + 30 x 2.55 = 208.80 + 76.50 = 285.30 (C491036 rejected);
+# - Sweden 2010-01-07, invoice 493806: 0.85 + 4.25 + 2.95 = 8.05 (its POSTAGE line, 18.00, is a non-product code).
+GOLD_BY_HAND = {
+    ("France", "2009-12-07"): (1, 4, Decimal("74.56")),
+    ("Sweden", "2009-12-09"): (1, 2, Decimal("285.30")),
+    ("Sweden", "2010-01-07"): (1, 3, Decimal("8.05")),
+}
+
+
+def _assert_gold_by_hand(env: dict[str, str], dsn: str) -> None:
+    refresh = subprocess.run([sys.executable, "-m", "scout.cli.main", "jobs", "run", "gold-refresh"], env=env,
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert refresh.returncode == 0, refresh.stdout + refresh.stderr
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT store_id, day::text, orders, line_items, revenue FROM gold.sales_by_store_day "
+                            "WHERE (store_id, day::text) IN (('France', '2009-12-07'), ('Sweden', '2009-12-09'), "
+                            "('Sweden', '2010-01-07'))").fetchall()
+    assert {(s, d): (o, n, r) for s, d, o, n, r in rows} == GOLD_BY_HAND
 
 
 def _countries(path: Path) -> Iterator[str]:

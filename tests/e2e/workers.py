@@ -33,6 +33,24 @@ def worker_processes(settings: Settings, count: int = 1, **extra: str) -> Iterat
         stop_and_show_logs(children)
 
 
+@contextmanager
+def api_process(settings: Settings, **extra: str) -> Iterator[tuple[str, dict[str, str], Children]]:
+    """`scout api` on a free port over the test's topics and database: (url, env, children)."""
+    ensure_topics(settings)
+    port = free_port()
+    env = child_env(database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap,
+                    topic=settings.topic, dead_letter_topic=settings.dead_letter_topic, api_port=str(port),
+                    data_dir=str(settings.data_dir), **extra)
+    children = Children(env, settings.data_dir / "logs")
+    children.start("api", "api")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_api_ready(url)
+        yield url, env, children
+    finally:
+        stop_and_show_logs(children)
+
+
 def stop_and_show_logs(children: Children) -> None:
     """Stop every child and print the end of its log (pytest shows it when a test failed)."""
     children.stop_all()
