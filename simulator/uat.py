@@ -116,7 +116,8 @@ def find(dsn: str, hashes: list[str], keys: list[tuple[str, str]]) -> Found:
 
 def totals_after_refresh(dsn: str, *, timeout_s: float = 60.0) -> dict[str, Any]:
     """Refresh gold and read both totals in one snapshot, again while silver moved since the refresh
-    (a deployment with live traffic); the last reading when it never held still."""
+    (a deployment with live traffic). If silver never held still, the view is recomputed inside one
+    REPEATABLE READ snapshot (then rolled back) and compared with silver in that same snapshot."""
     from jobs.gold import refresh_gold
 
     deadline = time.monotonic() + timeout_s
@@ -126,8 +127,17 @@ def totals_after_refresh(dsn: str, *, timeout_s: float = 60.0) -> dict[str, Any]
             with pool.connection() as conn:
                 row = conn.cursor(row_factory=dict_row).execute(q("uat_totals")).fetchone()
             assert row is not None
-            if row["gold_current"] or time.monotonic() >= deadline:
+            if row["gold_current"]:
                 return row
+            if time.monotonic() >= deadline:
+                break
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute(q("uat_refresh_in_snapshot"))
+        snapshot = conn.execute(q("uat_totals")).fetchone()
+        conn.rollback()
+    assert snapshot is not None
+    return {**snapshot, "gold_current": True, "one_snapshot": True}
 
 
 def critical_alerts(dsn: str, since: datetime) -> list[dict[str, Any]]:

@@ -122,7 +122,9 @@ def check_totals(totals: dict[str, Any]) -> Check:
     silver = (int(totals["silver_orders"]), Decimal(totals["silver_revenue"]))
     gold = (int(totals["gold_orders"]), Decimal(totals["gold_revenue"]))
     detail = f"silver {silver[0]} orders / {silver[1]}; gold {gold[0]} orders / {gold[1]}"
-    if not totals.get("gold_current", True):
+    if totals.get("one_snapshot"):
+        detail += " (silver kept moving between refreshes: gold recomputed and compared in one snapshot)"
+    elif not totals.get("gold_current", True):
         detail += " (silver kept moving: no refresh caught up with it)"
     return Check("gold_equals_silver", silver == gold, silver[0], detail, [] if silver == gold else [detail])
 

@@ -32,6 +32,11 @@ SELECT (SELECT count(*) FROM silver.transactions) AS silver_orders,
                WHERE s.view_name = 'gold.sales_by_store_day' AND w.name = 'silver'
                  AND s.watermark >= w.version) AS gold_current;
 
+-- name: uat_refresh_in_snapshot
+-- Inside a REPEATABLE READ transaction that is rolled back: the view computed from the very snapshot in which
+-- silver is then read (for a deployment whose silver never holds still between two scheduled refreshes).
+REFRESH MATERIALIZED VIEW gold.sales_by_store_day;
+
 -- name: uat_critical_alerts
 SELECT rule, subject, count, message FROM ops.alerts
 WHERE resolved_at IS NULL AND severity = 'critical' AND last_seen >= %(since)s
