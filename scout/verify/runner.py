@@ -64,9 +64,10 @@ def _database_checks(settings: Settings, expected: Expected) -> list[Result]:
 
 @contextmanager
 def _admin(settings: Settings) -> Iterator[Any]:
-    from scout.kafka import admin
+    from kafka import KafkaAdminClient
 
-    client = admin(settings, timeout_ms=5000)
+    client = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="scout-verify",
+                              request_timeout_ms=5000, bootstrap_timeout_ms=5000)
     try:
         yield client
     finally:
