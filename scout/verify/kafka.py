@@ -22,6 +22,20 @@ T = TypeVar("T")
 LIVE_STATES = {"Stable", "CompletingRebalance", "PreparingRebalance"}
 
 
+class VerifyAdmin(KafkaAdminClient):  # type: ignore[misc]
+    """kafka-python's admin client, minus its decoding of authorized operations: it raises on codes it does not
+    know (the Tansu broker sends some), and verify never reads them."""
+
+    def _process_acl_operations(self, obj: dict[str, Any]) -> dict[str, Any]:
+        obj.pop("authorized_operations", None)
+        return obj
+
+
+def connect(settings: Settings, timeout_ms: int = 5000) -> KafkaAdminClient:
+    return VerifyAdmin(bootstrap_servers=settings.bootstrap_servers, client_id="scout-verify",
+                       request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)
+
+
 def topics(client: KafkaAdminClient, settings: Settings) -> Result:
     return judge_topics(partition_counts(client, [settings.topic, settings.dead_letter_topic]), settings)
 

@@ -64,10 +64,7 @@ def _database_checks(settings: Settings, expected: Expected) -> list[Result]:
 
 @contextmanager
 def _admin(settings: Settings) -> Iterator[Any]:
-    from kafka import KafkaAdminClient
-
-    client = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="scout-verify",
-                              request_timeout_ms=5000, bootstrap_timeout_ms=5000)
+    client = kafka.connect(settings)
     try:
         yield client
     finally:
