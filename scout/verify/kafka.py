@@ -74,7 +74,7 @@ def group_state(client: KafkaAdminClient, settings: Settings) -> GroupState:
     group = settings.stream_app_id
     described = _retry(lambda: client.describe_groups([group]))[group]
     members = len(described["members"])
-    count = partition_counts(client, [settings.topic])[settings.topic]
+    count = partition_counts(client, [settings.topic]).get(settings.topic, 0)
     parts = [TopicPartition(settings.topic, n) for n in range(count)]
     committed = _retry(lambda: client.list_group_offsets({group: parts}))[group]
     ends = client.list_partition_offsets({tp: OffsetSpec.LATEST for tp in parts})
@@ -106,6 +106,9 @@ def judge_group(group: str, state: GroupState, expected: Expected) -> Result:
     if state.members == 0 or state.state not in LIVE_STATES:
         return fail(check, f"group {group} has no live member (state {state.state}): no stream worker is "
                            "running; start `scout worker` (compose: the worker service) and check its log")
+    if not state.lag:
+        return fail(check, f"group {group} has {state.members} member(s) but the topic it reads is missing: "
+                           "see the kafka topics check")
     total = sum(state.lag.values())
     worst = max(state.lag.items(), key=lambda item: item[1], default=(0, 0))
     detail = f"group {group}: {state.members} member(s), {state.state}, lag {total:,}"

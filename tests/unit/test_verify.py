@@ -139,6 +139,11 @@ def test_lag_over_the_bound_fails_and_names_the_worst_partition() -> None:
     assert "lag 105" in result.detail and "partition 1: 95" in result.detail
 
 
+def test_a_group_whose_topic_is_missing_points_at_the_topics_check() -> None:
+    result = judge_group("scout", GroupState("Stable", 1, {}), EXPECTED)
+    assert result.status == "fail" and "see the kafka topics check" in result.detail
+
+
 def test_a_stable_group_within_the_bound_passes_and_a_rebalance_warns() -> None:
     assert judge_group("scout", GroupState("Stable", 1, {0: 100}), EXPECTED).status == "ok"
     assert judge_group("scout", GroupState("PreparingRebalance", 1, {0: 0}), EXPECTED).status == "warn"
