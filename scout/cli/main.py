@@ -290,11 +290,18 @@ def up(
 
 
 @app.command()
-def verify() -> None:
-    """Check that the deployment is healthy and complete: database, migrations, topics."""
+def verify(
+    max_lag: Annotated[int, typer.Option(help="Most messages the workers' consumer group may be behind")] = 10_000,
+    max_silver_delay: Annotated[float, typer.Option(help="Oldest bronze row still waiting for silver, seconds")]
+    = 300.0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the checks as JSON")] = False,
+) -> None:
+    """Check a deployment end to end: database, migrations, roles and grants, topics, consumer group and lag,
+    silver backlog, gold freshness, scheduler jobs, open critical alerts. Exit 1 when a check fails."""
     from scout.cli.verify import run_verify
 
-    raise typer.Exit(run_verify(_settings(), console=console))
+    raise typer.Exit(run_verify(_settings(), console=console, max_lag=max_lag, max_silver_delay_s=max_silver_delay,
+                                json_output=json_output))
 
 
 @quarantine_app.command("list")

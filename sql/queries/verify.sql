@@ -1,0 +1,66 @@
+-- Queries of `scout verify`: catalogue and ops facts, judged in scout/verify.
+
+-- name: verify_server
+SELECT current_setting('server_version') AS version, current_user AS login, current_database() AS database;
+
+-- name: verify_roles
+SELECT rolname AS role, rolsuper AS superuser, rolcreaterole AS createrole, rolcreatedb AS createdb
+FROM pg_roles WHERE rolname = ANY(%(roles)s);
+
+-- name: verify_relation_grants
+-- Every relation of the medallion schemas, with what each Scout role may do to it.
+SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, r.rolname AS role,
+       pg_get_userbyid(c.relowner) = r.rolname                               AS owns,
+       has_table_privilege(r.oid, c.oid, 'SELECT')                           AS can_read,
+       has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS can_write
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN pg_roles r
+WHERE n.nspname IN ('bronze', 'silver', 'gold', 'ops') AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND r.rolname = ANY(%(roles)s);
+
+-- name: verify_schema_grants
+SELECT n.nspname AS schema, r.rolname AS role,
+       pg_get_userbyid(n.nspowner) = r.rolname     AS owns,
+       has_schema_privilege(r.oid, n.oid, 'CREATE') AS can_create
+FROM pg_namespace n CROSS JOIN pg_roles r
+WHERE n.nspname IN ('public', 'bronze', 'silver', 'gold', 'ops') AND r.rolname = ANY(%(roles)s);
+
+-- name: verify_gold_state
+-- Per gold materialized view: populated?, its last refresh, the last attempt, and the silver watermark.
+SELECT m.schemaname || '.' || m.matviewname AS view_name,
+       m.ispopulated                       AS populated,
+       s.last_refresh_at,
+       s.rows,
+       s.watermark,
+       w.version                           AS silver_version,
+       l.status                            AS last_status,
+       l.reason                            AS last_reason,
+       l.finished_at                       AS last_attempt_at,
+       now()                               AS now
+FROM pg_matviews m
+CROSS JOIN (SELECT version FROM ops.watermarks WHERE name = 'silver') w
+LEFT JOIN ops.gold_refresh_state s ON s.view_name = m.schemaname || '.' || m.matviewname
+LEFT JOIN LATERAL (
+    SELECT status, reason, finished_at FROM ops.gold_refresh_log g
+    WHERE g.view_name = m.schemaname || '.' || m.matviewname
+    ORDER BY g.started_at DESC, g.id DESC
+    LIMIT 1
+) l ON true
+WHERE m.schemaname = 'gold';
+
+-- name: verify_silver_backlog
+-- The oldest pending row by id (the partial index on unprocessed rows), not a scan for min(received_at).
+SELECT (SELECT count(*) FROM bronze.transactions WHERE processed_at IS NULL) AS pending,
+       (SELECT received_at FROM bronze.transactions WHERE processed_at IS NULL ORDER BY id LIMIT 1) AS oldest,
+       now() AS now;
+
+-- name: verify_job_runs
+SELECT DISTINCT ON (job_name) job_name, started_at, finished_at, status, error
+FROM ops.job_runs
+ORDER BY job_name, started_at DESC, id DESC;
+
+-- name: verify_open_alerts
+SELECT rule, subject, severity, message, first_seen, last_seen, count, now() AS now
+FROM ops.alerts WHERE resolved_at IS NULL
+ORDER BY severity, first_seen;

@@ -1,0 +1,112 @@
+"""`scout verify` on the running pipeline (API, worker, scheduler as processes on Apache Kafka and PostgreSQL):
+every check passes; once the scheduler process is stopped it fails and names the scheduler as the cause."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from scout.cli.processes import Child, Children, child_env
+from scout.kafka import ensure_topics
+from scout.services import free_port
+from scout.settings import Settings
+from simulator.generator import Generator
+from tests.conftest import eventually
+from tests.e2e.workers import stop_and_show_logs, wait_api_ready
+from tests.factories import cli_token
+
+# Short intervals: a job late by 3 intervals + the 30 s grace shows the scheduler is gone within a minute.
+INTERVALS = {"gold_refresh_interval_s": "1", "relink_interval_s": "2", "quality_interval_s": "5",
+             "retention_interval_s": "5"}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    env: dict[str, str]
+    url: str
+    token: str
+    children: Children
+
+
+@pytest.fixture
+def deployment(settings: Settings) -> Iterator[Deployment]:
+    ensure_topics(settings)
+    port = free_port()
+    env = child_env(
+        database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap, topic=settings.topic,
+        dead_letter_topic=settings.dead_letter_topic, stream_app_id=settings.stream_app_id,
+        topic_partitions=str(settings.topic_partitions), api_port=str(port), worker_web_port=str(free_port()),
+        data_dir=str(settings.data_dir), worker_metrics_port="0", scheduler_metrics_port="0",
+        silver_idle_interval_s="0.1", bronze_batch_within_s="0.2", **INTERVALS,
+    )
+    _, token = cli_token(env, "--name", "verify device", "--all-stores")
+    children = Children(env, settings.data_dir / "logs")
+    for name in ("api", "worker", "scheduler"):
+        children.start(name, name)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_api_ready(url)
+        yield Deployment(env, url, token, children)
+    finally:
+        stop_and_show_logs(children)
+
+
+def verify(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """`scout verify ARGS` as a user runs it: exit code and what it printed on stdout."""
+    result = subprocess.run([sys.executable, "-m", "scout.cli.main", "verify", *args], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode in {0, 1}, result.stderr
+    return result.returncode, result.stdout
+
+
+def checks(env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
+    code, out = verify(env, "--json", "--max-lag", "0")
+    body = json.loads(out)
+    assert body["ok"] is (code == 0)
+    return code, {c["check"]: c for c in body["checks"]}
+
+
+def _stop(child: Child) -> None:
+    os.killpg(child.proc.pid, signal.SIGTERM)
+    child.proc.wait(30)
+
+
+def test_verify_passes_on_the_running_pipeline_and_names_a_stopped_scheduler(deployment: Deployment) -> None:
+    gen = Generator(seed=11)
+    with httpx.Client(base_url=deployment.url, timeout=30,
+                      headers={"Authorization": f"Bearer {deployment.token}"}) as client:
+        for n in range(5):
+            assert client.post("/v1/transactions", json=gen.transaction(n)).status_code == 202
+
+    code, passing = eventually(lambda: checks(deployment.env), until=lambda r: r[0] == 0, timeout=180,
+                               what="scout verify to pass on the running pipeline")
+    assert {name: c["status"] for name, c in passing.items()} == {
+        "database": "ok", "migrations": "ok", "roles and grants": "ok", "kafka topics": "ok",
+        "consumer group": "ok", "silver backlog": "ok", "gold views": "ok", "scheduler jobs": "ok", "alerts": "ok",
+    }
+    assert "lag 0" in passing["consumer group"]["detail"]  # --max-lag 0: every posted transaction consumed
+    assert "4 jobs ran on schedule" in passing["scheduler jobs"]["detail"]
+
+    (scheduler,) = [c for c in deployment.children.running if c.name == "scheduler"]
+    _stop(scheduler)
+    code, failing = eventually(lambda: checks(deployment.env),
+                               until=lambda r: r[1]["scheduler jobs"]["status"] == "fail", timeout=180,
+                               what="scout verify to notice the stopped scheduler")
+    assert code == 1
+    assert failing["scheduler jobs"]["detail"].startswith("scheduler down or stuck: gold-refresh last ran")
+    assert "start `scout scheduler`" in failing["scheduler jobs"]["detail"]
+    # The rest of the deployment is still healthy: the scheduler is the one cause named.
+    assert [name for name, c in failing.items() if c["status"] == "fail"] == ["scheduler jobs"]
+
+    code, table = verify(deployment.env)
+    assert code == 1
+    assert "FAILED: scheduler jobs" in table

@@ -1,0 +1,154 @@
+"""docker-compose.yml is a valid Compose file whose settings are the ones the code reads.
+
+No Docker engine or compose CLI is needed: the file is interpolated with its defaults and validated
+against the Compose Specification's JSON schema (vendored by the check-jsonschema package); every
+``SCOUT_*`` variable must be a field of ``scout.settings.Settings`` and each service's environment must
+load into Settings; Prometheus must scrape each Scout service on the port that service listens on.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from scout.settings import Settings
+from tests.unit.test_deployment_files import interpolate
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+PROMETHEUS = ROOT / "observability" / "prometheus" / "prometheus.yml"
+SCOUT_VARIABLE = re.compile(r"\bSCOUT_[A-Z0-9_]+\b")
+
+# What each Scout process cannot run without in a container (None: any value).
+REQUIRED: dict[str, dict[str, str | None]] = {
+    "migrate": {"SCOUT_DATABASE_URL": None},
+    "topics": {"SCOUT_KAFKA_BOOTSTRAP": None},
+    "api": {"SCOUT_DATABASE_URL": None, "SCOUT_KAFKA_BOOTSTRAP": None, "SCOUT_API_HOST": "0.0.0.0"},
+    "worker": {"SCOUT_DATABASE_URL": None, "SCOUT_KAFKA_BOOTSTRAP": None, "SCOUT_METRICS_HOST": "0.0.0.0"},
+    "scheduler": {"SCOUT_DATABASE_URL": None, "SCOUT_METRICS_HOST": "0.0.0.0"},
+}
+# The setting holding the port each service's /metrics answers on (the API serves it on its own port).
+METRICS_PORT = {"api": "api_port", "worker": "worker_metrics_port", "scheduler": "scheduler_metrics_port"}
+
+
+def _interpolated(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolated(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolated(v) for v in node]
+    return interpolate(node) if isinstance(node, str) else node
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return _interpolated(yaml.safe_load(COMPOSE_TEXT))
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft7Validator:
+    vendored = resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    schema = json.loads(vendored.read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def _errors(validator: jsonschema.Draft7Validator, doc: dict[str, Any]) -> list[str]:
+    return [f"{e.json_path}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+def _settings_of(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings as the process in this container builds them from its environment."""
+    with monkeypatch.context() as env:
+        for name in [n for n in os.environ if n.startswith("SCOUT_")]:
+            env.delenv(name)
+        for name, value in (service.get("environment") or {}).items():
+            env.setenv(name, str(value))
+        return Settings()
+
+
+def test_compose_file_matches_the_compose_specification(compose: dict[str, Any],
+                                                        validator: jsonschema.Draft7Validator) -> None:
+    assert _errors(validator, compose) == []
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (("services", "worker", "replica"), 2),                               # a misspelt key
+    (("services", "api", "depends_on", "migrate", "condition"), "service_done"),
+    (("services", "api", "ports"), "8000:8000"),                           # a list, not a string
+])
+def test_the_schema_check_catches_mistakes(compose: dict[str, Any], validator: jsonschema.Draft7Validator,
+                                           path: tuple[str, ...], value: Any) -> None:
+    broken = copy.deepcopy(compose)
+    node = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert _errors(validator, broken)
+
+
+def test_every_scout_variable_is_a_setting() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    used = set(SCOUT_VARIABLE.findall(COMPOSE_TEXT)) | set(SCOUT_VARIABLE.findall(dockerfile))
+    known = {f"SCOUT_{name.upper()}" for name in Settings.model_fields}
+    assert used, "the compose file passes no SCOUT_* setting"
+    assert used - known == set(), "not settings (typo, or a setting that was renamed or removed)"
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_each_scout_service_has_its_required_settings_and_they_load(
+        name: str, compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    service = compose["services"][name]
+    env = service.get("environment") or {}
+    for variable, value in REQUIRED[name].items():
+        assert env.get(variable), f"{name}: {variable} is not set"
+        if value is not None:
+            assert env[variable] == value, f"{name}: {variable}={env[variable]}, needs {value}"
+    settings = _settings_of(service, monkeypatch)  # refuses a bad value the way the process would
+    assert settings.database_url is not None or name == "topics"
+
+
+def test_prometheus_scrapes_each_service_on_its_metrics_port(compose: dict[str, Any],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    scraped: dict[str, int] = {}
+    for job in yaml.safe_load(PROMETHEUS.read_text(encoding="utf-8"))["scrape_configs"]:
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, _, port = target.rpartition(":")
+                scraped[host] = int(port)
+        for dns in job.get("dns_sd_configs", []):
+            scraped.update({host: int(dns["port"]) for host in dns["names"]})
+    scraped.pop("localhost", None)  # Prometheus itself
+    services = compose["services"]
+    assert set(scraped) <= set(services), f"scrape targets that are no service: {set(scraped) - set(services)}"
+    for name, setting in METRICS_PORT.items():
+        port = getattr(_settings_of(services[name], monkeypatch), setting)
+        assert scraped.get(name) == port, f"{name}: /metrics on {port}, Prometheus scrapes {scraped.get(name)}"
+
+
+def test_workers_scale_and_prometheus_finds_every_replica(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    assert int(worker["deploy"]["replicas"]) >= 1
+    assert not {"container_name", "hostname", "ports"} & set(worker)
+    jobs = yaml.safe_load(PROMETHEUS.read_text(encoding="utf-8"))["scrape_configs"]
+    assert any("worker" in dns["names"] for job in jobs for dns in job.get("dns_sd_configs", [])), \
+        "a static worker target would see one replica only"
+
+
+def test_long_running_services_have_health_checks_and_start_in_order(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        if service.get("restart") != "no":
+            assert "healthcheck" in service, f"{name} runs for good but has no health check"
+    # Prometheus must run while what it watches is unhealthy (to alert on it): it only waits for their start.
+    assert {d["condition"] for d in services["prometheus"]["depends_on"].values()} == {"service_started"}
+    assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    assert services["grafana"]["depends_on"]["postgres"]["condition"] == "service_healthy"
