@@ -44,7 +44,10 @@ STAGE_BATCH_SECONDS = Histogram(
     "scout_stage_batch_seconds", "Batch durations per stage", ["stage"], buckets=LATENCY_BUCKETS
 )
 STAGE_RETRIES = Counter("scout_stage_retries_total", "Transient failures retried, per stage", ["stage"])
-DEAD_LETTERS = Counter("scout_dead_letters_total", "Messages routed to the dead letters")
+DEAD_LETTERS = Counter(
+    "scout_dead_letters_total", "Messages routed to the dead letters, by reason code (ops.dead_letters has the detail)",
+    ["reason"],
+)
 QUARANTINED = Counter(
     "scout_quarantined_total",
     "Transactions quarantined, by reason (a transaction breaking two rules counts under both)", ["reason"],
