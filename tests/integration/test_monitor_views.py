@@ -1,17 +1,19 @@
 """The monitoring views (schema ``monitor``) on a known dataset, read as scout_reader.
 
 The ten transactions of tests/integration/gold_dataset.py go through the real bronze -> silver code, one
-more is quarantined, then their timestamps are pinned so every figure is worked out by hand:
+more is quarantined, then their timestamps are pinned (M0 is a minute two hours ago, M1 and M2 the next two)
+so every figure is worked out by hand:
 
-    T01..T05  received 10:00:10, landed 10:00:20, processed received + 1, 2, 3, 4, 5 s   (minute 10:00)
-    T06..T10  received 10:01:00, landed 10:01:30, processed received + 10, 20, 30, 40, 50 s (minute 10:01)
-    Q01       received 10:01:05, landed 10:01:30, quarantined 10:02:00
+    T01..T05  received M0+10s, landed M0+20s, processed received + 1, 2, 3, 4, 5 s
+    T06..T09  received M1+0s,  landed M1+30s, processed received + 10, 20, 30, 40 s
+    T10       received, landed and processed eight days ago: outside the views' 7-day window
+    Q01       received M1+5s,  landed M1+30s, quarantined at M2
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -22,13 +24,13 @@ from psycopg_pool import ConnectionPool
 from jobs.gold import GOLD_VIEWS, refresh_gold
 from tests.integration import gold_dataset
 
-DAY = "2026-01-05"
 # Quarantined: the items sum to 25.00, the total says 99.00 (line_sum_mismatch).
 BROKEN = ("Q01", "S9", "2025-03-05T10:00:00Z", [("COLA", 1)], "99.00")
+M0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
 
 
-def _at(hms: str) -> datetime:
-    return datetime.fromisoformat(f"{DAY}T{hms}+00:00")
+def _at(minute: int, second: float = 0) -> datetime:
+    return M0 + timedelta(minutes=minute, seconds=second)
 
 
 @pytest.fixture
@@ -37,30 +39,34 @@ def monitored(database: str) -> Iterator[str]:
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT count(*) FROM silver.quarantine").fetchone() == (1,)
         for n in range(1, 11):
-            txn = f"T{n:02d}"
             first = n <= 5
-            received = _at("10:00:10") if first else _at("10:01:00")
-            landed = _at("10:00:20") if first else _at("10:01:30")
+            received = _at(0, 10) if first else _at(1)
+            landed = _at(0, 20) if first else _at(1, 30)
             latency = n if first else (n - 5) * 10
-            conn.execute("UPDATE bronze.transactions SET received_at = %s, landed_at = %s WHERE transaction_id = %s",
-                         [received, landed, txn])
-            conn.execute("UPDATE silver.transactions SET received_at = %s, "
-                         "processed_at = %s + make_interval(secs => %s) WHERE transaction_id = %s",
-                         [received, received, latency, txn])
+            if n == 10:
+                received = landed = datetime.now(UTC) - timedelta(days=8)
+            _pin(conn, f"T{n:02d}", received, landed, latency)
         conn.execute("UPDATE bronze.transactions SET received_at = %s, landed_at = %s WHERE transaction_id = 'Q01'",
-                     [_at("10:01:05"), _at("10:01:30")])
-        conn.execute("UPDATE silver.quarantine SET created_at = %s", [_at("10:02:00")])
+                     [_at(1, 5), _at(1, 30)])
+        conn.execute("UPDATE silver.quarantine SET created_at = %s", [_at(2)])
         # Job runs of known durations (seconds): gold-refresh 1, 2, 3 and a failed 10; one still running.
         for job, start, seconds, status in [
-            ("gold-refresh", "11:00:00", 1, "succeeded"), ("gold-refresh", "11:01:00", 2, "succeeded"),
-            ("gold-refresh", "11:02:00", 3, "succeeded"), ("gold-refresh", "11:03:00", 10, "failed"),
-            ("retention", "11:00:00", 4, "succeeded"), ("retention", "11:05:00", None, "running"),
+            ("gold-refresh", 60, 1, "succeeded"), ("gold-refresh", 61, 2, "succeeded"),
+            ("gold-refresh", 62, 3, "succeeded"), ("gold-refresh", 63, 10, "failed"),
+            ("retention", 60, 4, "succeeded"), ("retention", 65, None, "running"),
         ]:
             conn.execute(
                 "INSERT INTO ops.job_runs (job_name, started_at, finished_at, status) "
                 "VALUES (%s, %s, %s + make_interval(secs => %s), %s)",
                 [job, _at(start), _at(start), seconds, status])
     yield database
+
+
+def _pin(conn: psycopg.Connection[Any], txn: str, received: datetime, landed: datetime, latency: float) -> None:
+    conn.execute("UPDATE bronze.transactions SET received_at = %s, landed_at = %s WHERE transaction_id = %s",
+                 [received, landed, txn])
+    conn.execute("UPDATE silver.transactions SET received_at = %s, processed_at = %s + make_interval(secs => %s) "
+                 "WHERE transaction_id = %s", [received, received, latency, txn])
 
 
 def _as_reader(dsn: str, query: str) -> list[dict[str, Any]]:
@@ -72,9 +78,9 @@ def _as_reader(dsn: str, query: str) -> list[dict[str, Any]]:
 def test_pipeline_throughput_per_minute(monitored: str) -> None:
     rows = _as_reader(monitored, "SELECT * FROM monitor.v_pipeline_throughput ORDER BY minute")
     assert [(r["minute"], r["received"], r["landed"], r["silvered"], r["quarantined"]) for r in rows] == [
-        (_at("10:00:00"), 5, 5, 5, 0),
-        (_at("10:01:00"), 6, 6, 5, 0),
-        (_at("10:02:00"), 0, 0, 0, 1),
+        (_at(0), 5, 5, 5, 0),
+        (_at(1), 5, 5, 4, 0),
+        (_at(2), 0, 0, 0, 1),
     ]
 
 
@@ -83,17 +89,17 @@ def test_pipeline_throughput_minutes_are_utc_whatever_the_session_time_zone(moni
         conn.execute("SET ROLE scout_reader")
         conn.execute("SET TIME ZONE 'Asia/Kolkata'")  # +05:30
         minutes = [r[0] for r in conn.execute("SELECT minute FROM monitor.v_pipeline_throughput ORDER BY 1")]
-    assert [m.astimezone(UTC) for m in minutes] == [_at("10:00:00"), _at("10:01:00"), _at("10:02:00")]
+    assert [m.astimezone(UTC) for m in minutes] == [_at(0), _at(1), _at(2)]
 
 
 def test_ingest_latency_percentiles_per_minute(monitored: str) -> None:
     rows = _as_reader(monitored, "SELECT * FROM monitor.v_ingest_latency ORDER BY minute")
-    # percentile_cont interpolates: p95 of 1..5 s sits at rank 3.8 -> 4.8 s.
+    # percentile_cont interpolates: p95 of 1..5 s sits at rank 3.8 -> 4.8 s; of 10..40 s at 2.85 -> 38.5 s.
     figures = [(r["minute"], r["transactions"], r["p50_seconds"], r["p95_seconds"], r["p99_seconds"],
                 r["max_seconds"]) for r in rows]
     assert figures == [
-        (_at("10:00:00"), 5, pytest.approx(3.0), pytest.approx(4.8), pytest.approx(4.96), pytest.approx(5.0)),
-        (_at("10:01:00"), 5, pytest.approx(30.0), pytest.approx(48.0), pytest.approx(49.6), pytest.approx(50.0)),
+        (_at(0), 5, pytest.approx(3.0), pytest.approx(4.8), pytest.approx(4.96), pytest.approx(5.0)),
+        (_at(1), 4, pytest.approx(25.0), pytest.approx(38.5), pytest.approx(39.7), pytest.approx(40.0)),
     ]
 
 
@@ -126,8 +132,8 @@ def test_etl_performance_per_job(monitored: str) -> None:
     # Durations 1, 2, 3, 10 s: p50 at rank 1.5 -> 2.5 s, p95 at rank 2.85 -> 3 + 0.85 * 7 = 8.95 s.
     assert gold["p50_seconds"] == pytest.approx(2.5)
     assert gold["p95_seconds"] == pytest.approx(8.95)
-    assert gold["last_started_at"] == _at("11:03:00")
-    assert gold["last_failed_at"] == _at("11:03:00")
+    assert gold["last_started_at"] == _at(63)
+    assert gold["last_failed_at"] == _at(63)
     retention = rows["retention"]
     assert (retention["runs"], retention["succeeded"], retention["failures"], retention["running"]) == (2, 1, 0, 1)
     assert retention["p50_seconds"] == pytest.approx(4.0)  # the running one has no duration yet
