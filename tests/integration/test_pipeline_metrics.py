@@ -51,7 +51,8 @@ def test_silver_exports_link_methods_quarantine_reasons_and_latency(database: st
     assert grew["scout_link_lines_total{'method': 'name'}"] == 1
     assert grew["scout_link_lines_total{'method': 'unlinked'}"] == 1
     with psycopg.connect(database) as conn:
-        reasons = dict(conn.execute("SELECT transaction_id, reasons FROM silver.quarantine").fetchall())
+        found = conn.execute("SELECT transaction_id, reasons FROM silver.quarantine").fetchall()
+    reasons: dict[str, list[str]] = dict(found)
     assert reasons == {"TXN-000004": ["line_sum_mismatch"], "TXN-000005": ["over_threshold", "line_sum_mismatch"]}
     assert grew["scout_quarantined_total{'reason': 'line_sum_mismatch'}"] == 2
     assert grew["scout_quarantined_total{'reason': 'over_threshold'}"] == 1
