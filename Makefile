@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# promtool and the prometheus server from Debian's package, into .cache/promtool
 promtool:
 	bash scripts/fetch-promtool.sh
 

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from observability.metrics import GOLD_LAST_REFRESH, GOLD_REFRESH_SECONDS, GOLD_REFRESHES
+from observability.metrics import GOLD_LAST_REFRESH, GOLD_REFRESH_SECONDS, GOLD_REFRESHES, GOLD_VIEW_ROWS
 from scout.db import q
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,7 @@ def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool) ->
          "duration_ms": duration},
     )
     GOLD_REFRESH_SECONDS.labels(view.name).observe(duration / 1000)
+    GOLD_VIEW_ROWS.labels(view.name).set(rows)
     GOLD_LAST_REFRESH.labels(view.name).set(time.time())
     return RefreshResult(view.name, "refreshed", None, version, rows, duration)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# End-to-end: received by the API -> written to silver (seconds to, during a backlog, many minutes).
+PIPELINE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000)
 
 INGEST_REQUESTS = Counter(
@@ -42,14 +44,41 @@ STAGE_BATCH_SECONDS = Histogram(
     "scout_stage_batch_seconds", "Batch durations per stage", ["stage"], buckets=LATENCY_BUCKETS
 )
 STAGE_RETRIES = Counter("scout_stage_retries_total", "Transient failures retried, per stage", ["stage"])
-DEAD_LETTERS = Counter("scout_dead_letters_total", "Messages routed to the dead letters")
-QUARANTINED = Counter("scout_quarantined_total", "Transactions quarantined, by reason", ["reason"])
+DEAD_LETTERS = Counter(
+    "scout_dead_letters_total", "Messages routed to the dead letters, by reason code (ops.dead_letters has the detail)",
+    ["reason"],
+)
+QUARANTINED = Counter(
+    "scout_quarantined_total",
+    "Transactions quarantined, by reason (a transaction breaking two rules counts under both)", ["reason"],
+)
+CONSUMER_LAG = Gauge(
+    "scout_consumer_lag_messages",
+    "Messages on a partition not yet committed by this worker's consumer group (high-water mark - committed)",
+    ["topic", "partition"],
+)
+CONSUMER_POSITION = Gauge(
+    "scout_consumer_committed_offset", "Committed offset of this worker's consumer group", ["topic", "partition"]
+)
+PARTITION_HIGHWATER = Gauge(
+    "scout_partition_highwater_offset", "High-water mark of an assigned partition", ["topic", "partition"]
+)
+BRONZE_TO_SILVER = Histogram(
+    "scout_bronze_to_silver_seconds",
+    "Time from the API receiving a transaction to its row in silver (silver processed_at - received_at)",
+    buckets=PIPELINE_BUCKETS,
+)
+LINKED_LINES = Counter(
+    "scout_link_lines_total",
+    "Line items written to silver by how they were linked to a product (sku, name, fuzzy, unlinked)", ["method"],
+)
 
 GOLD_REFRESH_SECONDS = Histogram(
     "scout_gold_refresh_seconds", "Gold view refresh duration", ["view"], buckets=LATENCY_BUCKETS
 )
 GOLD_REFRESHES = Counter("scout_gold_refreshes_total", "Gold refresh attempts by status", ["view", "status"])
 JOB_RUNS = Counter("scout_job_runs_total", "Scheduled job runs by status", ["job", "status"])
+GOLD_VIEW_ROWS = Gauge("scout_gold_view_rows", "Rows in a gold view after its last refresh", ["view"])
 GOLD_LAST_REFRESH = Gauge(
     "scout_gold_last_refresh_timestamp_seconds",
     "Last time the view was known current: refreshed, or skipped because silver had not moved",
@@ -66,3 +95,9 @@ QUALITY_RUN_SECONDS = Histogram(
 ALERTS_ACTIVE = Gauge("scout_alerts_active", "Open quality alerts (ops.alerts), by rule and severity",
                       ["rule", "severity"])
 ALERT_WEBHOOK = Counter("scout_alert_webhook_deliveries_total", "Alert webhook POSTs by outcome", ["outcome"])
+
+UPLOAD_ROWS = Counter(
+    "scout_upload_rows_total", "CSV upload rows by outcome (accepted, duplicate, rejected)", ["outcome"]
+)
+UPLOADS = Counter("scout_uploads_total", "Upload jobs finished, by final state", ["state"])
+UPLOADS_ACTIVE = Gauge("scout_uploads_active", "Upload jobs running", multiprocess_mode="livesum")

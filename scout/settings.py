@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     metrics_host: str = Field(default="127.0.0.1", description="Where worker/scheduler metrics listen.")
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 turns it off.")
     scheduler_metrics_port: int = Field(default=9102, ge=0, le=65535, description="0 turns it off.")
+    consumer_lag_interval_s: float = Field(
+        default=5.0, gt=0, description="How often a worker exports its consumer lag per partition."
+    )
 
     # --- product linking -------------------------------------------------------------------
     link_fuzzy_threshold: float = Field(default=80.0, ge=50, le=100, description="rapidfuzz score to consider")

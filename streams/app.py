@@ -13,6 +13,7 @@ import faust
 from observability.serve import serve_metrics
 from scout.settings import Settings
 from streams.bronze.agent import register_bronze
+from streams.lag import register_lag
 from streams.resources import StreamResources
 from streams.silver.agent import register_silver
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
     dead_topic = app.topic(settings.dead_letter_topic, value_type=bytes, key_type=bytes,
                            value_serializer="raw", key_serializer="raw")
     register_bronze(app, topic, dead_topic, resources)
+    register_lag(app, settings)
     if silver:
         register_silver(app, resources)
     return app

@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest_api.publisher import Ack, Publisher
 from ingest_api.uploads.mapping import Group, Mapping, RowError, UploadFormatError, map_csv
+from observability.metrics import UPLOAD_ROWS, UPLOADS, UPLOADS_ACTIVE
 from scout.contract import Envelope
 from scout.db import q
 from scout.settings import Settings
@@ -72,15 +73,21 @@ class UploadJob:
 
     async def run(self, path: Path) -> str:
         """Publishes the file's transactions; returns the final state (also written to the job row)."""
+        UPLOADS_ACTIVE.inc()
         try:
-            with path.open(encoding="utf-8", newline="") as stream:
-                state, reason = await self._publish_all(_after(map_csv(stream, self.mapping), self.counts.read))
-        except UploadFormatError as exc:
-            state, reason = "failed", f"upload_id={self.job_id}: {exc}"
-        except Exception as exc:  # the job row must say why it ended; the error is logged with its trace
-            log.exception("upload %s failed", self.job_id)
-            state, reason = "failed", f"upload_id={self.job_id}: internal error {type(exc).__name__}"
-        await self._finish(state, reason)
+            try:
+                with path.open(encoding="utf-8", newline="") as stream:
+                    state, reason = await self._publish_all(_after(map_csv(stream, self.mapping),
+                                                                      self.counts.read))
+            except UploadFormatError as exc:
+                state, reason = "failed", f"upload_id={self.job_id}: {exc}"
+            except Exception as exc:  # the job row must say why it ended; the error is logged with its trace
+                log.exception("upload %s failed", self.job_id)
+                state, reason = "failed", f"upload_id={self.job_id}: internal error {type(exc).__name__}"
+            await self._finish(state, reason)
+        finally:
+            UPLOADS_ACTIVE.dec()
+        UPLOADS.labels(state).inc()
         return state
 
     async def _publish_all(self, groups: Iterator[Group]) -> tuple[str, str | None]:
@@ -100,10 +107,14 @@ class UploadJob:
             await asyncio.gather(ahead, return_exceptions=True)  # the file stays open until the parse ends
 
     async def _one_batch(self, batch: list[Group]) -> tuple[str, str | None] | None:
+        before = (self.counts.accepted, self.counts.duplicate, self.counts.rejected)
         tripped = self._count(batch)
         keep = batch if tripped is None else batch[:tripped[0]]
         unacked = await self._publish([g for g in keep if g.transaction is not None])
         await self._record(keep)
+        after = (self.counts.accepted, self.counts.duplicate, self.counts.rejected)
+        for outcome, was, now in zip(("accepted", "duplicate", "rejected"), before, after, strict=True):
+            UPLOAD_ROWS.labels(outcome).inc(now - was)
         if unacked:
             return "failed", (f"kafka_unavailable: {unacked} transactions not acknowledged; published "
                               f"{self.counts.published} before stopping; re-run the upload (no duplicates)")

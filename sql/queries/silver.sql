@@ -40,7 +40,7 @@ SELECT * FROM unnest(%(store_ids)s::text[], %(transaction_ids)s::text[], %(ts)s:
                      %(sources)s::text[], %(event_hashes)s::char(64)[], %(bronze_ids)s::bigint[],
                      %(received_at)s::timestamptz[])
 ON CONFLICT DO NOTHING
-RETURNING txn_id, event_hash;
+RETURNING txn_id, event_hash, extract(epoch FROM processed_at - received_at)::double precision;
 
 -- name: transactions_by_key
 SELECT t.store_id, t.transaction_id, t.event_hash, t.txn_id, t.bronze_id

@@ -99,7 +99,8 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
             STAGE_ROWS.labels("bronze", "inserted").inc(result.inserted)
             STAGE_ROWS.labels("bronze", "duplicate").inc(result.duplicates)
             if dead:
-                DEAD_LETTERS.inc(len(dead))
+                for letter in dead:
+                    DEAD_LETTERS.labels(letter.code).inc()
                 await _publish_dead(dead_topic, dead)
 
     del bronze

@@ -46,6 +46,26 @@ class DeadLetter:
     reason: str
     position: Position
 
+    @property
+    def code(self) -> str:
+        """The reason as a short code, for metrics (the full reason stays in ops.dead_letters)."""
+        for prefix, code in REASON_CODES:
+            if self.reason.startswith(prefix):
+                return code
+        return "other"
+
+
+# Reason prefixes of the dead letters (decode below, and the bronze agent) and their metric codes.
+REASON_CODES: tuple[tuple[str, str], ...] = (
+    ("empty message", "empty"),
+    ("not JSON", "not_json"),
+    ("not a JSON object", "not_object"),
+    ("unsupported schema", "unsupported_schema"),
+    ("schema:", "invalid_envelope"),
+    ("event_hash mismatch", "hash_mismatch"),
+    ("refused by database", "refused_by_database"),
+)
+
 
 def _reason(exc: ValidationError) -> str:
     first = exc.errors(include_url=False)[0]

@@ -13,7 +13,15 @@ import time
 
 import faust
 
-from observability.metrics import QUALITY_WARNINGS, QUARANTINED, STAGE_BATCH_SECONDS, STAGE_BATCH_SIZE, STAGE_ROWS
+from observability.metrics import (
+    BRONZE_TO_SILVER,
+    LINKED_LINES,
+    QUALITY_WARNINGS,
+    QUARANTINED,
+    STAGE_BATCH_SECONDS,
+    STAGE_BATCH_SIZE,
+    STAGE_ROWS,
+)
 from quality.rules import Thresholds
 from streams.resources import StreamResources
 from streams.retry import retry_transient
@@ -47,6 +55,21 @@ async def drain(resources: StreamResources, limit: int, limits: Thresholds,
     return total
 
 
+def record(result: StepResult) -> None:
+    """Export what one silver batch did (rows, quarantine reasons, link methods, bronze -> silver latency)."""
+    STAGE_ROWS.labels("silver", "inserted").inc(result.inserted)
+    STAGE_ROWS.labels("silver", "quarantined").inc(result.quarantined)
+    STAGE_ROWS.labels("silver", "already_present").inc(result.already_present)
+    for reason, count in result.quarantine_reasons.items():
+        QUARANTINED.labels(reason).inc(count)
+    for method, count in result.link_methods.items():
+        LINKED_LINES.labels(method).inc(count)
+    for rule, count in result.warnings.items():
+        QUALITY_WARNINGS.labels(rule).inc(count)
+    for seconds in result.latencies:
+        BRONZE_TO_SILVER.observe(max(seconds, 0.0))
+
+
 async def silver_loop(resources: StreamResources) -> None:
     settings = resources.settings
     limits = Thresholds.from_settings(settings)
@@ -62,12 +85,7 @@ async def silver_loop(resources: StreamResources) -> None:
         if result.claimed:
             STAGE_BATCH_SIZE.labels("silver").observe(result.claimed)
             STAGE_BATCH_SECONDS.labels("silver").observe(time.perf_counter() - started)
-            STAGE_ROWS.labels("silver", "inserted").inc(result.inserted)
-            STAGE_ROWS.labels("silver", "quarantined").inc(result.quarantined)
-            if result.quarantined:
-                QUARANTINED.labels("any").inc(result.quarantined)
-            for rule, count in result.warnings.items():
-                QUALITY_WARNINGS.labels(rule).inc(count)
+            record(result)
         if result.claimed < settings.silver_batch_size:
             await asyncio.sleep(settings.silver_idle_interval_s)
 

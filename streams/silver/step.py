@@ -36,11 +36,17 @@ class StepResult:
     already_present: int
     line_items: int
     warnings: Mapping[str, int] = field(default_factory=dict)  # rule -> transactions that landed with it
+    link_methods: Mapping[str, int] = field(default_factory=dict)  # link method -> line items written
+    quarantine_reasons: Mapping[str, int] = field(default_factory=dict)  # reason -> transactions quarantined
+    latencies: tuple[float, ...] = ()  # per inserted transaction: silver processed_at - received_at, seconds
 
     def __add__(self, other: StepResult) -> StepResult:
         return StepResult(self.claimed + other.claimed, self.inserted + other.inserted,
                           self.quarantined + other.quarantined, self.already_present + other.already_present,
-                          self.line_items + other.line_items, Counter(self.warnings) + Counter(other.warnings))
+                          self.line_items + other.line_items, Counter(self.warnings) + Counter(other.warnings),
+                          Counter(self.link_methods) + Counter(other.link_methods),
+                          Counter(self.quarantine_reasons) + Counter(other.quarantine_reasons),
+                          self.latencies + other.latencies)
 
 
 async def _claim(conn: AsyncConnection, limit: int) -> list[ClaimedRow]:
@@ -95,8 +101,10 @@ def _txn_params(txns: list[PlannedTransaction]) -> dict[str, list[Any]]:
     }
 
 
-async def _insert_transactions(conn: AsyncConnection, plan: Plan) -> tuple[dict[str, int], int]:
+async def _insert_transactions(conn: AsyncConnection, plan: Plan,
+                               latencies: list[float]) -> tuple[dict[str, int], int]:
     """Insert; returns event_hash -> txn_id of new rows and the count already present (replays).
+    Appends each new row's bronze -> silver latency (seconds) to ``latencies``.
 
     Two versions of one (store_id, transaction_id): the one received first (lower bronze id) stays in
     silver, the other goes to quarantine as ``conflicting_duplicate`` — whatever order concurrent silver
@@ -105,7 +113,7 @@ async def _insert_transactions(conn: AsyncConnection, plan: Plan) -> tuple[dict[
     if not plan.transactions:
         return {}, 0
     cur = await conn.execute(q("insert_transactions"), _txn_params(plan.transactions))
-    inserted = {str(h): int(txn_id) for txn_id, h in await cur.fetchall()}
+    inserted = _returned(await cur.fetchall(), latencies)
     refused = [t for t in plan.transactions if t.row.event_hash not in inserted]
     if not refused:
         return inserted, 0
@@ -128,12 +136,19 @@ async def _insert_transactions(conn: AsyncConnection, plan: Plan) -> tuple[dict[
                 Quarantined(t.row, t.tx.store_id, t.tx.transaction_id, ("conflicting_duplicate",), details)
             )
     if earlier:
-        inserted.update(await _displace(conn, plan, earlier, existing))
+        inserted.update(await _displace(conn, plan, earlier, existing, latencies))
     return inserted, already
 
 
+def _returned(rows: list[tuple[Any, ...]], latencies: list[float]) -> dict[str, int]:
+    """insert_transactions' RETURNING rows (txn_id, event_hash, latency) -> event_hash -> txn_id."""
+    latencies.extend(float(latency) for _, _, latency in rows)
+    return {str(h): int(txn_id) for txn_id, h, _ in rows}
+
+
 async def _displace(conn: AsyncConnection, plan: Plan, earlier: list[PlannedTransaction],
-                    existing: dict[tuple[str, str], tuple[str, int, int]]) -> dict[str, int]:
+                    existing: dict[tuple[str, str], tuple[str, int, int]],
+                    latencies: list[float]) -> dict[str, int]:
     """Move later versions out of silver into quarantine and insert the earlier ones in their place."""
     by_key = {(t.tx.store_id, t.tx.transaction_id): t for t in earlier}
     cur = await conn.execute(q("displace_transactions"),
@@ -144,12 +159,13 @@ async def _displace(conn: AsyncConnection, plan: Plan, earlier: list[PlannedTran
         plan.quarantined.append(Quarantined(row, store_id, transaction_id, ("conflicting_duplicate",),
                                             {"existing_event_hash": winner.row.event_hash, "displaced": True}))
     cur = await conn.execute(q("insert_transactions"), _txn_params(earlier))
-    return {str(h): int(txn_id) for txn_id, h in await cur.fetchall()}
+    return _returned(await cur.fetchall(), latencies)
 
 
 async def _copy_lines(conn: AsyncConnection, plan: Plan, inserted: dict[str, int],
-                      by_sku: dict[str, int], by_name: dict[str, Match]) -> int:
-    count = 0
+                      by_sku: dict[str, int], by_name: dict[str, Match]) -> Counter[str]:
+    """COPY the new transactions' line items; returns line items written per link method."""
+    methods: Counter[str] = Counter()
     async with conn.cursor() as cur, cur.copy(q("copy_line_items")) as copy:
         for t in plan.transactions:
             txn_id = inserted.get(t.row.event_hash)
@@ -166,8 +182,8 @@ async def _copy_lines(conn: AsyncConnection, plan: Plan, inserted: dict[str, int
                     key, method, confidence = None, "unlinked", CONFIDENCE["unlinked"]
                 await copy.write_row((txn_id, ln.line_no, key, ln.product_id, ln.product_name, ln.qty,
                                       ln.unit_price, ln.line_amount, method, confidence))
-                count += 1
-    return count
+                methods[method] += 1
+    return methods
 
 
 async def _quarantine(conn: AsyncConnection, items: list[Quarantined]) -> None:
@@ -201,11 +217,14 @@ async def _apply(conn: AsyncConnection, rows: list[ClaimedRow], limits: Threshol
     if plan.store_ids:
         await conn.execute(q("upsert_stores"), {"store_ids": plan.store_ids})
     by_sku, by_name = await _product_keys(conn, plan, catalogue)
-    inserted, already = await _insert_transactions(conn, plan)
-    lines = await _copy_lines(conn, plan, inserted, by_sku, by_name) if inserted else 0
+    latencies: list[float] = []
+    inserted, already = await _insert_transactions(conn, plan, latencies)
+    methods = await _copy_lines(conn, plan, inserted, by_sku, by_name) if inserted else Counter()
     warnings = await _record_warnings(conn, plan, inserted)
     await _quarantine(conn, plan.quarantined)
-    return StepResult(len(rows), len(inserted), len(plan.quarantined), already, lines, warnings)
+    reasons = Counter(reason for z in plan.quarantined for reason in z.reasons)
+    return StepResult(len(rows), len(inserted), len(plan.quarantined), already, methods.total(), warnings,
+                      dict(methods), dict(reasons), tuple(latencies))
 
 
 async def drain_once(conn: AsyncConnection, *, limit: int, limits: Thresholds,
@@ -225,7 +244,7 @@ async def drain_once(conn: AsyncConnection, *, limit: int, limits: Thresholds,
             row = rows[0]
             await _quarantine(conn, [Quarantined(row, row.store_id, row.transaction_id,
                                                  ("processing_error",), {"error": repr(exc)[:500]})])
-            result = StepResult(1, 0, 1, 0, 0)
+            result = StepResult(1, 0, 1, 0, 0, quarantine_reasons={"processing_error": 1})
         await conn.execute(q("mark_bronze_processed"), {"ids": [r.bronze_id for r in rows]})
         if result.inserted:
             await conn.execute(q("bump_silver_watermark"))

@@ -97,6 +97,16 @@ def _metric(url: str, name: str, labels: dict[str, str]) -> float:
     return 0.0
 
 
+def _samples(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample of ``name`` on a /metrics page, by its sorted labels."""
+    found: dict[tuple[tuple[str, str], ...], float] = {}
+    for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+        for sample in family.samples:
+            if sample.name == name:
+                found[tuple(sorted(sample.labels.items()))] = float(sample.value)
+    return found
+
+
 def test_thousand_transactions_with_resends_land_exactly_once(pipeline: Pipeline, settings: Settings) -> None:
     gen = Generator(seed=7)
     originals = [gen.transaction(n) for n in range(1000)]
@@ -132,3 +142,13 @@ def test_thousand_transactions_with_resends_land_exactly_once(pipeline: Pipeline
     refreshed = _metric(pipeline.scheduler_metrics, "scout_gold_refreshes_total", {"status": "refreshed"})
     assert (accepted, duplicate, landed, silvered) == (1000, 150, 1000, 1000)
     assert refreshed >= 1
+    # the worker: how each line item was linked, bronze -> silver latency, and its lag once caught up
+    linked = _samples(pipeline.worker_metrics, "scout_link_lines_total")
+    assert sum(linked.values()) == lines[0]
+    assert _metric(pipeline.worker_metrics, "scout_bronze_to_silver_seconds_count", {}) == 1000
+    lag = eventually(lambda: _samples(pipeline.worker_metrics, "scout_consumer_lag_messages"),
+                     until=lambda found: len(found) == settings.topic_partitions and not any(found.values()),
+                     timeout=60, what="consumer lag of every partition exported and back to 0")
+    assert {dict(labels)["topic"] for labels in lag} == {settings.topic}
+    highwater = _samples(pipeline.worker_metrics, "scout_partition_highwater_offset")
+    assert sum(highwater.values()) == 1000  # one message per transaction: resends were answered as duplicates

@@ -78,6 +78,8 @@ IDEMPOTENCY_INSERT = (
         ("scout_reader", "SELECT count(*) FROM bronze.transactions", False),
         ("scout_reader", "SELECT count(*) FROM ops.job_runs", False),
         ("scout_reader", "CREATE TABLE gold.x (a int)", False),
+        ("scout_reader", "SELECT count(*) FROM monitor.v_pipeline_throughput", True),
+        ("scout_reader", "SELECT count(*) FROM monitor.v_etl_performance", True),
         ("scout_ingest", BRONZE_INSERT, True),
         ("scout_ingest", "SELECT count(*) FROM silver.transactions", False),
         ("scout_ingest", "INSERT INTO silver.stores (store_id) VALUES ('S')", False),

@@ -1,5 +1,5 @@
-"""scout_reader reads every gold relation and nothing else, and can write nothing: checked over the catalogue,
-so a table added later is covered without editing this test."""
+"""scout_reader reads every gold relation and monitoring view and nothing else, and can write nothing: checked
+over the catalogue, so a table added later is covered without editing this test."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def test_reader_reads_every_gold_relation(database: str) -> None:
         _as_reader(database, sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(schema, name)))
 
 
+def test_reader_reads_every_monitoring_view(database: str) -> None:
+    monitor = _relations(database, ("monitor",))
+    assert {n for _, n in monitor} >= {"v_pipeline_throughput", "v_ingest_latency", "v_gold_freshness",
+                                       "v_etl_performance"}
+    for schema, name in monitor:
+        _as_reader(database, sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(schema, name)))
+
+
 def test_reader_cannot_read_bronze_silver_or_ops(database: str) -> None:
     hidden = _relations(database, ("bronze", "silver", "ops"))
     assert {"silver.transactions", "bronze.transactions", "ops.job_runs", "ops.watermarks"} <= {
@@ -51,6 +59,8 @@ def test_reader_cannot_read_bronze_silver_or_ops(database: str) -> None:
         "SELECT ops.refresh_materialized_view('gold.sales_by_store_day', true)",
         "CREATE TABLE gold.scratch (a int)",
         "CREATE VIEW gold.scratch AS SELECT 1",
+        "CREATE VIEW monitor.scratch AS SELECT 1",
+        "DROP VIEW monitor.v_pipeline_throughput",
         "CREATE TABLE public.scratch (a int)",
         "CREATE TABLE ops.scratch (a int)",
         "DROP MATERIALIZED VIEW gold.sales_by_store_day",

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from ingest_api.app import create_app
 from scout.kafka import ensure_topics
@@ -34,8 +35,20 @@ def finished(client: TestClient, job_id: str) -> dict[str, Any]:
                       until=lambda job: job["state"] != "running", timeout=30, what="upload finished")
 
 
+def upload_metrics(client: TestClient) -> dict[str, float]:
+    """The upload series the API's /metrics/ shows: rows by outcome, jobs by state, active jobs."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(client.get("/metrics/").text):
+        for sample in family.samples:
+            if sample.name in {"scout_upload_rows_total", "scout_uploads_total", "scout_uploads_active"}:
+                key = ",".join([sample.name, *(f"{k}={v}" for k, v in sorted(sample.labels.items()))])
+                found[key] = sample.value
+    return found
+
+
 def test_upload_publishes_one_transaction_per_invoice_and_lists_rejected_rows(client: TestClient,
                                                                               settings: Settings) -> None:
+    before = upload_metrics(client)
     body = HEADER + line("1", "85048") + line("1", "85049") + line("1", "85049") + "\n" \
         + line("C2", "85048", qty="-1") + line("3", "POST") + line("3", "D1", price="0") \
         + line("4", "85048", country="France")
@@ -60,6 +73,11 @@ def test_upload_publishes_one_transaction_per_invoice_and_lists_rejected_rows(cl
         "row,column,reason,value", "4,*,duplicate_line,same as row 3", "6,Invoice,cancellation,C2",
         "7,StockCode,non_product_code,POST", "8,Price,non_positive_price,0",
     ]
+    after = upload_metrics(client)
+    grew = {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
+    assert grew == {"scout_upload_rows_total,outcome=accepted": 3, "scout_upload_rows_total,outcome=duplicate": 1,
+                    "scout_upload_rows_total,outcome=rejected": 3, "scout_uploads_total,state=succeeded": 1}
+    assert after["scout_uploads_active"] == 0
 
 
 def test_breaker_stops_a_file_with_30_percent_bad_rows_and_reports_what_was_published(

@@ -122,3 +122,30 @@ def test_reason_is_bounded() -> None:
     doc["transaction"]["payment_method"] = "\x00" * 5000
     assert len(dead(orjson.dumps(doc)).reason) <= MAX_REASON
     assert len(dead(b"{" + b"x" * 5000).reason) <= MAX_REASON
+
+
+def _tampered() -> bytes:
+    doc = envelope_doc()
+    doc["transaction"]["total_amount"] = "51.00"
+    return orjson.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (None, "empty"),
+        (b"{not json", "not_json"),
+        (b"[1, 2]", "not_object"),
+        (orjson.dumps({**envelope_doc(), "version": 2}), "unsupported_schema"),
+        (orjson.dumps({**envelope_doc(), "event_hash": "ABC"}), "invalid_envelope"),
+        (_tampered(), "hash_mismatch"),
+    ],
+)
+def test_every_reason_has_a_metric_code(raw: bytes | None, code: str) -> None:
+    assert dead(raw).code == code
+
+
+def test_a_row_the_database_refused_has_its_code() -> None:
+    letter = DeadLetter(None, b"{}", "refused by database: CheckViolation: ...", POSITION)
+    assert letter.code == "refused_by_database"
+    assert DeadLetter(None, b"", "something new", POSITION).code == "other"
