@@ -42,6 +42,7 @@ SAMPLE_EVERY_S = 0.5  # watermarks and RSS
 RSS_POINTS = 120  # RSS samples kept per process in the report
 START_TIMEOUT_S = 180  # API ready and a first transaction through to silver
 DRAIN_TIMEOUT_S = 300  # after the load: silver holding every accepted transaction
+RAW_MIN_MESSAGES = 50_000  # raw limits on at least this many of the same stream, so start-up does not dominate
 FIRST_VIEW = "gold.sales_by_store_day"  # the view `scout bench gold` measures freshness on
 
 _SAMPLE = """
@@ -74,20 +75,56 @@ class StampedGenerator(Generator):
         return body
 
 
-def tree_rss_mib(pid: int) -> float:
-    """RSS of a process and its descendants (the API's uvicorn workers), MiB; 0 once it is gone."""
+def _tree(pid: int) -> list[psutil.Process]:
     try:
         proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
+        return [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0.0
+        return []
+
+
+def tree_rss_mib(pid: int) -> float:
+    """RSS of a process and its descendants (the API's uvicorn workers), MiB; 0 once it is gone."""
     total = 0
-    for p in procs:
+    for p in _tree(pid):
         try:
             total += p.memory_info().rss
         except psutil.Error:
             continue
     return total / 2**20
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants."""
+    total = 0.0
+    for p in _tree(pid):
+        try:
+            times = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _services_pids(services: BenchServices, children: Children) -> list[int]:
+    """The broker (a child of this process that is not one of Scout's) and the PostgreSQL postmaster."""
+    scout = {c.proc.pid for c in children.running}
+    pids = [p.pid for p in psutil.Process().children() if p.pid not in scout]
+    postmaster = services.work_dir / "pg" / "pgdata" / "postmaster.pid"
+    if postmaster.exists():
+        pids.append(int(postmaster.read_text().split()[0]))
+    return pids
+
+
+def _cpu_now(services: BenchServices, children: Children) -> dict[str, float]:
+    """CPU seconds so far per Scout process, of the broker and PostgreSQL, of this process alone (the load
+    generator and the sampler) and of the whole machine (every process, other work on it included)."""
+    own = psutil.Process().cpu_times()
+    machine = psutil.cpu_times()
+    return {**{c.name: tree_cpu_s(c.proc.pid) for c in children.running},
+            "broker + PostgreSQL": sum(tree_cpu_s(pid) for pid in _services_pids(services, children)),
+            "bench client": own.user + own.system,
+            "whole machine": sum(getattr(machine, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))}
 
 
 class Sampler(threading.Thread):
@@ -206,9 +243,11 @@ def _latency(gen: StampedGenerator, dsn: str, pattern: str) -> dict[str, Any]:
 
 
 def _raw_limits(services: BenchServices, dsn: str, sent: int) -> dict[str, float]:
-    """Kafka produce of the same messages and COPY of the same silver rows, after Scout's processes stopped."""
+    """Kafka produce of the same messages and COPY of the same silver rows, after Scout's processes stopped:
+    the run's transactions, continued along the same stream up to RAW_MIN_MESSAGES."""
     gen = Generator(SEED, stores=50)
-    envelopes = [Envelope.wrap(Transaction.model_validate(gen.transaction(n)), source="api") for n in range(sent)]
+    envelopes = [Envelope.wrap(Transaction.model_validate(gen.transaction(n)), source="api")
+                 for n in range(max(sent, RAW_MIN_MESSAGES))]
     backlog = Backlog(envelopes, [(e.transaction.store_id.encode(), e.to_bytes()) for e in envelopes])
     scratch = Settings(kafka_bootstrap=services.bootstrap, topic="bench.e2e.raw", dead_letter_topic="bench.e2e.raw.dlq")
     ensure_topics(scratch)
@@ -243,7 +282,10 @@ def run_once(services: BenchServices, *, duration: float, rate: float, silver_wo
         sampler.start()
         say(f"load: {rate:,.0f} tx/s offered for {duration:g} s, {CONCURRENCY} in flight ...")
         gen = StampedGenerator(SEED)
+        cpu_before, wall = _cpu_now(services, children), time.monotonic()
         report = _load(url, token, gen, rate, duration)
+        wall = time.monotonic() - wall
+        cpu = {name: (used - cpu_before[name]) / wall for name, used in _cpu_now(services, children).items()}
         say(f"sent {report.sent:,} ({report.achieved_rate:,.0f}/s); waiting for silver and gold to catch up ...")
         accepted = report.by_status.get(202, 0)
         _drain(dsn, pattern, accepted, children)
@@ -267,7 +309,7 @@ def run_once(services: BenchServices, *, duration: float, rate: float, silver_wo
                            "first_view": sampler.first.summary(), "all_views": sampler.all.summary()},
         "rss": {name: {**rss_trend(samples), "samples": samples[:: max(1, len(samples) // RSS_POINTS)]}
                 for name, samples in sampler.rss.items()},
-        "raw": limits,
+        "cpu_cores_during_load": cpu, "raw": limits,
         "ratios": {"accepted_to_kafka_produce": accepted_s / limits["kafka_produce_msg_s"],
                    "silver_to_copy": silver["tx_s"] / limits["copy_silver_tx_with_lines_s"]},
     }

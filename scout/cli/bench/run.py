@@ -161,6 +161,8 @@ def _e2e_rows(table: Table, s: dict[str, Any], repeats: int) -> None:
     table.add_row("  gold freshness p95, s (first view / all views)",
                   f"{v(fresh['first_view']['p95_s'], '.1f')} / {v(fresh['all_views']['p95_s'], '.1f')}", "", "",
                   f"{TARGETS['gold_freshness_p95_s']}")
+    table.add_row("  CPU cores used during the load", ", ".join(
+        f"{name} {v(cores, '.2f')}" for name, cores in s["cpu_cores_during_load"].items()), "", "", "")
     for name, rss in s["rss"].items():
         verdict = {True: ", flat", False: ", growing"}.get(rss["flat"], "")
         table.add_row(f"  RSS {name} start / end / peak, MiB (slope MiB/min)",
