@@ -54,6 +54,7 @@ SELECT extract(epoch FROM clock_timestamp())::float8, w.version,
 FROM ops.watermarks w WHERE w.name = 'silver'
 """
 _ARRIVED = "SELECT count(*) FROM silver.transactions WHERE transaction_id LIKE %s"
+_JOBS = "SELECT job_name, status, count(*) FROM ops.job_runs GROUP BY 1, 2 ORDER BY 1, 2"
 _COMMITS = """
 SELECT transaction_id, extract(epoch FROM pg_xact_commit_timestamp(xmin))::float8,
        extract(epoch FROM received_at)::float8
@@ -242,6 +243,16 @@ def _latency(gen: StampedGenerator, dsn: str, pattern: str) -> dict[str, Any]:
             "api_receipt_to_silver_s": percentiles(server)}
 
 
+def _job_runs(dsn: str) -> dict[str, dict[str, int]]:
+    """Scheduler runs per job and status, to show the jobs did run under the load."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(_JOBS).fetchall()
+    runs: dict[str, dict[str, int]] = {}
+    for job, status, count in rows:
+        runs.setdefault(str(job), {})[str(status)] = int(count)
+    return runs
+
+
 def _raw_limits(services: BenchServices, dsn: str, sent: int) -> dict[str, float]:
     """Kafka produce of the same messages and COPY of the same silver rows, after Scout's processes stopped:
     the run's transactions, continued along the same stream up to RAW_MIN_MESSAGES."""
@@ -294,6 +305,7 @@ def run_once(services: BenchServices, *, duration: float, rate: float, silver_wo
         if sampler.error is not None:
             raise RuntimeError(f"sampling failed: {sampler.error!r}")
         silver = _latency(gen, dsn, pattern)
+        jobs = _job_runs(dsn)
     finally:
         children.stop_all()
     say("raw: Kafka produce and COPY of the same messages and rows ...")
@@ -309,7 +321,7 @@ def run_once(services: BenchServices, *, duration: float, rate: float, silver_wo
                            "first_view": sampler.first.summary(), "all_views": sampler.all.summary()},
         "rss": {name: {**rss_trend(samples), "samples": samples[:: max(1, len(samples) // RSS_POINTS)]}
                 for name, samples in sampler.rss.items()},
-        "cpu_cores_during_load": cpu, "raw": limits,
+        "cpu_cores_during_load": cpu, "job_runs": jobs, "raw": limits,
         "ratios": {"accepted_to_kafka_produce": accepted_s / limits["kafka_produce_msg_s"],
                    "silver_to_copy": silver["tx_s"] / limits["copy_silver_tx_with_lines_s"]},
     }

@@ -150,11 +150,11 @@ def _e2e_rows(table: Table, s: dict[str, Any], repeats: int) -> None:
     label = f"e2e, {v(s['silver_workers'], 'g')} stream worker(s), {v(s['duration_s'], 'g')} s"
     label += f", {repeats} runs" if repeats > 1 else ""
     table.add_row(f"{label}: offered / accepted tx/s", f"{v(s['offered_tx_s'])} / {v(s['accepted_tx_s'])}",
-                  f"Kafka produce {v(raw['kafka_produce_msg_s'])}", v(s["ratios"]["accepted_to_kafka_produce"], ".2f"),
+                  f"Kafka produce {v(raw['kafka_produce_msg_s'])}", v(s["ratios"]["accepted_to_kafka_produce"], ".3f"),
                   f"{TARGETS['e2e_tx_s']:,}")
     table.add_row("  into silver, tx/s (missing / errors)",
                   f"{v(s['silver']['tx_s'])} ({v(s['silver']['missing'])} / {v(s['errors'])})",
-                  f"COPY {v(raw['copy_silver_tx_with_lines_s'])}", v(s["ratios"]["silver_to_copy"], ".2f"), "")
+                  f"COPY {v(raw['copy_silver_tx_with_lines_s'])}", v(s["ratios"]["silver_to_copy"], ".3f"), "")
     table.add_row("  POST -> silver commit p50 / p95 / p99, s",
                   f"{v(lat['p50'], '.2f')} / {v(lat['p95'], '.2f')} / {v(lat['p99'], '.2f')}", "", "",
                   f"p99 {TARGETS['e2e_p99_s']}")
@@ -163,6 +163,9 @@ def _e2e_rows(table: Table, s: dict[str, Any], repeats: int) -> None:
                   f"{TARGETS['gold_freshness_p95_s']}")
     table.add_row("  CPU cores used during the load", ", ".join(
         f"{name} {v(cores, '.2f')}" for name, cores in s["cpu_cores_during_load"].items()), "", "", "")
+    table.add_row("  scheduler job runs (succeeded / failed)", ", ".join(
+        f"{job} {v(by.get('succeeded', 0))} / {v(by.get('failed', 0))}" for job, by in s["job_runs"].items()),
+        "", "", "")
     for name, rss in s["rss"].items():
         verdict = {True: ", flat", False: ", growing"}.get(rss["flat"], "")
         table.add_row(f"  RSS {name} start / end / peak, MiB (slope MiB/min)",
