@@ -101,12 +101,15 @@ class FreshnessSampler:
 
 
 def spread(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Every number of the runs as {median, min, max}, nested as in one run; other values from the first."""
+    """Every number of the runs as {median, min, max}, nested as in one run; a yes/no figure (``flat``) is yes
+    only when it is yes in every run; other values come from the first run."""
     first = runs[0]
     out: dict[str, Any] = {}
     for key, value in first.items():
         values = [r.get(key) for r in runs]
-        if isinstance(value, Mapping):
+        if isinstance(value, bool) and all(isinstance(v, bool) for v in values):
+            out[key] = all(values)
+        elif isinstance(value, Mapping):
             out[key] = spread([v for v in values if isinstance(v, Mapping)])
         elif isinstance(value, int | float) and not isinstance(value, bool) and all(
                 isinstance(v, int | float) for v in values):
