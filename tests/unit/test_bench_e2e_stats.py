@@ -1,7 +1,10 @@
 """The end-to-end benchmark's pure computations: percentiles, POST -> silver matching, RSS trend, gold
-freshness sampling and the spread over repeats."""
+freshness sampling, the spread over repeats and the plot."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +80,24 @@ def test_stamped_generator_notes_each_send_time() -> None:
     body = gen.transaction(3)
     assert list(gen.sent_at) == [body["transaction_id"]]
     assert body == StampedGenerator(7).transaction(3)  # the same stream as the simulator's generator
+
+
+def _run(workers: int) -> dict[str, object]:
+    return {"silver_workers": workers, "accepted_tx_s": 40.0 * workers,
+            "silver": {"tx_s": 39.0 * workers, "post_to_silver_s": {"p50": 1.0, "p95": 2.0, "p99": 3.0}},
+            "raw": {"kafka_produce_msg_s": 9000.0, "copy_silver_tx_with_lines_s": 12000.0},
+            "rss": {"worker-0": {"samples": [[0.5, 80.0], [1.0, 81.0]]}}}
+
+
+def test_plot_writes_a_png_of_runs_side_by_side(tmp_path: Path) -> None:
+    from scout.cli.bench.plot import load_runs, plot_e2e
+
+    reports = []
+    for workers in (1, 2):
+        path = tmp_path / f"bench-e2e-{workers}.json"
+        path.write_text(json.dumps({"results": {"e2e": {"runs": [_run(workers)], "summary": {}}}}))
+        reports.append(path)
+    runs = load_runs(reports)
+    assert [label for label, _ in runs] == ["1 stream worker(s)", "2 stream worker(s)"]
+    plot_e2e(runs, tmp_path / "e2e.png")
+    assert (tmp_path / "e2e.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
