@@ -370,22 +370,22 @@ def products_import(path: Annotated[str, typer.Argument(help="CSV with columns s
 
 @app.command()
 def bench(
-    part: Annotated[str, typer.Argument(help="all, bronze, silver, link, gold, upload (ingest, e2e, quality: later)")]
+    part: Annotated[str, typer.Argument(help="all, ingest, bronze, silver, e2e, link, gold, upload or quality")]
     = "all",
     count: Annotated[int, typer.Option(help="Transactions in the Kafka / bronze backlog", min=1000)] = 200_000,
     broker: Annotated[str, typer.Option(help="kafka (Apache Kafka from jars) or tansu")] = "kafka",
     silver_workers: Annotated[int, typer.Option(min=1)] = 1,
     out: Annotated[str, typer.Option(help="Folder for the JSON report")] = "bench-results",
     upload_lines: Annotated[int, typer.Option(help="Lines of the generated upload CSV", min=1000)] = 1_000_000,
+    duration: Annotated[float, typer.Option(help="e2e: seconds of sustained load", min=5)] = 180,
+    rate: Annotated[float, typer.Option(help="e2e: offered transactions per second", min=1)] = 2_000,
+    repeats: Annotated[int, typer.Option(help="e2e: runs, reported as median and spread", min=1)] = 1,
 ) -> None:
     """Measure Scout next to this machine's raw limits (Kafka, COPY) in the same run; print and write JSON."""
     from pathlib import Path
 
-    from scout.cli.bench.run import LATER, PARTS, run_bench
+    from scout.cli.bench.run import PARTS, run_bench
 
-    if part in LATER:
-        err.print(f"[yellow]`scout bench {part}` is not available yet[/]; available: all, {', '.join(PARTS)}")
-        raise typer.Exit(2)
     if part != "all" and part not in PARTS:
         err.print(f"[red]unknown part {part!r}[/]; choose all, {', '.join(PARTS)}")
         raise typer.Exit(2)
@@ -394,7 +394,8 @@ def bench(
         raise typer.Exit(2)
     parts = list(PARTS) if part == "all" else [part]
     run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]
-              out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console, upload_lines=upload_lines)
+              out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console, upload_lines=upload_lines,
+              duration=duration, rate=rate, repeats=repeats)
 
 
 @app.command(name="upload")

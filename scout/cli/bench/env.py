@@ -40,7 +40,10 @@ class BenchServices:
 
 
 @contextmanager
-def bench_services(broker: Broker, cache_dir: Path, *, kafka: bool = True) -> Iterator[BenchServices]:
+def bench_services(broker: Broker, cache_dir: Path, *, kafka: bool = True,
+                   commit_timestamps: bool = False) -> Iterator[BenchServices]:
+    """``commit_timestamps`` turns on PostgreSQL's track_commit_timestamp (a restart) so a row's commit time
+    can be read with ``pg_xact_commit_timestamp(xmin)``."""
     with tempfile.TemporaryDirectory(prefix="scout-bench-") as tmp:
         work = Path(tmp)
         pg = EmbeddedPostgres(work / "pg")
@@ -50,6 +53,11 @@ def bench_services(broker: Broker, cache_dir: Path, *, kafka: bool = True) -> It
                       else TansuBroker(work / "tansu"))
         try:
             admin = pg.start()
+            if commit_timestamps:
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute("ALTER SYSTEM SET track_commit_timestamp = on")
+                pg.stop()
+                admin = pg.start()
             bootstrap = server.start() if server else ""
             yield BenchServices(bootstrap, admin, broker, work)
         finally:

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from scout.cli.bench.e2e import bench_e2e
 from scout.cli.bench.env import Broker, bench_services, machine_facts
 from scout.cli.bench.gold import bench_gold
 from scout.cli.bench.ingest import bench_ingest
@@ -18,17 +19,18 @@ from scout.cli.bench.quality import bench_quality
 from scout.cli.bench.streams import bench_bronze_and_silver
 from scout.cli.bench.upload import bench_upload
 
-PARTS = ("ingest", "bronze", "silver", "link", "gold", "upload", "quality")
-LATER = ("e2e",)
+PARTS = ("ingest", "bronze", "silver", "e2e", "link", "gold", "upload", "quality")
 TARGETS = {"ingest_single_tx_s": 4_000, "ingest_p99_ms_at_1000": 50, "ingest_batch_tx_s": 25_000,
            "bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000, "gold_refresh_all_1m_s": 10,
-           "gold_freshness_p95_s": 30, "upload_rows_s": 50_000}
+           "gold_freshness_p95_s": 30, "upload_rows_s": 50_000, "e2e_tx_s": 2_000, "e2e_p99_s": 2}
 
 
 def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: int, out_dir: Path,
-              cache_dir: Path, console: Console, upload_lines: int = 1_000_000) -> dict[str, Any]:
+              cache_dir: Path, console: Console, upload_lines: int = 1_000_000, duration: float = 180,
+              rate: float = 2_000, repeats: int = 1) -> dict[str, Any]:
     report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "machine": machine_facts(broker),
-                              "settings": {"count": count, "broker": broker, "silver_workers": silver_workers},
+                              "settings": {"count": count, "broker": broker, "silver_workers": silver_workers,
+                                           "e2e": {"duration_s": duration, "rate": rate, "repeats": repeats}},
                               "targets": TARGETS, "results": {}}
     if "ingest" in parts:
         with bench_services(broker, cache_dir) as services:
@@ -42,6 +44,10 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
                 services.bootstrap, dsn, services.fresh_database("bench_reference"), services.work_dir,
                 count=count, silver_workers=silver_workers,
                 say=lambda text: console.print(f"  {text}"))
+    if "e2e" in parts:
+        report["results"]["e2e"] = bench_e2e(broker, cache_dir, duration=duration, rate=rate,
+                                             silver_workers=silver_workers, repeats=repeats,
+                                             say=lambda text: console.print(f"  {text}"))
     if "gold" in parts:
         with bench_services(broker, cache_dir, kafka=False) as services:
             report["results"]["gold"] = bench_gold(services.fresh_database("bench_gold"),
@@ -97,6 +103,9 @@ def _print(report: dict[str, Any], console: Console) -> None:
         table.add_row("  silver line items/s", f"{s['line_items_s']:,.0f}", f"COPY {raw['copy_line_items_s']:,.0f}",
                       "", "")
         table.add_row("  worker peak RSS, MiB", f"{s['peak_rss_mib']:,.0f}", "", "", "")
+    e2e = report["results"].get("e2e")
+    if e2e:
+        _e2e_rows(table, e2e["summary"], len(e2e["runs"]))
     link = report["results"].get("link")
     if link:
         table.add_row("fuzzy linking, names/s (10k products)", f"{link['names_s']['median']:,.0f}", "", "",
@@ -124,3 +133,41 @@ def _print(report: dict[str, Any], console: Console) -> None:
                           f"{figures['first_s']:.1f} / {figures['warm_median_s']:.1f}", "", "",
                           f"< {quality['interval_s']:g} (schedule)")
     console.print(table)
+
+
+def _e2e_rows(table: Table, s: dict[str, Any], repeats: int) -> None:
+    """One run's figures, or the median (min-max) of each over repeats."""
+
+    def v(figure: Any, fmt: str = ",.0f", scale: float = 1.0) -> str:
+        if isinstance(figure, dict):
+            if figure["min"] == figure["max"]:
+                return format(figure["median"] * scale, fmt)
+            return (f"{format(figure['median'] * scale, fmt)} ({format(figure['min'] * scale, fmt)}"
+                    f"-{format(figure['max'] * scale, fmt)})")
+        return "n/a" if figure is None else format(figure * scale, fmt)
+
+    raw, lat, fresh = s["raw"], s["silver"]["post_to_silver_s"], s["gold_freshness"]
+    label = f"e2e, {v(s['silver_workers'], 'g')} stream worker(s), {v(s['duration_s'], 'g')} s"
+    label += f", {repeats} runs" if repeats > 1 else ""
+    table.add_row(f"{label}: offered / accepted tx/s", f"{v(s['offered_tx_s'])} / {v(s['accepted_tx_s'])}",
+                  f"Kafka produce {v(raw['kafka_produce_msg_s'])}", v(s["ratios"]["accepted_to_kafka_produce"], ".3f"),
+                  f"{TARGETS['e2e_tx_s']:,}")
+    table.add_row("  into silver, tx/s (missing / errors)",
+                  f"{v(s['silver']['tx_s'])} ({v(s['silver']['missing'])} / {v(s['errors'])})",
+                  f"COPY {v(raw['copy_silver_tx_with_lines_s'])}", v(s["ratios"]["silver_to_copy"], ".3f"), "")
+    table.add_row("  POST -> silver commit p50 / p95 / p99, s",
+                  f"{v(lat['p50'], '.2f')} / {v(lat['p95'], '.2f')} / {v(lat['p99'], '.2f')}", "", "",
+                  f"p99 {TARGETS['e2e_p99_s']}")
+    table.add_row("  gold freshness p95, s (first view / all views)",
+                  f"{v(fresh['first_view']['p95_s'], '.1f')} / {v(fresh['all_views']['p95_s'], '.1f')}", "", "",
+                  f"{TARGETS['gold_freshness_p95_s']}")
+    table.add_row("  CPU cores used during the load", ", ".join(
+        f"{name} {v(cores, '.2f')}" for name, cores in s["cpu_cores_during_load"].items()), "", "", "")
+    table.add_row("  scheduler job runs (succeeded / failed)", ", ".join(
+        f"{job} {v(by.get('succeeded', 0))} / {v(by.get('failed', 0))}" for job, by in s["job_runs"].items()),
+        "", "", "")
+    for name, rss in s["rss"].items():
+        verdict = {True: ", flat", False: ", growing"}.get(rss["flat"], "")
+        table.add_row(f"  RSS {name} start / end / peak, MiB (slope MiB/min)",
+                      f"{v(rss['start_mib'])} / {v(rss['end_mib'])} / {v(rss['peak_mib'])} "
+                      f"({v(rss['slope_mib_per_min'], '+.1f')}{verdict})", "", "", "flat")
