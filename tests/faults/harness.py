@@ -135,8 +135,8 @@ class Load:
     ``bodies`` are sent in order, one every 1/rate seconds, until ``stop()`` (or until they run out).
     """
 
-    def __init__(self, stack: Stack, *, rate: float = 40.0, seed: int = 1, bodies: list[dict[str, Any]] | None = None,
-                 retry_for_s: float = 90.0, concurrency: int = 64, idempotency_keys: bool = True) -> None:
+    def __init__(self, stack: Stack, *, rate: float = 20.0, seed: int = 1, bodies: list[dict[str, Any]] | None = None,
+                 retry_for_s: float = 90.0, concurrency: int = 8, idempotency_keys: bool = True) -> None:
         self.url, self.token = stack.url, stack.token
         self.rate, self.retry_for_s, self.concurrency = rate, retry_for_s, concurrency
         self.idempotency_keys = idempotency_keys
@@ -145,7 +145,19 @@ class Load:
         self.sent: list[Sent] = []
         self.in_flight = 0
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="load", daemon=True)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="load", daemon=True)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # shown by the next check instead of vanishing with the thread
+            self.error = exc
+            raise
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise AssertionError(f"the load stopped: {self.error!r}") from self.error
 
     def _body(self, n: int) -> dict[str, Any] | None:
         if self._bodies is not None:
@@ -160,20 +172,24 @@ class Load:
         """Stop sending new transactions; wait for the ones still being retried."""
         self._stopping.set()
         self._thread.join(timeout)
+        self._check()
         assert not self._thread.is_alive(), "the load did not finish its retries in time"
         return self.sent
 
     def join(self, timeout: float = 600) -> list[Sent]:
         """Wait until every body was sent and answered (for a finite ``bodies`` list)."""
         self._thread.join(timeout)
+        self._check()
         assert not self._thread.is_alive(), "the load did not finish in time"
         return self.sent
 
     def acknowledged_after(self, moment: float) -> int:
+        self._check()
         return sum(1 for s in list(self.sent) for a in s.attempts
                    if a.started >= moment and a.status is not None and 200 <= a.status < 300)
 
     def failures_after(self, moment: float) -> int:
+        self._check()
         return sum(1 for s in list(self.sent) for a in s.attempts
                    if a.started >= moment and (a.status is None or a.status >= 500 or a.status in RETRYABLE))
 
@@ -185,15 +201,19 @@ class Load:
         async with httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(10.0, connect=2.0), limits=limits,
                                      headers={"Authorization": f"Bearer {self.token}"}) as client:
             tasks: list[asyncio.Task[None]] = []
-            started = time.monotonic()
+            slots = asyncio.Semaphore(self.concurrency)  # a device has few connections: when all are
+            started = time.monotonic()  # busy the next transaction waits (the rate drops, nothing piles up)
             n = 0
             while not self._stopping.is_set():
                 body = self._body(n)
                 if body is None:
                     break
                 sent = Sent(n, body)
+                await slots.acquire()
                 self.sent.append(sent)
-                tasks.append(asyncio.create_task(self._deliver(client, sent)))
+                task = asyncio.create_task(self._deliver(client, sent))
+                task.add_done_callback(lambda _: slots.release())
+                tasks.append(task)
                 n += 1
                 delay = started + n / self.rate - time.monotonic()
                 if delay > 0:
