@@ -258,6 +258,7 @@ class SilverRow:
 
 
 def _silver_rows(dsn: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[SilverRow]]:
+    keys = sorted(set(keys))
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT t.store_id, t.transaction_id, t.event_hash, t.total_amount, t.item_count, "
@@ -291,6 +292,32 @@ def _hashes_in_silver(dsn: str, hashes: list[str]) -> int:
     return int(row[0])
 
 
+def _whereabouts(dsn: str, acked: list[Sent]) -> list[dict[str, Any]]:
+    """For acknowledged transactions not in silver: what bronze, quarantine and dead letters hold of them."""
+    by_hash = {s.acknowledged.event_hash: s for s in acked if s.acknowledged is not None}
+    with psycopg.connect(dsn) as conn:
+        present = {str(h).strip() for (h,) in conn.execute(
+            "SELECT event_hash FROM silver.transactions WHERE event_hash = ANY(%s::char(64)[])",
+            (list(by_hash),)).fetchall()}
+        out = []
+        for event_hash, s in by_hash.items():
+            if event_hash in present:
+                continue
+            store, txn = s.key
+            out.append({
+                "key": s.key, "event_hash": event_hash, "attempts": [(a.status, a.error) for a in s.attempts],
+                "bronze": conn.execute("SELECT id, event_hash, processed_at FROM bronze.transactions "
+                                       "WHERE store_id = %s AND transaction_id = %s", (store, txn)).fetchall(),
+                "silver_by_key": conn.execute("SELECT event_hash FROM silver.transactions "
+                                              "WHERE store_id = %s AND transaction_id = %s", (store, txn)).fetchall(),
+                "quarantine": conn.execute("SELECT reasons FROM silver.quarantine WHERE store_id = %s "
+                                           "AND transaction_id = %s", (store, txn)).fetchall(),
+                "dead_letters": conn.execute("SELECT reason FROM ops.dead_letters WHERE position(%s IN raw) > 0",
+                                             (txn.encode(),)).fetchall(),
+            })
+    return out[:5]
+
+
 def totals(dsn: str) -> dict[str, tuple[int, Decimal]]:
     with psycopg.connect(dsn) as conn:
         silver = conn.execute("SELECT count(*), coalesce(sum(total_amount), 0) FROM silver.transactions").fetchone()
@@ -317,9 +344,12 @@ def assert_delivered(dsn: str, sent: list[Sent], *, timeout: float = 180) -> dic
     acked = [s for s in sent if s.acknowledged is not None]
     hashes = [s.acknowledged.event_hash for s in acked if s.acknowledged and s.acknowledged.event_hash]
     assert len(hashes) == len(acked)
-    eventually(lambda: (_hashes_in_silver(dsn, hashes), _backlog(dsn)),
-               until=lambda r: r[0] == len(set(hashes)) and r[1] == 0, timeout=timeout,
-               what=f"every acknowledged transaction in silver ({len(set(hashes))}) and no bronze backlog")
+    try:
+        eventually(lambda: (_hashes_in_silver(dsn, hashes), _backlog(dsn)),
+                   until=lambda r: r[0] == len(set(hashes)) and r[1] == 0, timeout=timeout,
+                   what=f"every acknowledged transaction in silver ({len(set(hashes))}) and no bronze backlog")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; where the missing ones are: {_whereabouts(dsn, acked)}") from None
     drained = time.monotonic() - began
     rows = _silver_rows(dsn, [s.key for s in sent])
     problems: list[str] = []
@@ -340,7 +370,8 @@ def assert_delivered(dsn: str, sent: list[Sent], *, timeout: float = 180) -> dic
             if s.acknowledged is not None and row.event_hash != s.acknowledged.event_hash:
                 problems.append(f"{s.key}: silver holds {row.event_hash}, the API acknowledged "
                                 f"{s.acknowledged.event_hash}")
-            if row.total_amount != expected_total or len(s.body["items"]) not in {row.lines} or row.item_count != row.lines:
+            lines = len(s.body["items"])
+            if row.total_amount != expected_total or row.lines != lines or row.item_count != lines:
                 problems.append(f"{s.key} is half there: total {row.total_amount} of {expected_total}, "
                                 f"{row.lines} of {len(s.body['items'])} line items")
     assert not problems, f"{len(problems)} delivery violations, first: {problems[:10]}"
@@ -355,15 +386,15 @@ def assert_delivered(dsn: str, sent: list[Sent], *, timeout: float = 180) -> dic
 def recovery(sent: list[Sent], dsn: str, *, fault_at: float, fault_wall: float) -> dict[str, Any]:
     """How long clients were refused and data was delayed around the fault at ``fault_at`` (monotonic).
 
-    - ``api_outage_s``: from the fault to the first 2xx to a request sent after it (0: never refused);
+    - ``refused_for_s``: from the first request refused (no answer, 5xx, 409, 429) after the fault to the
+      end of the last one (0: clients never noticed);
     - ``max_delay_s``: the longest any acknowledged transaction took from its 2xx to silver, among those
       acknowledged from the fault on; ``baseline_delay_s``: the median before the fault.
     """
     attempts = [a for s in sent for a in s.attempts]
-    failed_after = [a for a in attempts if a.started >= fault_at and (a.status is None or a.status >= 500)]
-    first_ok = min((a.ended for a in attempts if a.started >= fault_at and a.status is not None
-                    and 200 <= a.status < 300), default=None)
-    api_outage = 0.0 if not failed_after or first_ok is None else max(0.0, first_ok - fault_at)
+    failed = [a for a in attempts if a.started >= fault_at
+              and (a.status is None or a.status >= 500 or a.status in RETRYABLE)]
+    refused_for = max(a.ended for a in failed) - min(a.started for a in failed) if failed else 0.0
     rows = _silver_rows(dsn, [s.key for s in sent if s.acknowledged is not None])
     before: list[float] = []
     after: list[float] = []
@@ -382,7 +413,7 @@ def recovery(sent: list[Sent], dsn: str, *, fault_at: float, fault_wall: float) 
         "transactions": len(sent),
         "acknowledged": sum(1 for s in sent if s.acknowledged is not None),
         "attempts": statuses,
-        "api_outage_s": round(api_outage, 2),
+        "refused_for_s": round(refused_for, 2),
         "baseline_delay_s": round(before[len(before) // 2], 2) if before else None,
         "max_delay_s": round(max(after), 2) if after else None,
     }
