@@ -58,7 +58,8 @@ def test_no_secret_in_any_output(settings: Settings, postgres: Postgres, tmp_pat
         )
         _, token = cli_token(env, "--name", "secret test", "--all-stores")
         _, reader = cli_token(env, "--name", "secret reader", "--scope", "read", "--all-stores")
-        children = Children({**env, "SCOUT_DATABASE_URL": _with_password(dsn, api_login)}, tmp_path / "logs")
+        children = Children({**env, "SCOUT_DATABASE_URL": _with_password(dsn, api_login)},
+                            settings.data_dir / "logs")
         children.start("api", "api")
         children.env = {**env, "SCOUT_WORKER_WEB_PORT": str(free_port())}
         children.start("worker", "worker")
