@@ -3,8 +3,8 @@ Kafka and PostgreSQL restarted, the API restarted with requests in flight, a dup
 poison messages. After each, the delivery guarantees are asserted from the database (see harness) and
 the recovery figures are printed and written to recovery.json in the test's tmp dir.
 
-`make test` runs the scenarios marked ``faults`` only; `make test-faults` also runs the
-``faults_extended`` ones.
+`make test` runs the three scenarios not marked ``faults_extended`` (a worker crash, a broker restart,
+an API crash: about 5 minutes); `make test-faults` runs all seven. docs/RELIABILITY.md lists what each proves.
 """
 
 from __future__ import annotations
@@ -125,6 +125,7 @@ def test_silver_worker_killed_mid_batch(settings: Settings, tmp_path: Path) -> N
 # --- (2) a bronze consumer SIGKILLed ----------------------------------------------------------------
 
 
+@extended
 def test_bronze_consumer_killed(settings: Settings, tmp_path: Path) -> None:
     with running_stack(settings, workers=(("--no-silver",), ())) as stack:
         load = Load(stack, seed=102).start()
@@ -266,6 +267,7 @@ POISON: list[tuple[bytes | None, bytes | None, str]] = [
 ]
 
 
+@extended
 def test_poison_messages_on_the_topic(settings: Settings, tmp_path: Path) -> None:
     with running_stack(settings) as stack:
         load = Load(stack, seed=107).start()
