@@ -59,6 +59,7 @@ def _finish(stack: Stack, load: Load, fault: Fault, tmp_path: Path, name: str,
     figures = {**recovery(sent, stack.settings.database_dsn(), fault_at=fault.at, fault_wall=fault.wall),
                "drained_after_load_s": round(timings["drained_s"], 2), **extra}
     report(tmp_path, name, figures)
+    assert figures["acknowledged"] == figures["transactions"], "a device that kept resending got no 2xx"
     return figures
 
 
