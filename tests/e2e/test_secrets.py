@@ -7,7 +7,6 @@ a scout_ingest login that is not a superuser; the database holds token hashes, n
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -39,7 +38,7 @@ def _silver_and_quarantine(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
-def test_no_secret_in_any_output(settings: Settings, postgres: Postgres, tmp_path: Path) -> None:
+def test_no_secret_in_any_output(settings: Settings, postgres: Postgres) -> None:
     dsn = settings.database_dsn()
     api_login = f"api_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres.admin_dsn, autocommit=True) as conn:
