@@ -1,6 +1,8 @@
 # Scout: two commands on a fresh machine.
 #   make run    venv + install + embedded PostgreSQL and broker + API, worker, scheduler, simulated traffic
-#   make test   venv + install + Apache Kafka jars + the whole test suite (what CI runs)
+#   make test   venv + install + Apache Kafka jars + the whole test suite (what CI runs) except the
+#               longest fault scenarios
+#   make test-faults   every fault-injection scenario (tests/faults, docs/RELIABILITY.md)
 
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -9,7 +11,7 @@ STAMP  := $(VENV)/.installed
 DURATION ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install kafka-jars promtool clean
+.PHONY: run test test-faults lint install kafka-jars promtool clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +40,10 @@ promtool:
 test: install kafka-jars promtool
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not faults_extended" $(PYTEST_ARGS)
+
+test-faults: install kafka-jars
+	$(BIN)/python -m pytest -m "faults or faults_extended" tests/faults $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .scout .pytest_cache .mypy_cache .ruff_cache

@@ -69,6 +69,13 @@ def guard(text: str, *, max_rows: int) -> GuardedQuery:
         raise QueryRefused("the query is empty")
     if len(text) > MAX_QUERY_CHARS:
         raise QueryRefused(f"the query is longer than {MAX_QUERY_CHARS} characters")
+    try:
+        return _guard(text, max_rows=max_rows)
+    except RecursionError:  # sqlglot parses and walks recursively: "(((...)))" thousands deep
+        raise QueryRefused("the query is nested too deeply") from None
+
+
+def _guard(text: str, *, max_rows: int) -> GuardedQuery:
     query = _parse_one(text)
     check(query)
     limit, applied = _enforce_limit(query, max_rows)
