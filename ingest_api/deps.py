@@ -67,10 +67,6 @@ def body_reader(limit_setting: str, endpoint: str) -> Callable[[Request], Awaita
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 PoolDep = Annotated[AsyncConnectionPool | None, Depends(get_pool)]
-IngestDep = Annotated[Ingest, Depends(get_ingest)]
-IdempotencyDep = Annotated[IdempotencyStore | None, Depends(get_idempotency)]
-BodyDep = Annotated[bytes, Depends(body_reader("api_max_body_bytes", "single"))]
-BatchBodyDep = Annotated[bytes, Depends(body_reader("api_batch_max_bytes", "batch"))]
 IngestCaller = Annotated[Principal, Depends(require_scope("ingest"))]
 IdempotencyKey = Annotated[
     str | None,
