@@ -37,7 +37,7 @@ async def post_transaction(principal: IngestCaller, request: Request,
     ingest: Ingest = request.app.state.ingest
     return await answer_once(
         request.app.state.idempotency, owner=principal.owner, key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body),
+        fingerprint=request_fingerprint("POST", request.url.path, body) if idempotency_key is not None else "",
         retry_after_s=ingest.settings.retry_after_s,
         produce=lambda: ingest.one(principal, body),
     )
@@ -59,7 +59,7 @@ async def post_batch(principal: IngestCaller, request: Request, idempotency_key:
     ingest: Ingest = request.app.state.ingest
     return await answer_once(
         request.app.state.idempotency, owner=principal.owner, key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body),
+        fingerprint=request_fingerprint("POST", request.url.path, body) if idempotency_key is not None else "",
         retry_after_s=ingest.settings.retry_after_s,
         produce=lambda: ingest_batch(ingest, principal, body, request.headers.get("content-type")),
     )
