@@ -10,9 +10,9 @@ Example::
 from __future__ import annotations
 
 import hashlib
-from functools import cached_property
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Any, Final, Literal
 
 import orjson
