@@ -157,10 +157,6 @@ class Authenticator:
         return principal
 
 
-def get_authenticator(request: Request) -> Authenticator:
-    return request.app.state.authenticator  # type: ignore[no-any-return]
-
-
 def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency: the authenticated caller, who must hold ``scope`` (or ``admin``)."""
     if scope not in SCOPES:
@@ -169,8 +165,8 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        authenticator: Annotated[Authenticator, Depends(get_authenticator)],
     ) -> Principal:
+        authenticator: Authenticator = request.app.state.authenticator
         return await authenticator.authenticate(request, credentials, scope)
 
     dependency.__name__ = f"require_{scope}"

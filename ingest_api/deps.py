@@ -1,4 +1,8 @@
-"""FastAPI dependencies as ``Annotated`` aliases: settings, publisher, pool, stores, size-limited bodies, callers."""
+"""FastAPI dependencies as ``Annotated`` aliases: settings, publisher, pool, stores, size-limited bodies, callers.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, one thread
+hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -16,23 +20,23 @@ from ingest_api.service import Ingest, count
 from scout.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_publisher(request: Request) -> Publisher:
+async def get_publisher(request: Request) -> Publisher:
     return request.app.state.publisher  # type: ignore[no-any-return]
 
 
-def get_pool(request: Request) -> AsyncConnectionPool | None:
+async def get_pool(request: Request) -> AsyncConnectionPool | None:
     return request.app.state.pool  # type: ignore[no-any-return]
 
 
-def get_ingest(request: Request) -> Ingest:
+async def get_ingest(request: Request) -> Ingest:
     return request.app.state.ingest  # type: ignore[no-any-return]
 
 
-def get_idempotency(request: Request) -> IdempotencyStore | None:
+async def get_idempotency(request: Request) -> IdempotencyStore | None:
     return request.app.state.idempotency  # type: ignore[no-any-return]
 
 
@@ -63,10 +67,6 @@ def body_reader(limit_setting: str, endpoint: str) -> Callable[[Request], Awaita
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 PoolDep = Annotated[AsyncConnectionPool | None, Depends(get_pool)]
-IngestDep = Annotated[Ingest, Depends(get_ingest)]
-IdempotencyDep = Annotated[IdempotencyStore | None, Depends(get_idempotency)]
-BodyDep = Annotated[bytes, Depends(body_reader("api_max_body_bytes", "single"))]
-BatchBodyDep = Annotated[bytes, Depends(body_reader("api_batch_max_bytes", "batch"))]
 IngestCaller = Annotated[Principal, Depends(require_scope("ingest"))]
 IdempotencyKey = Annotated[
     str | None,

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from functools import partial
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.structs import RecordMetadata
 
 from observability.metrics import PRODUCE_LATENCY
 from scout.contract import Envelope
@@ -30,10 +33,16 @@ from scout.settings import Settings
 log = logging.getLogger(__name__)
 
 
+BATCHED_FROM = 32  # a publish of this many envelopes builds its own record batches
+
+
 @dataclass(frozen=True)
 class Ack:
     partition: int
     offset: int
+
+
+Outcome = Ack | BaseException | None  # acknowledged, refused, or no answer in time
 
 
 class Publisher:
@@ -44,6 +53,8 @@ class Publisher:
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._down_until = 0.0
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[bytes, tuple[int, int]] = {}
 
     def _new_producer(self) -> AIOKafkaProducer:
         timeout_ms = int(self.settings.produce_timeout_s * 1000)
@@ -97,44 +108,97 @@ class Publisher:
             producer = self._producer
         if producer is None:
             return [PublishUnavailable(f"Kafka unreachable (event_hash={e.event_hash})") for e in envelopes]
-        futures = await self._send_all(producer, envelopes)
+        send = self._send_batches if len(envelopes) >= BATCHED_FROM else self._send_each
+        outcomes = await send(producer, envelopes)
         results: list[Ack | PublishUnavailable] = []
         failed = False
-        for envelope, future in zip(envelopes, futures, strict=True):
-            if future is not None and future.done() and not future.cancelled() and future.exception() is None:
-                meta = future.result()
-                results.append(Ack(meta.partition, meta.offset))
+        for envelope, outcome in zip(envelopes, outcomes, strict=True):
+            if isinstance(outcome, Ack):
+                results.append(outcome)
                 continue
             failed = True
-            cause = future.exception() if future is not None and future.done() and not future.cancelled() else None
-            reason = type(cause).__name__ if cause is not None else "no acknowledgement in time"
+            reason = type(outcome).__name__ if outcome is not None else "no acknowledgement in time"
             results.append(PublishUnavailable(
                 f"Kafka did not acknowledge event_hash={envelope.event_hash}: {reason}"))
         if failed:
             await self._discard(producer)
         return results
 
-    async def _send_all(self, producer: AIOKafkaProducer,
-                        envelopes: Sequence[Envelope]) -> list[asyncio.Future | None]:  # type: ignore[type-arg]
+    async def _send_each(self, producer: AIOKafkaProducer, envelopes: Sequence[Envelope]) -> list[Outcome]:
+        """One ``send`` per envelope: the messages of concurrent requests share the producer's batches."""
         futures: list[asyncio.Future | None] = [None] * len(envelopes)  # type: ignore[type-arg]
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.produce_timeout_s):
                 for i, envelope in enumerate(envelopes):
-                    future = await producer.send(
-                        self.settings.topic,
-                        value=envelope.to_bytes(),
-                        key=envelope.transaction.store_id.encode(),
-                        headers=[("event_hash", envelope.event_hash.encode()),
-                                 ("source", envelope.source.encode())],
-                    )
-                    future.add_done_callback(partial(_observe_ack, started))
+                    future = await producer.send(self.settings.topic, value=envelope.to_bytes(),
+                                                 key=envelope.transaction.store_id.encode(), headers=_headers(envelope))
+                    future.add_done_callback(partial(_observe_ack, started, 1))
                     futures[i] = future
                 await asyncio.wait([f for f in futures if f is not None])
         except Exception as exc:  # a timeout or a refused send: the caller sees which envelopes have no ack
             log.warning("ingest: produce failed after %d of %d sends: %r",
                         sum(f is not None for f in futures), len(envelopes), exc)
-        return futures
+        outcomes: list[Outcome] = []
+        for future in futures:
+            meta = _settled(future)
+            outcomes.append(meta if not isinstance(meta, RecordMetadata) else Ack(meta.partition, meta.offset))
+        return outcomes
+
+    async def _send_batches(self, producer: AIOKafkaProducer, envelopes: Sequence[Envelope]) -> list[Outcome]:
+        """Many envelopes: one record batch per partition (as full as the batch size allows) and one future per
+        batch; the default partitioner's choice, so a store's events keep their partition and their order."""
+        topic = self.settings.topic
+        sent: list[tuple[asyncio.Future, int, list[int]]] = []  # type: ignore[type-arg]
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.settings.produce_timeout_s):
+                partitions = sorted(await producer.partitions_for(topic))
+                filling: dict[int, tuple[BatchBuilder, list[int]]] = {}
+                for i, envelope in enumerate(envelopes):
+                    key = envelope.transaction.store_id.encode()
+                    partition = self._partition(key, partitions)
+                    builder, members = filling.get(partition) or (producer.create_batch(), [])
+                    value, headers = envelope.to_bytes(), _headers(envelope)
+                    if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                        sent.append((await self._submit(producer, builder, partition, started, len(members)),
+                                     partition, members))
+                        builder, members = producer.create_batch(), []
+                        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                            raise PublishUnavailable(f"event_hash={envelope.event_hash} exceeds the batch size")
+                    members.append(i)
+                    filling[partition] = (builder, members)
+                for partition, (builder, members) in filling.items():
+                    sent.append((await self._submit(producer, builder, partition, started, len(members)),
+                                 partition, members))
+                await asyncio.wait([future for future, _, _ in sent])
+        except Exception as exc:  # a timeout or a refused send: the caller sees which envelopes have no ack
+            log.warning("ingest: produce failed after %d of %d sends: %r",
+                        sum(len(m) for _, _, m in sent), len(envelopes), exc)
+        outcomes: list[Outcome] = [None] * len(envelopes)
+        for future, partition, members in sent:
+            meta = _settled(future)
+            for n, i in enumerate(members):
+                outcomes[i] = meta if not isinstance(meta, RecordMetadata) else Ack(partition, meta.offset + n)
+        return outcomes
+
+    async def _submit(self, producer: AIOKafkaProducer, builder: BatchBuilder, partition: int, started: float,
+                      count: int) -> asyncio.Future:  # type: ignore[type-arg]
+        builder.close()
+        future = await producer.send_batch(builder, self.settings.topic, partition=partition)
+        future.add_done_callback(partial(_observe_ack, started, count))
+        return future
+
+    def _partition(self, key: bytes, partitions: list[int]) -> int:
+        """The default partitioner's choice (murmur2 of the key), remembered per key and partition count."""
+        cached = self._partitions.get(key)
+        if cached is not None and cached[0] == len(partitions):
+            return cached[1]
+        partition = self._partitioner(key, partitions, partitions)
+        if len(self._partitions) > 100_000:
+            self._partitions.clear()
+        self._partitions[key] = (len(partitions), partition)
+        return partition
 
     async def _discard(self, producer: AIOKafkaProducer) -> None:
         """Drop the producer and everything it still buffers, so no unacknowledged message is sent later."""
@@ -159,9 +223,23 @@ class Publisher:
             return False
 
 
-def _observe_ack(started: float, future: asyncio.Future) -> None:  # type: ignore[type-arg]
+def _headers(envelope: Envelope) -> list[tuple[str, bytes]]:
+    return [("event_hash", envelope.event_hash.encode()), ("source", envelope.source.encode())]
+
+
+def _settled(future: asyncio.Future | None) -> RecordMetadata | BaseException | None:  # type: ignore[type-arg]
+    """The future's metadata, its error, or None when it has no answer (not sent, pending or cancelled)."""
+    if future is None or not future.done() or future.cancelled():
+        return None
+    return future.exception() or future.result()
+
+
+def _observe_ack(started: float, count: int, future: asyncio.Future) -> None:  # type: ignore[type-arg]
+    """One observation per acknowledged message, however they were batched."""
     if not future.cancelled() and future.exception() is None:
-        PRODUCE_LATENCY.observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        for _ in range(count):
+            PRODUCE_LATENCY.observe(elapsed)
 
 
 async def _quiet_stop(producer: AIOKafkaProducer) -> None:

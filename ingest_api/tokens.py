@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -86,18 +87,55 @@ class CreatedToken:
 
 
 class TokenStore:
-    """Token look-ups for the API from PostgreSQL; no caching, so a revocation counts at once."""
+    """Token look-ups for the API from PostgreSQL; no caching, so a revocation counts at once.
+
+    Concurrent look-ups share one query: a look-up waits for the next query that starts after it was
+    asked (never one already sent), so every request still reads its token's row as it is after any
+    revocation that committed before the request arrived — in one round trip per batch, not three per
+    request (checkout, BEGIN, SELECT, COMMIT).
+    """
 
     def __init__(self, pool: AsyncConnectionPool, *, timeout_s: float = 2.0) -> None:
         self.pool = pool
         self.timeout_s = timeout_s
+        self._waiting: dict[str, list[asyncio.Future[TokenRecord | None]]] = {}
+        self._drainer: asyncio.Task[None] | None = None
 
     async def lookup(self, token_hash_hex: str) -> TokenRecord | None:
-        async with self.pool.connection(timeout=self.timeout_s) as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(q("token_by_hash"), {"token_hash": token_hash_hex})
-            row = await cur.fetchone()
-        return TokenRecord.from_row(row) if row is not None else None
+        future: asyncio.Future[TokenRecord | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(token_hash_hex, []).append(future)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        """Query for everything asked so far, then for what was asked meanwhile, until nothing waits."""
+        while self._waiting:
+            batch, self._waiting = self._waiting, {}
+            try:
+                found = await self._fetch(list(batch))
+            except Exception as exc:  # every waiter of this batch gets the error (the API answers 503)
+                failure = exc if isinstance(exc, psycopg.Error) else psycopg.OperationalError(repr(exc))
+                for futures in batch.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(failure)
+                continue
+            for hash_hex, futures in batch.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(found.get(hash_hex))
+
+    async def _fetch(self, hashes: list[str]) -> dict[str, TokenRecord]:
+        async with asyncio.timeout(self.timeout_s), self.pool.connection(timeout=self.timeout_s) as conn:
+            await conn.set_autocommit(True)  # one statement: no BEGIN and COMMIT round trips
+            try:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(q("tokens_by_hash"), {"token_hashes": hashes})
+                rows = await cur.fetchall()
+            finally:
+                await conn.set_autocommit(False)
+        return {str(row["token_hash"]): TokenRecord.from_row(row) for row in rows}
 
     async def touch(self, token_id: int) -> None:
         """Note the token's last use (at most once a minute in the database)."""

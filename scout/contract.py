@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Any, Final, Literal
 
 import orjson
@@ -137,6 +138,11 @@ class Transaction(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
     def canonical_json(self) -> bytes:
+        return self.canonical_bytes
+
+    @cached_property
+    def canonical_bytes(self) -> bytes:
+        """The canonical JSON, once per (immutable) transaction: the event hash and the envelope share it."""
         return orjson.dumps(self.canonical(), option=orjson.OPT_SORT_KEYS)
 
     def event_hash(self) -> str:
@@ -172,7 +178,7 @@ class Envelope(BaseModel):
             "event_hash": self.event_hash,
             "source": self.source,
             "received_at": self.received_at.isoformat().replace("+00:00", "Z"),
-            "transaction": self.transaction.canonical(),
+            "transaction": orjson.Fragment(self.transaction.canonical_json()),  # already sorted and compact
         }
         return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 

@@ -39,7 +39,7 @@ class FeedStatus(BaseModel):
     last_error: str | None
 
 
-def _feed(request: Request) -> Feed:
+async def _feed(request: Request) -> Feed:
     feed: Feed = request.app.state.feed
     return feed
 

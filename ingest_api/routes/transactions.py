@@ -1,16 +1,24 @@
-"""POST /v1/transactions (one) and POST /v1/transactions:batch (many): 2xx only after Kafka acknowledged."""
+"""POST /v1/transactions (one) and POST /v1/transactions:batch (many): 2xx only after Kafka acknowledged.
+
+The hot path keeps FastAPI dependencies to the caller (security, in the OpenAPI document) and the
+Idempotency-Key header: FastAPI resolves every dependency anew on each request, so the body, the ingest
+stage and the idempotency store are taken directly.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
 from ingest_api.batch import ingest_batch
-from ingest_api.deps import BatchBodyDep, BodyDep, IdempotencyDep, IdempotencyKey, IngestCaller, IngestDep
+from ingest_api.deps import IdempotencyKey, IngestCaller, body_reader
 from ingest_api.idempotency import answer_once, request_fingerprint
 from ingest_api.openapi import BATCH_BODY, SINGLE_BODY, error_responses
 from ingest_api.schemas import AcceptedResponse, BatchResponse
+from ingest_api.service import Ingest
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
+read_single = body_reader("api_max_body_bytes", "single")
+read_batch = body_reader("api_batch_max_bytes", "batch")
 
 
 @router.post(
@@ -23,11 +31,13 @@ router = APIRouter(prefix="/v1", tags=["ingest"])
     description="Validated, hashed (SHA-256 over the canonical form) and produced to Kafka with acks=all; "
                 "202 only after the acknowledgement. A resend gets the same `event_hash` and lands once.",
 )
-async def post_transaction(principal: IngestCaller, request: Request, body: BodyDep, ingest: IngestDep,
-                           store: IdempotencyDep, idempotency_key: IdempotencyKey = None) -> Response:
+async def post_transaction(principal: IngestCaller, request: Request,
+                           idempotency_key: IdempotencyKey = None) -> Response:
+    body = await read_single(request)
+    ingest: Ingest = request.app.state.ingest
     return await answer_once(
-        store, owner=principal.owner, key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body),
+        request.app.state.idempotency, owner=principal.owner, key=idempotency_key,
+        fingerprint=request_fingerprint("POST", request.url.path, body) if idempotency_key is not None else "",
         retry_after_s=ingest.settings.retry_after_s,
         produce=lambda: ingest.one(principal, body),
     )
@@ -44,11 +54,12 @@ async def post_transaction(principal: IngestCaller, request: Request, body: Body
                 "(its event hash was produced recently) or `rejected` with a reason. 503 only when Kafka "
                 "acknowledged none; items rejected with `kafka_unavailable` can be resent as they are.",
 )
-async def post_batch(principal: IngestCaller, request: Request, body: BatchBodyDep, ingest: IngestDep,
-                     store: IdempotencyDep, idempotency_key: IdempotencyKey = None) -> Response:
+async def post_batch(principal: IngestCaller, request: Request, idempotency_key: IdempotencyKey = None) -> Response:
+    body = await read_batch(request)
+    ingest: Ingest = request.app.state.ingest
     return await answer_once(
-        store, owner=principal.owner, key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body),
+        request.app.state.idempotency, owner=principal.owner, key=idempotency_key,
+        fingerprint=request_fingerprint("POST", request.url.path, body) if idempotency_key is not None else "",
         retry_after_s=ingest.settings.retry_after_s,
         produce=lambda: ingest_batch(ingest, principal, body, request.headers.get("content-type")),
     )

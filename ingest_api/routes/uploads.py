@@ -25,7 +25,7 @@ MAPPING_HELP = f"A preset ({', '.join(PRESETS)}) or a JSON mapping: {{\"columns\
 SSE_HEARTBEAT_S = 15.0
 
 
-def get_uploads(request: Request) -> Uploads:
+async def get_uploads(request: Request) -> Uploads:
     uploads: Uploads | None = request.app.state.uploads
     if uploads is None:
         raise ApiError(503, "uploads_unavailable", "uploads need a database (SCOUT_DATABASE_URL)")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -119,8 +119,7 @@ class Group:
         return len(self.transaction.items) if self.transaction is not None else 0
 
 
-@dataclass(frozen=True)
-class _Line:
+class _Line(NamedTuple):  # a tuple: cheap to build, and hashable to find repeated lines
     stock_code: str
     description: str | None
     qty: int
@@ -148,6 +147,7 @@ class _Parser:
         self.index = {f: names.index(c) for f, c in mapping.columns.items() if c in names}
         self.zone = ZoneInfo(mapping.timezone)
         self.dates: dict[str, datetime] = {}  # the lines of an invoice share their timestamp
+        self.prices: dict[str, Decimal | _RowInvalid] = {}  # a catalogue repeats its prices
 
     def column(self, name: str) -> str:
         return self.mapping.columns.get(name, name)
@@ -189,6 +189,20 @@ class _Parser:
 
     def _price(self, record: list[str]) -> Decimal:
         raw = self.value(record, "price")
+        known = self.prices.get(raw)
+        if known is None:
+            try:
+                known = self._parse_price(raw)
+            except _RowInvalid as bad:
+                known = bad
+            if len(self.prices) > 10_000:
+                self.prices.clear()
+            self.prices[raw] = known
+        if isinstance(known, _RowInvalid):
+            raise _RowInvalid(known.column, known.reason, known.value)
+        return known
+
+    def _parse_price(self, raw: str) -> Decimal:
         try:
             price = Decimal(raw)
         except InvalidOperation:
@@ -240,8 +254,8 @@ def _groups(reader: Any, parser: _Parser, window: int) -> Iterator[Group]:
     open_: OrderedDict[str, tuple[Group, dict[_Line, int]]] = OrderedDict()
     closed: set[str] = set()
     for record in reader:
-        if not any(cell.strip() for cell in record):
-            continue  # blank line
+        if not "".join(record).strip():
+            continue  # blank line (every cell empty or spaces)
         row = reader.line_num
         invoice = parser.invoice(record)
         if invoice in open_:

@@ -1,9 +1,10 @@
 -- Queries of the ingest API (ingest_api): device tokens and Idempotency-Key answers.
 
--- name: token_by_hash
-SELECT id, name, scopes, device_id, store_ids, rate_limit_per_s, expires_at, revoked_at
+-- name: tokens_by_hash
+-- Every token of one batch of concurrent requests in one round trip.
+SELECT token_hash, id, name, scopes, device_id, store_ids, rate_limit_per_s, expires_at, revoked_at
 FROM ops.device_tokens
-WHERE token_hash = %(token_hash)s;
+WHERE token_hash = ANY(%(token_hashes)s);
 
 -- name: token_touch
 UPDATE ops.device_tokens SET last_used_at = now()

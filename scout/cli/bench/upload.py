@@ -102,7 +102,9 @@ def bench_upload(bootstrap: str, dsn: str, work_dir: Path, *, lines: int, say: A
     job_s = job.pop("seconds")
     return {"lines": lines, "invoices": invoices, "parse_rows_s": lines / parse_s,
             "upload_rows_s": lines / job_s, "upload_tx_s": job["transactions_published"] / job_s,
-            "raw_kafka_produce_msg_s": raw_msg_s, "peak_rss_mib": rss.peak_mib,
+            "raw_kafka_produce_msg_s": raw_msg_s,
+            "ratio_tx_to_produce": job["transactions_published"] / job_s / raw_msg_s,
+            "ratio_to_parse_only": parse_s / job_s, "peak_rss_mib": rss.peak_mib,
             "rss_growth_during_job_mib": rss.growth_mib, "job": job,
             "file_mib": path.stat().st_size / (1 << 20)}
 
