@@ -29,18 +29,27 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class GoldView:
+    """A gold relation the refresh keeps current.
+
+    ``aggregate`` names the per-day table in schema agg the view reads (sql/migrations/0015): its queued
+    days are recomputed first (all days when forced). ``materialized`` views are then refreshed
+    CONCURRENTLY; a plain view reads its aggregate directly.
+    """
+
     name: str
     depends_on: tuple[str, ...] = ()
+    aggregate: str | None = None
+    materialized: bool = True
 
 
 # Dependency order: a view appears after every view it reads ("platinum" after gold). A view without
-# inputs here reads silver; docs/ANALYSTS.md describes each one.
+# inputs here reads silver (directly or through its aggregate); docs/ANALYSTS.md describes each one.
 GOLD_VIEWS: tuple[GoldView, ...] = (
-    GoldView("gold.sales_by_store_day"),
-    GoldView("gold.sales_by_hour"),
-    GoldView("gold.sales_by_product_day"),
-    GoldView("gold.sales_by_category_day"),
-    GoldView("gold.basket_metrics"),
+    GoldView("gold.sales_by_store_day", aggregate="store_day"),
+    GoldView("gold.sales_by_hour", aggregate="store_hour_day"),
+    GoldView("gold.sales_by_product_day", aggregate="product_day", materialized=False),
+    GoldView("gold.sales_by_category_day", aggregate="category_day"),
+    GoldView("gold.basket_metrics", aggregate="basket_day"),
     GoldView("gold.next_order_predictions"),
     GoldView("gold.product_associations"),
     GoldView("gold.store_segments", depends_on=("gold.sales_by_store_day",)),
@@ -113,7 +122,10 @@ def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool) ->
             GOLD_LAST_REFRESH.labels(view.name).set(time.time())  # nothing new: still current
         return RefreshResult(view.name, "skipped", why_skip, source, None, _ms(t0))
     version = source if source is not None else 0
-    conn.execute(q("refresh_view"), {"view": view.name, "concurrent": True})
+    if view.aggregate is not None:
+        conn.execute(q("refresh_aggregate"), {"aggregate": view.aggregate, "full": force})
+    if view.materialized:
+        conn.execute(q("refresh_view"), {"view": view.name, "concurrent": True})
     schema, name = view.name.split(".")
     count_row = conn.execute(
         sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
