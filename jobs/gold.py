@@ -33,13 +33,15 @@ class GoldView:
 
     ``aggregate`` names the per-day table in schema agg the view reads (sql/migrations/0015): its queued
     days are recomputed first (all days when forced). ``materialized`` views are then refreshed
-    CONCURRENTLY; a plain view reads its aggregate directly.
+    CONCURRENTLY; a plain view reads its aggregate directly. ``analytical`` views still scan all of silver
+    and may be refreshed less often than the others (see ``refresh_gold``).
     """
 
     name: str
     depends_on: tuple[str, ...] = ()
     aggregate: str | None = None
     materialized: bool = True
+    analytical: bool = False
 
 
 # Dependency order: a view appears after every view it reads ("platinum" after gold). A view without
@@ -50,10 +52,10 @@ GOLD_VIEWS: tuple[GoldView, ...] = (
     GoldView("gold.sales_by_product_day", aggregate="product_day", materialized=False),
     GoldView("gold.sales_by_category_day", aggregate="category_day"),
     GoldView("gold.basket_metrics", aggregate="basket_day"),
-    GoldView("gold.next_order_predictions"),
-    GoldView("gold.product_associations"),
     GoldView("gold.store_segments", depends_on=("gold.sales_by_store_day",)),
     GoldView("gold.dashboard_summary", depends_on=("gold.sales_by_store_day", "gold.sales_by_product_day")),
+    GoldView("gold.next_order_predictions", analytical=True),
+    GoldView("gold.product_associations", analytical=True),
 )
 
 Status = Literal["refreshed", "skipped", "failed"]
@@ -112,7 +114,8 @@ def _source_version(conn: psycopg.Connection, view: GoldView) -> tuple[int | Non
     return min(found.values()), "no input view refreshed since"
 
 
-def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool) -> RefreshResult:
+def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool,
+                    analytics_every_s: float | None) -> RefreshResult:
     t0 = time.perf_counter()
     source, why_skip = _source_version(conn, view)
     last_row = conn.execute(q("gold_watermark"), {"view": view.name}).fetchone()
@@ -121,6 +124,11 @@ def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool) ->
         if source is not None:
             GOLD_LAST_REFRESH.labels(view.name).set(time.time())  # nothing new: still current
         return RefreshResult(view.name, "skipped", why_skip, source, None, _ms(t0))
+    if not force and view.analytical and analytics_every_s is not None and last_row is not None:
+        age = (datetime.now(UTC) - last_row[1]).total_seconds()
+        if age < analytics_every_s:  # behind, and not recorded as current (no watermark)
+            return RefreshResult(view.name, "skipped", f"analytical view refreshed {age:.0f} s ago; "
+                                 f"refreshed every {analytics_every_s:g} s", None, None, _ms(t0))
     version = source if source is not None else 0
     if view.aggregate is not None:
         conn.execute(q("refresh_aggregate"), {"aggregate": view.aggregate, "full": force})
@@ -146,8 +154,8 @@ def _ms(t0: float) -> int:
     return int((time.perf_counter() - t0) * 1000)
 
 
-def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False,
-                 runner: str | None = None) -> RefreshResult:
+def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False, runner: str | None = None,
+                 analytics_every_s: float | None = None) -> RefreshResult:
     key = f"scout.gold.{view.name}"
     runner = runner or default_runner(pool)
     started = datetime.now(UTC)
@@ -160,7 +168,7 @@ def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False,
             return result
         try:
             try:
-                result = _refresh_locked(conn, view, force=force)
+                result = _refresh_locked(conn, view, force=force, analytics_every_s=analytics_every_s)
             except psycopg.Error as exc:
                 log.error("gold: refresh of %s failed: %r", view.name, exc)
                 result = RefreshResult(view.name, "failed", str(exc)[:500], None, None, 0)
@@ -172,9 +180,14 @@ def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False,
             conn.execute(q("advisory_unlock"), {"key": key})
 
 
-def refresh_gold(pool: ConnectionPool, *, force: bool = False,
-                 views: tuple[GoldView, ...] = GOLD_VIEWS, runner: str | None = None) -> list[RefreshResult]:
-    """Refresh every view in order; a failed view stops its dependants, not the others."""
+def refresh_gold(pool: ConnectionPool, *, force: bool = False, views: tuple[GoldView, ...] = GOLD_VIEWS,
+                 runner: str | None = None, analytics_every_s: float | None = None) -> list[RefreshResult]:
+    """Refresh every view in order; a failed view stops its dependants, not the others.
+
+    With ``analytics_every_s`` (the scheduled job passes ``SCOUT_GOLD_ANALYTICS_INTERVAL_S``) an analytical
+    view refreshed less than that long ago is skipped, so the cheap views keep their freshness while the
+    views that scan all of silver follow on their own cadence.
+    """
     check_order(views)
     runner = runner or default_runner(pool)
     results: list[RefreshResult] = []
@@ -189,7 +202,8 @@ def refresh_gold(pool: ConnectionPool, *, force: bool = False,
             failed.add(view.name)  # its own dependants wait too
             continue
         try:
-            results.append(refresh_view(pool, view, force=force, runner=runner))
+            results.append(refresh_view(pool, view, force=force, runner=runner,
+                                        analytics_every_s=analytics_every_s))
         except psycopg.Error as exc:
             failed.add(view.name)
             results.append(RefreshResult(view.name, "failed", str(exc)[:500], None, None, 0))

@@ -45,8 +45,8 @@ class Job:
     run: Callable[[ConnectionPool, Settings], dict[str, Any]]
 
 
-def _gold_refresh(pool: ConnectionPool, _: Settings) -> dict[str, Any]:
-    results = refresh_gold(pool)
+def _gold_refresh(pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
+    results = refresh_gold(pool, analytics_every_s=settings.gold_analytics_interval_s)
     details = {r.view: {"status": r.status, "reason": r.reason, "rows": r.rows, "ms": r.duration_ms}
                for r in results}
     failed = [r.view for r in results if r.status == "failed"]

@@ -129,6 +129,10 @@ class Settings(BaseSettings):
 
     # --- jobs -----------------------------------------------------------------------------
     gold_refresh_interval_s: float = Field(default=10.0, gt=0)
+    gold_analytics_interval_s: float = Field(
+        default=60.0, gt=0, description="The analytical gold views (jobs.gold, analytical=True) are refreshed at "
+        "most this often by the scheduled refresh; the other views on every run."
+    )
     relink_interval_s: float = Field(default=300.0, gt=0)
     job_retry_delay_s: float = Field(
         default=30.0, gt=0, description="A failed job runs again after this delay if its next run is later."

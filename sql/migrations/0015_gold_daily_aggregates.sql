@@ -385,6 +385,21 @@ FROM totals t
 WITH DATA;
 CREATE UNIQUE INDEX dashboard_summary_key ON gold.dashboard_summary (id);
 
+-- The gold relations the refresh keeps current: every materialized view in gold, and every plain view in gold
+-- that reads an aggregate (the freshness and presence checks of the quality suite list these).
+CREATE VIEW ops.gold_relations AS
+SELECT c.oid::regclass::text AS view_name, c.relkind = 'm' AS materialized
+FROM pg_class c
+WHERE c.relnamespace = 'gold'::regnamespace
+  AND (c.relkind = 'm'
+       OR (c.relkind = 'v' AND EXISTS (
+           SELECT 1
+           FROM pg_rewrite w
+           JOIN pg_depend d ON d.objid = w.oid AND d.classid = 'pg_rewrite'::regclass
+           JOIN pg_class t ON t.oid = d.refobjid
+           WHERE w.ev_class = c.oid AND t.relnamespace = 'agg'::regnamespace)));
+GRANT SELECT ON ops.gold_relations TO scout_pipeline;
+
 -- The remaining views that still scan silver get the same sort and hash memory as the aggregates.
 ALTER FUNCTION ops.refresh_materialized_view(text, boolean) SET work_mem = '64MB';
 

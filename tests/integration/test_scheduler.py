@@ -27,7 +27,8 @@ VIEWS = [v.name for v in GOLD_VIEWS]
 
 @contextmanager
 def _schedulers(dsn: str, names: list[str], jobs: dict[str, Job], **settings: Any) -> Iterator[None]:
-    config = Settings(database_url=dsn, gold_refresh_interval_s=0.2, **settings)  # type: ignore[arg-type]
+    config = Settings(database_url=dsn, gold_refresh_interval_s=0.2, gold_analytics_interval_s=0.2,  # type: ignore[arg-type]
+                      **settings)
     pools = [ConnectionPool(dsn, min_size=1, max_size=2, name=n, open=True,
                             kwargs={"application_name": n}) for n in names]
     schedulers = [build_scheduler(config, pool, BackgroundScheduler(timezone="UTC"), jobs=jobs) for pool in pools]
