@@ -33,8 +33,8 @@ class GoldView:
 
     ``aggregate`` names the per-day table in schema agg the view reads (sql/migrations/0015): its queued
     days are recomputed first (all days when forced). ``materialized`` views are then refreshed
-    CONCURRENTLY; a plain view reads its aggregate directly. ``analytical`` views still scan all of silver
-    and may be refreshed less often than the others (see ``refresh_gold``).
+    CONCURRENTLY; a plain view reads its aggregate directly. ``analytical`` views still scan all of silver;
+    the scheduler refreshes them in their own job on their own interval (jobs.registry).
     """
 
     name: str
@@ -57,6 +57,8 @@ GOLD_VIEWS: tuple[GoldView, ...] = (
     GoldView("gold.next_order_predictions", analytical=True),
     GoldView("gold.product_associations", analytical=True),
 )
+CORE_VIEWS = tuple(v for v in GOLD_VIEWS if not v.analytical)
+ANALYTICAL_VIEWS = tuple(v for v in GOLD_VIEWS if v.analytical)
 
 Status = Literal["refreshed", "skipped", "failed"]
 
@@ -114,8 +116,7 @@ def _source_version(conn: psycopg.Connection, view: GoldView) -> tuple[int | Non
     return min(found.values()), "no input view refreshed since"
 
 
-def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool,
-                    analytics_every_s: float | None) -> RefreshResult:
+def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool, rebuild: bool) -> RefreshResult:
     t0 = time.perf_counter()
     source, why_skip = _source_version(conn, view)
     last_row = conn.execute(q("gold_watermark"), {"view": view.name}).fetchone()
@@ -124,14 +125,9 @@ def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool,
         if source is not None:
             GOLD_LAST_REFRESH.labels(view.name).set(time.time())  # nothing new: still current
         return RefreshResult(view.name, "skipped", why_skip, source, None, _ms(t0))
-    if not force and view.analytical and analytics_every_s is not None and last_row is not None:
-        age = (datetime.now(UTC) - last_row[1]).total_seconds()
-        if age < analytics_every_s:  # behind, and not recorded as current (no watermark)
-            return RefreshResult(view.name, "skipped", f"analytical view refreshed {age:.0f} s ago; "
-                                 f"refreshed every {analytics_every_s:g} s", None, None, _ms(t0))
     version = source if source is not None else 0
     if view.aggregate is not None:
-        conn.execute(q("refresh_aggregate"), {"aggregate": view.aggregate, "full": force})
+        conn.execute(q("refresh_aggregate"), {"aggregate": view.aggregate, "full": rebuild})
     if view.materialized:
         conn.execute(q("refresh_view"), {"view": view.name, "concurrent": True})
     schema, name = view.name.split(".")
@@ -154,8 +150,8 @@ def _ms(t0: float) -> int:
     return int((time.perf_counter() - t0) * 1000)
 
 
-def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False, runner: str | None = None,
-                 analytics_every_s: float | None = None) -> RefreshResult:
+def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False, rebuild: bool = False,
+                 runner: str | None = None) -> RefreshResult:
     key = f"scout.gold.{view.name}"
     runner = runner or default_runner(pool)
     started = datetime.now(UTC)
@@ -168,7 +164,7 @@ def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False, r
             return result
         try:
             try:
-                result = _refresh_locked(conn, view, force=force, analytics_every_s=analytics_every_s)
+                result = _refresh_locked(conn, view, force=force or rebuild, rebuild=rebuild)
             except psycopg.Error as exc:
                 log.error("gold: refresh of %s failed: %r", view.name, exc)
                 result = RefreshResult(view.name, "failed", str(exc)[:500], None, None, 0)
@@ -180,13 +176,12 @@ def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False, r
             conn.execute(q("advisory_unlock"), {"key": key})
 
 
-def refresh_gold(pool: ConnectionPool, *, force: bool = False, views: tuple[GoldView, ...] = GOLD_VIEWS,
-                 runner: str | None = None, analytics_every_s: float | None = None) -> list[RefreshResult]:
+def refresh_gold(pool: ConnectionPool, *, force: bool = False, rebuild: bool = False,
+                 views: tuple[GoldView, ...] = GOLD_VIEWS, runner: str | None = None) -> list[RefreshResult]:
     """Refresh every view in order; a failed view stops its dependants, not the others.
 
-    With ``analytics_every_s`` (the scheduled job passes ``SCOUT_GOLD_ANALYTICS_INTERVAL_S``) an analytical
-    view refreshed less than that long ago is skipped, so the cheap views keep their freshness while the
-    views that scan all of silver follow on their own cadence.
+    ``force`` refreshes views whose source has not moved; ``rebuild`` (implies force) also recomputes every
+    day of every aggregate from silver instead of the queued days only (repair, or a benchmark of the worst case).
     """
     check_order(views)
     runner = runner or default_runner(pool)
@@ -202,8 +197,7 @@ def refresh_gold(pool: ConnectionPool, *, force: bool = False, views: tuple[Gold
             failed.add(view.name)  # its own dependants wait too
             continue
         try:
-            results.append(refresh_view(pool, view, force=force, runner=runner,
-                                        analytics_every_s=analytics_every_s))
+            results.append(refresh_view(pool, view, force=force, rebuild=rebuild, runner=runner))
         except psycopg.Error as exc:
             failed.add(view.name)
             results.append(RefreshResult(view.name, "failed", str(exc)[:500], None, None, 0))

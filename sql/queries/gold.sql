@@ -4,7 +4,7 @@
 SELECT version FROM ops.watermarks WHERE name = 'silver';
 
 -- name: gold_watermark
-SELECT watermark, last_refresh_at FROM ops.gold_refresh_state WHERE view_name = %(view)s;
+SELECT watermark FROM ops.gold_refresh_state WHERE view_name = %(view)s;
 
 -- name: try_advisory_lock
 SELECT pg_try_advisory_lock(hashtext(%(key)s));

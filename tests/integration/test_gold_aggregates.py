@@ -48,7 +48,7 @@ def test_incremental_refresh_equals_a_full_rebuild(database: str) -> None:
         incremental = _snapshot(database)
         with psycopg.connect(database) as conn:
             queued = conn.execute("SELECT count(*) FROM agg.dirty_days").fetchone()
-        refresh_gold(pool, force=True)
+        refresh_gold(pool, rebuild=True)
         rebuilt = _snapshot(database)
     assert queued == (0,)
     assert incremental == rebuilt

@@ -134,24 +134,13 @@ def test_late_transactions_land_in_their_business_day(database: str) -> None:
     assert days == [("2026-01-04", 1), ("2026-01-05", 2)]
 
 
-def test_analytical_views_follow_their_own_cadence(database: str) -> None:
+def test_analytical_views_have_their_own_job(database: str) -> None:
     asyncio.run(_seed(database, [tx_dict(1)]))
     asyncio.run(_drain_all(database, 10))
-    analytical = {v.name for v in GOLD_VIEWS if v.analytical}
+    settings = Settings(database_url=database)  # type: ignore[arg-type]
     with _pool(database) as pool:
-        refresh_gold(pool, analytics_every_s=3600)
-        asyncio.run(_seed(database, [tx_dict(2)]))
-        asyncio.run(_drain_all(database, 10))
-        recent = _statuses(refresh_gold(pool, analytics_every_s=3600))
-        due = _statuses(refresh_gold(pool, analytics_every_s=0.001))
-    assert analytical == {"gold.next_order_predictions", "gold.product_associations"}
-    assert {v: s for v, (s, _) in recent.items() if v not in analytical} == dict.fromkeys(
-        set(recent) - analytical, "refreshed")
-    for view in analytical:
-        assert recent[view][0] == "skipped"
-        assert (recent[view][1] or "").endswith("refreshed every 3600 s")
-        assert due[view] == ("refreshed", None)
-    with psycopg.connect(database) as conn:
-        behind = conn.execute("SELECT watermark FROM ops.gold_refresh_log WHERE view_name = %s ORDER BY id",
-                              ["gold.next_order_predictions"]).fetchall()
-    assert [w for (w,) in behind] == [1, None, 2]  # the skipped attempt is not recorded as current
+        core = run_job("gold-refresh", pool, settings)
+        analytical = run_job("gold-analytics", pool, settings)
+    assert set(analytical) == {"gold.next_order_predictions", "gold.product_associations"}
+    assert set(core) == {v.name for v in GOLD_VIEWS} - set(analytical)
+    assert {d["status"] for d in [*core.values(), *analytical.values()]} == {"refreshed"}
