@@ -132,26 +132,29 @@ BEGIN
     IF compute IS NULL THEN
         RAISE EXCEPTION 'not a gold aggregate: %', target_name USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF full_rebuild THEN
-        DELETE FROM agg.dirty_days WHERE target = target_name;
-        EXECUTE format('DELETE FROM agg.%I', target_name);
-        EXECUTE format(compute, 'silver.transactions');
-        EXECUTE format('SELECT count(DISTINCT day)::integer FROM agg.%I', target_name) INTO recomputed;
-        RETURN recomputed;
+    IF NOT full_rebuild THEN
+        -- Claim the queued days first, then read silver: a silver commit after the claim has its day queued
+        -- again (its marker was not visible to the claim), so it is recomputed on the next refresh.
+        WITH claimed AS (DELETE FROM agg.dirty_days WHERE target = target_name RETURNING day)
+        SELECT array_agg(DISTINCT day) INTO days FROM claimed;
+        IF days IS NULL THEN
+            RETURN 0;
+        END IF;
+        IF cardinality(days) <= 31 THEN
+            EXECUTE format('DELETE FROM agg.%I WHERE day = ANY($1)', target_name) USING days;
+            EXECUTE format(compute, $s$(SELECT t.* FROM unnest($1::date[]) AS d (day)
+                                        JOIN silver.transactions t ON t.ts >= d.day::timestamp AT TIME ZONE 'UTC'
+                                                                  AND t.ts < (d.day + 1)::timestamp AT TIME ZONE 'UTC')$s$)
+                USING days;
+            RETURN cardinality(days);
+        END IF;
+        -- More than a month queued (a backfill, a bulk load): one pass over silver is cheaper than per-day reads.
     END IF;
-    -- Claim the queued days first, then read silver: a silver commit after the claim has its day queued
-    -- again (its marker was not visible to the claim), so it is recomputed on the next refresh.
-    WITH claimed AS (DELETE FROM agg.dirty_days WHERE target = target_name RETURNING day)
-    SELECT array_agg(DISTINCT day) INTO days FROM claimed;
-    IF days IS NULL THEN
-        RETURN 0;
-    END IF;
-    EXECUTE format('DELETE FROM agg.%I WHERE day = ANY($1)', target_name) USING days;
-    EXECUTE format(compute, $s$(SELECT t.* FROM unnest($1::date[]) AS d (day)
-                                JOIN silver.transactions t ON t.ts >= d.day::timestamp AT TIME ZONE 'UTC'
-                                                          AND t.ts < (d.day + 1)::timestamp AT TIME ZONE 'UTC')$s$)
-        USING days;
-    RETURN cardinality(days);
+    DELETE FROM agg.dirty_days WHERE target = target_name;
+    EXECUTE format('DELETE FROM agg.%I', target_name);
+    EXECUTE format(compute, 'silver.transactions');
+    EXECUTE format('SELECT count(DISTINCT day)::integer FROM agg.%I', target_name) INTO recomputed;
+    RETURN recomputed;
 END
 $$;
 REVOKE ALL ON FUNCTION ops.refresh_gold_aggregate(text, boolean) FROM PUBLIC;

@@ -69,3 +69,28 @@ def test_incremental_refresh_equals_a_full_rebuild(database: str) -> None:
     # COLA: 6 orders, 16 units, 400.00 before; + T07 (1 unit, 20.00) + T11 (2 units, 50.00)
     assert cola == (8, 19, D("470.00"))
     assert totals is not None and totals[0] == totals[1] == D("880.00")  # 845 - 20 (T09) + 50 (T11) + 5 (T06)
+
+
+def test_a_backfill_of_many_days_is_recomputed_in_one_pass_with_the_same_result(database: str) -> None:
+    gold_dataset.seed(database)
+    with ConnectionPool(database, min_size=1, max_size=2, open=True) as pool:
+        refresh_gold(pool)
+        with psycopg.connect(database, autocommit=True) as conn, conn.transaction():
+            conn.execute(  # 40 days of one 10.00 order each, then the line that makes it a basket
+                "INSERT INTO silver.transactions (store_id, transaction_id, ts, total_amount, item_count, source,"
+                " event_hash, bronze_id, received_at) SELECT 'S1', 'B' || g, timestamptz '2024-01-01' + g * interval"
+                " '1 day', 10.00, 1, 'api', lpad(to_hex(g), 64, 'b'), 0, now() FROM generate_series(1, 40) g")
+            conn.execute("INSERT INTO silver.line_items (txn_id, line_no, product_key, qty, unit_price, line_amount,"
+                         " link_method, link_confidence) SELECT t.txn_id, 1, p.product_key, 1, 10.00, 10.00, 'sku', 1"
+                         " FROM silver.transactions t, silver.products p WHERE t.transaction_id LIKE 'B%' AND"
+                         " p.sku = 'SOAP'")
+            conn.execute("UPDATE ops.watermarks SET version = version + 1 WHERE name = 'silver'")
+        refresh_gold(pool)
+        incremental = _snapshot(database)
+        refresh_gold(pool, rebuild=True)
+        rebuilt = _snapshot(database)
+    assert incremental == rebuilt
+    with psycopg.connect(database) as conn:
+        backfilled = conn.execute("SELECT count(*), sum(orders), sum(revenue) FROM gold.sales_by_category_day "
+                                  "WHERE day < '2025-01-01'").fetchone()
+    assert backfilled == (40, 40, D("400.00"))
