@@ -29,23 +29,36 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class GoldView:
+    """A gold relation the refresh keeps current.
+
+    ``aggregate`` names the per-day table in schema agg the view reads (sql/migrations/0017): its queued
+    days are recomputed first (all days when forced). ``materialized`` views are then refreshed
+    CONCURRENTLY; a plain view reads its aggregate directly. ``analytical`` views still scan all of silver;
+    the scheduler refreshes them in their own job on their own interval (jobs.registry).
+    """
+
     name: str
     depends_on: tuple[str, ...] = ()
+    aggregate: str | None = None
+    materialized: bool = True
+    analytical: bool = False
 
 
 # Dependency order: a view appears after every view it reads ("platinum" after gold). A view without
-# inputs here reads silver; docs/ANALYSTS.md describes each one.
+# inputs here reads silver (directly or through its aggregate); docs/ANALYSTS.md describes each one.
 GOLD_VIEWS: tuple[GoldView, ...] = (
-    GoldView("gold.sales_by_store_day"),
-    GoldView("gold.sales_by_hour"),
-    GoldView("gold.sales_by_product_day"),
-    GoldView("gold.sales_by_category_day"),
-    GoldView("gold.basket_metrics"),
-    GoldView("gold.next_order_predictions"),
-    GoldView("gold.product_associations"),
+    GoldView("gold.sales_by_store_day", aggregate="store_day"),
+    GoldView("gold.sales_by_hour", aggregate="store_hour_day"),
+    GoldView("gold.sales_by_product_day", aggregate="product_day", materialized=False),
+    GoldView("gold.sales_by_category_day", aggregate="category_day"),
+    GoldView("gold.basket_metrics", aggregate="basket_day"),
     GoldView("gold.store_segments", depends_on=("gold.sales_by_store_day",)),
     GoldView("gold.dashboard_summary", depends_on=("gold.sales_by_store_day", "gold.sales_by_product_day")),
+    GoldView("gold.next_order_predictions", analytical=True),
+    GoldView("gold.product_associations", analytical=True),
 )
+CORE_VIEWS = tuple(v for v in GOLD_VIEWS if not v.analytical)
+ANALYTICAL_VIEWS = tuple(v for v in GOLD_VIEWS if v.analytical)
 
 Status = Literal["refreshed", "skipped", "failed"]
 
@@ -103,7 +116,7 @@ def _source_version(conn: psycopg.Connection, view: GoldView) -> tuple[int | Non
     return min(found.values()), "no input view refreshed since"
 
 
-def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool) -> RefreshResult:
+def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool, rebuild: bool) -> RefreshResult:
     t0 = time.perf_counter()
     source, why_skip = _source_version(conn, view)
     last_row = conn.execute(q("gold_watermark"), {"view": view.name}).fetchone()
@@ -113,7 +126,10 @@ def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool) ->
             GOLD_LAST_REFRESH.labels(view.name).set(time.time())  # nothing new: still current
         return RefreshResult(view.name, "skipped", why_skip, source, None, _ms(t0))
     version = source if source is not None else 0
-    conn.execute(q("refresh_view"), {"view": view.name, "concurrent": True})
+    if view.aggregate is not None:
+        conn.execute(q("refresh_aggregate"), {"aggregate": view.aggregate, "full": rebuild})
+    if view.materialized:
+        conn.execute(q("refresh_view"), {"view": view.name, "concurrent": True})
     schema, name = view.name.split(".")
     count_row = conn.execute(
         sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
@@ -135,7 +151,7 @@ def _ms(t0: float) -> int:
     return int((time.perf_counter() - t0) * 1000)
 
 
-def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False,
+def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False, rebuild: bool = False,
                  runner: str | None = None) -> RefreshResult:
     key = f"scout.gold.{view.name}"
     runner = runner or default_runner(pool)
@@ -149,7 +165,7 @@ def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False,
             return result
         try:
             try:
-                result = _refresh_locked(conn, view, force=force)
+                result = _refresh_locked(conn, view, force=force or rebuild, rebuild=rebuild)
             except psycopg.Error as exc:
                 log.error("gold: refresh of %s failed: %r", view.name, exc)
                 result = RefreshResult(view.name, "failed", str(exc)[:500], None, None, 0)
@@ -161,9 +177,13 @@ def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False,
             conn.execute(q("advisory_unlock"), {"key": key})
 
 
-def refresh_gold(pool: ConnectionPool, *, force: bool = False,
+def refresh_gold(pool: ConnectionPool, *, force: bool = False, rebuild: bool = False,
                  views: tuple[GoldView, ...] = GOLD_VIEWS, runner: str | None = None) -> list[RefreshResult]:
-    """Refresh every view in order; a failed view stops its dependants, not the others."""
+    """Refresh every view in order; a failed view stops its dependants, not the others.
+
+    ``force`` refreshes views whose source has not moved; ``rebuild`` (implies force) also recomputes every
+    day of every aggregate from silver instead of the queued days only (repair, or a benchmark of the worst case).
+    """
     check_order(views)
     runner = runner or default_runner(pool)
     results: list[RefreshResult] = []
@@ -178,7 +198,7 @@ def refresh_gold(pool: ConnectionPool, *, force: bool = False,
             failed.add(view.name)  # its own dependants wait too
             continue
         try:
-            results.append(refresh_view(pool, view, force=force, runner=runner))
+            results.append(refresh_view(pool, view, force=force, rebuild=rebuild, runner=runner))
         except psycopg.Error as exc:
             failed.add(view.name)
             results.append(RefreshResult(view.name, "failed", str(exc)[:500], None, None, 0))

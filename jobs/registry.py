@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from jobs.gold import refresh_gold
+from jobs.gold import ANALYTICAL_VIEWS, CORE_VIEWS, GoldView, refresh_gold
 from jobs.products import relink
 from jobs.retention import purge
 from observability.metrics import JOB_RUNS
@@ -45,8 +45,8 @@ class Job:
     run: Callable[[ConnectionPool, Settings], dict[str, Any]]
 
 
-def _gold_refresh(pool: ConnectionPool, _: Settings) -> dict[str, Any]:
-    results = refresh_gold(pool)
+def _gold_refresh(pool: ConnectionPool, views: tuple[GoldView, ...]) -> dict[str, Any]:
+    results = refresh_gold(pool, views=views)
     details = {r.view: {"status": r.status, "reason": r.reason, "rows": r.rows, "ms": r.duration_ms}
                for r in results}
     failed = [r.view for r in results if r.status == "failed"]
@@ -61,8 +61,11 @@ def _retention(pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
 
 
 JOBS: dict[str, Job] = {
-    "gold-refresh": Job("gold-refresh", "Refresh gold materialized views when silver moved",
-                        lambda s: s.gold_refresh_interval_s, _gold_refresh),
+    "gold-refresh": Job("gold-refresh", "Refresh the gold views (all but the analytical ones) when silver moved",
+                        lambda s: s.gold_refresh_interval_s, lambda pool, _: _gold_refresh(pool, CORE_VIEWS)),
+    "gold-analytics": Job("gold-analytics", "Refresh the analytical gold views (they scan all of silver)",
+                          lambda s: s.gold_analytics_interval_s,
+                          lambda pool, _: _gold_refresh(pool, ANALYTICAL_VIEWS)),
     "product-relink": Job("product-relink", "Link unlinked line items when the product catalogue changed",
                           lambda s: s.relink_interval_s, lambda pool, s: relink(pool, s)),
     "retention": Job("retention",

@@ -383,6 +383,8 @@ def bench(
     duration: Annotated[float, typer.Option(help="e2e: seconds of sustained load", min=5)] = 180,
     rate: Annotated[float, typer.Option(help="e2e: offered transactions per second", min=1)] = 2_000,
     repeats: Annotated[int, typer.Option(help="e2e: runs, reported as median and spread", min=1)] = 1,
+    scales: Annotated[str, typer.Option(help="gold: line items in silver to measure at, comma separated "
+                                             "(two or more also plot the scaling)")] = "100000,1000000",
 ) -> None:
     """Measure Scout next to this machine's raw limits (Kafka, COPY) in the same run; print and write JSON."""
     from pathlib import Path
@@ -395,10 +397,18 @@ def bench(
     if broker not in ("kafka", "tansu"):
         err.print("[red]--broker must be kafka or tansu[/]")
         raise typer.Exit(2)
+    try:
+        gold_scales = tuple(sorted({int(s.replace("_", "")) for s in scales.split(",") if s.strip()}))
+    except ValueError:
+        err.print(f"[red]--scales must be numbers separated by commas[/], got {scales!r}")
+        raise typer.Exit(2) from None
+    if not gold_scales or min(gold_scales) < 3_000:
+        err.print("[red]--scales needs at least one size of 3,000 line items or more[/]")
+        raise typer.Exit(2)
     parts = list(PARTS) if part == "all" else [part]
     run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]
               out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console, upload_lines=upload_lines,
-              duration=duration, rate=rate, repeats=repeats)
+              duration=duration, rate=rate, repeats=repeats, gold_scales=gold_scales)
 
 
 @app.command(name="upload")

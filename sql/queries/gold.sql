@@ -30,3 +30,6 @@ INSERT INTO ops.gold_refresh_log (view_name, started_at, finished_at, status, re
                                   duration_ms, runner)
 VALUES (%(view)s, %(started_at)s, %(finished_at)s, %(status)s, %(reason)s, %(watermark)s, %(rows)s,
         %(duration_ms)s, %(runner)s);
+
+-- name: refresh_aggregate
+SELECT ops.refresh_gold_aggregate(%(aggregate)s, %(full)s);

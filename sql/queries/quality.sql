@@ -152,16 +152,16 @@ WHERE EXISTS (SELECT 1 FROM current_view)
 WITH state AS (SELECT * FROM {batch}),
 silver AS (SELECT version FROM ops.watermarks WHERE name = 'silver'),
 behind AS (
-    SELECT v.schemaname || '.' || v.matviewname AS view_name, st.watermark, w.version,
+    SELECT v.view_name, st.watermark, w.version,
            coalesce((SELECT g.finished_at FROM ops.gold_refresh_log g
-                     WHERE g.view_name = v.schemaname || '.' || v.matviewname
+                     WHERE g.view_name = v.view_name
                        AND g.status IN ('refreshed', 'skipped') AND g.watermark IS NOT NULL
                      ORDER BY g.started_at DESC LIMIT 1),
                     (SELECT min(t.processed_at) FROM silver.transactions t)) AS current_at
-    FROM pg_matviews v
+    FROM ops.gold_relations v
     CROSS JOIN silver w
-    LEFT JOIN state st ON st.view_name = v.schemaname || '.' || v.matviewname
-    WHERE v.schemaname = 'gold' AND w.version > coalesce(st.watermark, 0)
+    LEFT JOIN state st ON st.view_name = v.view_name
+    WHERE w.version > coalesce(st.watermark, 0)
 )
 SELECT view_name AS key,
        'at silver version ' || coalesce(watermark::text, 'none') || ' of ' || version
@@ -170,7 +170,7 @@ FROM behind
 WHERE current_at IS NULL OR current_at < now() - make_interval(secs => {gold_max_staleness_s})
 
 -- name: gold_views_present
-SELECT schemaname || '.' || matviewname FROM pg_matviews WHERE schemaname = 'gold' ORDER BY 1;
+SELECT view_name FROM ops.gold_relations ORDER BY 1;
 
 -- name: quality_run_insert
 INSERT INTO ops.quality_runs (suite, started_at, finished_at, window_start, success, checks, failed, errors,

@@ -132,3 +132,15 @@ def test_late_transactions_land_in_their_business_day(database: str) -> None:
     with psycopg.connect(database) as conn:
         days = conn.execute("SELECT day::text, orders FROM gold.sales_by_store_day ORDER BY day").fetchall()
     assert days == [("2026-01-04", 1), ("2026-01-05", 2)]
+
+
+def test_analytical_views_have_their_own_job(database: str) -> None:
+    asyncio.run(_seed(database, [tx_dict(1)]))
+    asyncio.run(_drain_all(database, 10))
+    settings = Settings(database_url=database)  # type: ignore[arg-type]
+    with _pool(database) as pool:
+        core = run_job("gold-refresh", pool, settings)
+        analytical = run_job("gold-analytics", pool, settings)
+    assert set(analytical) == {"gold.next_order_predictions", "gold.product_associations"}
+    assert set(core) == {v.name for v in GOLD_VIEWS} - set(analytical)
+    assert {d["status"] for d in [*core.values(), *analytical.values()]} == {"refreshed"}

@@ -188,11 +188,15 @@ def test_gold_totals_equal_silver_totals(gold: psycopg.Connection[dict[str, Any]
 
 
 def test_gold_views_list_matches_the_database(database: str) -> None:
-    """GOLD_VIEWS names every gold materialized view, each with a unique index, and its depends_on are
-    exactly the gold views its SQL reads (from the catalogue), listed before it."""
+    """GOLD_VIEWS names every gold materialized view, each with a unique index, and the plain gold views fed by
+    an aggregate; its depends_on are exactly the gold views its SQL reads (from the catalogue), listed before it;
+    every aggregate it names is a table in schema agg."""
     with psycopg.connect(database) as conn:
         matviews = {r[0] for r in conn.execute(
             "SELECT schemaname || '.' || matviewname FROM pg_matviews WHERE schemaname = 'gold'")}
+        plain = {r[0] for r in conn.execute(
+            "SELECT schemaname || '.' || viewname FROM pg_views WHERE schemaname = 'gold'")}
+        aggregates = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'agg'")}
         unique = {r[0] for r in conn.execute(
             "SELECT schemaname || '.' || tablename FROM pg_indexes WHERE schemaname = 'gold' "
             "AND indexdef LIKE 'CREATE UNIQUE INDEX%' AND indexdef NOT LIKE '% WHERE %'")}
@@ -202,11 +206,15 @@ def test_gold_views_list_matches_the_database(database: str) -> None:
             FROM pg_class v
             JOIN pg_rewrite w ON w.ev_class = v.oid
             JOIN pg_depend r ON r.objid = w.oid AND r.classid = 'pg_rewrite'::regclass
-            JOIN pg_class t ON t.oid = r.refobjid AND t.relkind = 'm'
-            WHERE v.relkind = 'm' AND v.relnamespace = 'gold'::regnamespace AND r.refobjid <> v.oid
+            JOIN pg_class t ON t.oid = r.refobjid AND t.relkind IN ('m', 'v')
+                           AND t.relnamespace = 'gold'::regnamespace
+            WHERE v.relkind IN ('m', 'v') AND v.relnamespace = 'gold'::regnamespace AND r.refobjid <> v.oid
             """
         ).fetchall()
-    assert {v.name for v in GOLD_VIEWS} == matviews
+    assert {v.name for v in GOLD_VIEWS if v.materialized} == matviews
+    assert {v.name for v in GOLD_VIEWS if not v.materialized} <= plain
+    assert all(v.aggregate is not None for v in GOLD_VIEWS if not v.materialized)
+    assert {v.aggregate for v in GOLD_VIEWS if v.aggregate} <= aggregates
     assert matviews <= unique
     declared = {(v.name, d) for v in GOLD_VIEWS for d in v.depends_on}
-    assert declared == set(reads)
+    assert declared == {(v, d) for v, d in reads if v in {g.name for g in GOLD_VIEWS}}

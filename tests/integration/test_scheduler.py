@@ -13,7 +13,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from psycopg_pool import ConnectionPool
 
-from jobs.gold import GOLD_VIEWS
+from jobs.gold import CORE_VIEWS, GOLD_VIEWS
 from jobs.registry import JOBS, Job, JobFailed, run_job
 from jobs.scheduler import build_scheduler
 from scout.settings import Settings
@@ -27,7 +27,8 @@ VIEWS = [v.name for v in GOLD_VIEWS]
 
 @contextmanager
 def _schedulers(dsn: str, names: list[str], jobs: dict[str, Job], **settings: Any) -> Iterator[None]:
-    config = Settings(database_url=dsn, gold_refresh_interval_s=0.2, **settings)  # type: ignore[arg-type]
+    config = Settings(database_url=dsn, gold_refresh_interval_s=0.2, gold_analytics_interval_s=0.2,  # type: ignore[arg-type]
+                      **settings)
     pools = [ConnectionPool(dsn, min_size=1, max_size=2, name=n, open=True,
                             kwargs={"application_name": n}) for n in names]
     schedulers = [build_scheduler(config, pool, BackgroundScheduler(timezone="UTC"), jobs=jobs) for pool in pools]
@@ -77,7 +78,7 @@ def _waiting_on_locks(dsn: str) -> set[str]:
 def test_two_schedulers_refresh_each_view_once_per_cycle(database: str) -> None:
     gold_dataset.seed(database)
     cycle_1 = _silver_version(database)
-    jobs = {"gold-refresh": JOBS["gold-refresh"]}
+    jobs = {"gold-refresh": JOBS["gold-refresh"], "gold-analytics": JOBS["gold-analytics"]}
     with psycopg.connect(database) as blocker:
         # Hold silver so the first refreshes stall mid-way: both schedulers end up inside a refresh at once.
         blocker.execute("LOCK TABLE silver.transactions IN ACCESS EXCLUSIVE MODE")
@@ -176,7 +177,7 @@ def test_retention_deletes_old_processed_bronze_and_old_ops_logs_only(database: 
             conn.execute("UPDATE ops.gold_refresh_log SET started_at = now() - interval '15 days' "
                          "WHERE status = 'refreshed'")
         details = run_job("retention", pool, settings)
-    views = len(GOLD_VIEWS)
+    views = len(CORE_VIEWS)  # the gold-refresh job's views
     assert details["deleted"] == {"bronze": 2, "gold_refresh_log": views, "job_runs": 1}
     left = {r[0] for r in _query(database, "SELECT transaction_id FROM bronze.transactions")}
     assert left == {"TXN-000003", "TXN-000004", "TXN-000005", "TXN-000006", "TXN-000007"}

@@ -1,17 +1,20 @@
-"""Gold benchmark: refresh time of every view at 100k and 1M line items, and freshness (silver commit ->
-visible in gold) under the default schedule, with the scheduler job running as in production."""
+"""Gold benchmark: at each size of silver (100k, 1M, 5M line items), the scheduled refresh after a batch of new
+transactions, a rebuild of every view from silver, and one raw join pass over silver as the limit of the same
+run; then freshness (silver commit -> visible in gold) under the default schedule, with both gold jobs running
+as under the scheduler; optionally a plot of the scaling."""
 
 from __future__ import annotations
 
 import statistics
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from jobs.gold import refresh_gold
+from jobs.gold import ANALYTICAL_VIEWS, CORE_VIEWS, GOLD_VIEWS, GoldView, refresh_gold
 from jobs.registry import run_job
 from scout.settings import Settings
 
@@ -23,12 +26,15 @@ SELECT 'BSKU-' || p, 'product ' || p, 'product ' || p, 'cat ' || (p % 12)
 FROM generate_series(1, 5000) p ON CONFLICT DO NOTHING;
 """
 
+# Transaction g has txn_id g (a fresh database) and three lines whose amounts depend on g alone, so its total
+# is known at insert time.
 _TRANSACTIONS = """
 INSERT INTO silver.transactions (store_id, transaction_id, ts, total_amount, item_count, source, event_hash,
                                  bronze_id, received_at)
 SELECT 'BS-' || (1 + (g * 7919) %% 200), 'BT-' || g,
        timestamptz '2026-01-01' + make_interval(secs => g * 20 + (g %% 17)),
-       0, 3, 'simulator', lpad(to_hex(g), 64, '0'), g, now()
+       (SELECT sum((1 + (g + l) %% 3) * (10 + (g * l) %% 90)) FROM generate_series(1, 3) l),
+       3, 'simulator', lpad(to_hex(g), 64, '0'), g, now()
 FROM generate_series(%(start)s::bigint, %(stop)s::bigint) g;
 """
 
@@ -43,10 +49,10 @@ JOIN silver.products p ON p.product_key = 1 + ((t.txn_id * 31 + l * 97) %% 5000)
 WHERE t.txn_id > %(after)s;
 """
 
-_TOTALS = """
-UPDATE silver.transactions t SET total_amount = s.total
-FROM (SELECT txn_id, sum(line_amount) AS total FROM silver.line_items WHERE txn_id > %(after)s GROUP BY txn_id) s
-WHERE t.txn_id = s.txn_id;
+# One hash join of all line items with their transactions: the least work any view that reads all of silver
+# does, measured in the same run as the raw limit the refresh times are compared with.
+_RAW_PASS = """
+SELECT count(*), sum(l.line_amount) FROM silver.line_items l JOIN silver.transactions t ON t.txn_id = l.txn_id
 """
 
 
@@ -64,36 +70,70 @@ def _grow_to(dsn: str, line_items: int) -> int:
             with conn.transaction():
                 conn.execute(_TRANSACTIONS, {"start": have + 1, "stop": want})
                 conn.execute(_LINES, {"after": after})
-                conn.execute(_TOTALS, {"after": after})
                 conn.execute("UPDATE ops.watermarks SET version = version + 1 WHERE name = 'silver'")
             conn.execute("VACUUM ANALYZE silver.transactions, silver.line_items")
         count = conn.execute("SELECT count(*) FROM silver.line_items").fetchone()
     return int(count[0]) if count else 0
 
 
-def _refresh_all(pool: ConnectionPool, repeats: int) -> dict[str, Any]:
-    totals: list[float] = []
-    per_view: dict[str, list[int]] = {}
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _timed(pool: ConnectionPool, views: tuple[GoldView, ...], *, rebuild: bool = False) -> tuple[float, list[str]]:
+    started = time.perf_counter()
+    results = refresh_gold(pool, views=views, rebuild=rebuild, force=rebuild)
+    return time.perf_counter() - started, [r.view for r in results if r.status != "refreshed"]
+
+
+def _raw_pass(dsn: str, repeats: int) -> dict[str, float]:
+    times = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            conn.execute(_RAW_PASS).fetchone()
+            times.append(time.perf_counter() - started)
+    return _spread(times)
+
+
+def _at_scale(dsn: str, pool: ConnectionPool, size: int, *, repeats: int, batch: int, say: Any) -> dict[str, Any]:
+    """At one size of silver: the raw pass, the scheduled refresh after a new batch (core views, then the
+    analytical ones), and a rebuild of every view from silver."""
+    have = _grow_to(dsn, size)
+    refresh_gold(pool)  # bring gold current before timing
+    say(f"  {have:,} line items: raw pass, {repeats} refresh cycles after {batch:,} new transactions, rebuild ...")
+    core: list[float] = []
+    analytical: list[float] = []
     for _ in range(repeats):
-        started = time.perf_counter()
-        for result in refresh_gold(pool, force=True):
-            per_view.setdefault(result.view, []).append(result.duration_ms)
-        totals.append(time.perf_counter() - started)
-    return {"seconds": {"median": statistics.median(totals), "min": min(totals), "max": max(totals)},
-            "per_view_ms_median": {v: statistics.median(ms) for v, ms in per_view.items()}}
+        have = _grow_to(dsn, have + 3 * batch)
+        seconds, behind = _timed(pool, CORE_VIEWS)
+        core.append(seconds)
+        seconds, behind_analytical = _timed(pool, ANALYTICAL_VIEWS)
+        analytical.append(seconds)
+        if behind or behind_analytical:
+            raise RuntimeError(f"gold bench: views not refreshed after new silver: {behind + behind_analytical}")
+    rebuilds = [_timed(pool, GOLD_VIEWS, rebuild=True)[0] for _ in range(1 if size >= 1_000_000 else repeats)]
+    return {"line_items": have, "raw_pass_s": _raw_pass(dsn, repeats), "cycle_core_s": _spread(core),
+            "cycle_analytical_s": _spread(analytical),
+            "cycle_all_s": _spread([c + a for c, a in zip(core, analytical, strict=True)]),
+            "rebuild_all_s": _spread(rebuilds)}
 
 
 def _freshness(dsn: str, pool: ConnectionPool, settings: Settings, seconds: float) -> dict[str, Any]:
-    """Commit marker transactions every second while the gold-refresh job runs on its default interval."""
+    """Commit marker transactions every second while both gold jobs run on their default intervals, each in
+    its own thread as under the scheduler; a marker is fresh once gold.sales_by_store_day shows it."""
     stop = threading.Event()
 
-    def scheduler() -> None:
+    def job(name: str, interval_s: float) -> None:
         while not stop.is_set():
-            run_job("gold-refresh", pool, settings)
-            stop.wait(settings.gold_refresh_interval_s)
+            run_job(name, pool, settings)
+            stop.wait(interval_s)
 
-    thread = threading.Thread(target=scheduler, daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=job, args=("gold-refresh", settings.gold_refresh_interval_s), daemon=True),
+               threading.Thread(target=job, args=("gold-analytics", settings.gold_analytics_interval_s),
+                                daemon=True)]
+    for thread in threads:
+        thread.start()
     lags: list[float] = []
     pending: dict[str, float] = {}
     marker = 0
@@ -117,22 +157,57 @@ def _freshness(dsn: str, pool: ConnectionPool, settings: Settings, seconds: floa
                 lags.append(time.monotonic() - pending.pop(store))
             time.sleep(MARKER_EVERY_S)
     stop.set()
-    thread.join(timeout=120)
+    for thread in threads:
+        thread.join(timeout=300)
     lags.sort()
-    return {"interval_s": settings.gold_refresh_interval_s, "markers": len(lags),
+    return {"interval_s": settings.gold_refresh_interval_s, "analytics_interval_s": settings.gold_analytics_interval_s,
+            "markers": len(lags),
             "p50_s": statistics.median(lags), "p95_s": lags[int(0.95 * (len(lags) - 1))], "max_s": lags[-1]}
 
 
-def bench_gold(dsn: str, *, sizes: tuple[int, ...] = (100_000, 1_000_000), repeats: int = 3,
-               freshness_s: float = 60, say: Any = print) -> dict[str, Any]:
+def bench_gold(dsn: str, *, scales: tuple[int, ...] = (100_000, 1_000_000), repeats: int = 3, batch: int = 1_000,
+               freshness_s: float = 90, plot: Path | None = None, say: Any = print) -> dict[str, Any]:
     settings = Settings(database_url=dsn)  # type: ignore[arg-type]
-    result: dict[str, Any] = {"refresh_all": {}}
-    with ConnectionPool(dsn, min_size=1, max_size=4) as pool:
-        for size in sizes:
+    result: dict[str, Any] = {"batch_transactions": batch, "scales": {}}
+    with ConnectionPool(dsn, min_size=2, max_size=4) as pool:
+        for size in sorted(scales):
             say(f"silver with {size:,} line items ...")
-            have = _grow_to(dsn, size)
-            say(f"refreshing every gold view ({repeats} times) ...")
-            result["refresh_all"][str(size)] = {"line_items": have, **_refresh_all(pool, repeats)}
-        say(f"freshness under the default {settings.gold_refresh_interval_s:g} s schedule for {freshness_s:g} s ...")
+            result["scales"][str(size)] = _at_scale(dsn, pool, size, repeats=repeats, batch=batch, say=say)
+        say(f"freshness under the default schedule (every {settings.gold_refresh_interval_s:g} s, analytical views "
+            f"every {settings.gold_analytics_interval_s:g} s) for {freshness_s:g} s ...")
         result["freshness"] = _freshness(dsn, pool, settings, freshness_s)
+    if plot is not None:
+        plot_scaling(result, plot)
+        result["plot"] = str(plot)
     return result
+
+
+def plot_scaling(result: dict[str, Any], path: Path) -> None:
+    """Refresh times against line items in silver (log-log), with the raw pass of the same run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(result["scales"], key=int)
+    x = [result["scales"][s]["line_items"] for s in sizes]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for key, label, style in (
+        ("rebuild_all_s", "rebuild of all views from silver", "o-"),
+        ("cycle_all_s", f"refresh of all views after {result['batch_transactions']:,} new transactions", "s-"),
+        ("cycle_core_s", "  of which the core views (every 10 s)", "^-"),
+        ("raw_pass_s", "raw limit: one join pass over silver", "x--"),
+    ):
+        ax.plot(x, [result["scales"][s][key]["median"] for s in sizes], style, label=label)
+    ax.axhline(10, color="grey", linewidth=0.8, linestyle=":", label="target at 1M line items: 10 s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("line items in silver")
+    ax.set_ylabel("seconds (median)")
+    ax.set_title("scout bench gold --scales: refresh time against silver size")
+    ax.grid(True, which="both", linewidth=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
