@@ -40,7 +40,7 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
             dsn = services.fresh_database("bench")
             report["results"]["streams"] = bench_bronze_and_silver(
                 services.bootstrap, dsn, services.fresh_database("bench_reference"), services.work_dir,
-                count=count, silver_workers=silver_workers,
+                count=count, silver_workers=silver_workers, bronze="bronze" in parts, silver="silver" in parts,
                 say=lambda text: console.print(f"  {text}"))
     if "gold" in parts:
         with bench_services(broker, cache_dir, kafka=False) as services:
@@ -83,20 +83,7 @@ def _print(report: dict[str, Any], console: Console) -> None:
                       f"{batch['ratio_to_produce']:.2f}", f"{TARGETS['ingest_batch_tx_s']:,}")
     streams = report["results"].get("streams")
     if streams:
-        raw = streams["raw"]
-        b, s = streams["bronze"], streams["silver"]
-        table.add_row("bronze landing, tx/s", f"{b['tx_s']:,.0f}", f"COPY {raw['copy_bronze_rows_s']:,.0f}",
-                      f"{b['ratio_to_copy']:.2f}", f"{TARGETS['bronze_tx_s']:,}")
-        table.add_row("  same code in a plain aiokafka loop, tx/s", f"{b['reference_aiokafka_loop_tx_s']:,.0f}", "",
-                      f"{b['ratio_to_reference']:.2f}", "")
-        table.add_row("  Kafka consume / produce, msg/s", "", f"{raw['kafka_consume_msg_s']:,.0f} / "
-                      f"{raw['kafka_produce_msg_s']:,.0f}", f"{b['ratio_to_consume']:.2f}", "")
-        table.add_row(f"silver drain ({s['workers']} worker), tx/s", f"{s['tx_s']:,.0f}",
-                      f"COPY {raw['copy_silver_tx_with_lines_s']:,.0f}", f"{s['ratio_to_copy']:.2f}",
-                      f"{TARGETS['silver_tx_s']:,}")
-        table.add_row("  silver line items/s", f"{s['line_items_s']:,.0f}", f"COPY {raw['copy_line_items_s']:,.0f}",
-                      "", "")
-        table.add_row("  worker peak RSS, MiB", f"{s['peak_rss_mib']:,.0f}", "", "", "")
+        _print_streams(streams, table)
     link = report["results"].get("link")
     if link:
         table.add_row("fuzzy linking, names/s (10k products)", f"{link['names_s']['median']:,.0f}", "", "",
@@ -124,3 +111,27 @@ def _print(report: dict[str, Any], console: Console) -> None:
                           f"{figures['first_s']:.1f} / {figures['warm_median_s']:.1f}", "", "",
                           f"< {quality['interval_s']:g} (schedule)")
     console.print(table)
+
+
+def _print_streams(streams: dict[str, Any], table: Table) -> None:
+    raw = streams["raw"]
+    b, s = streams.get("bronze"), streams.get("silver")
+    if b:
+        table.add_row("bronze landing, tx/s", f"{b['tx_s']:,.0f}", f"COPY {raw['copy_bronze_rows_s']:,.0f}",
+                      f"{b['ratio_to_copy']:.2f}", f"{TARGETS['bronze_tx_s']:,}")
+        table.add_row("  same code in a plain aiokafka loop, tx/s", f"{b['reference_aiokafka_loop_tx_s']:,.0f}", "",
+                      f"{b['ratio_to_reference']:.2f}", "")
+        table.add_row("  Kafka consume / produce, msg/s", "", f"{raw['kafka_consume_msg_s']:,.0f} / "
+                      f"{raw['kafka_produce_msg_s']:,.0f}", f"{b['ratio_to_consume']:.2f}", "")
+        table.add_row("  bronze worker RSS start / peak / end, MiB", _rss(b["rss"]), "", "", "flat")
+    if s:
+        table.add_row(f"silver drain ({s['workers']} worker), tx/s", f"{s['tx_s']:,.0f}",
+                      f"COPY {raw['copy_silver_tx_with_lines_s']:,.0f}", f"{s['ratio_to_copy']:.2f}",
+                      f"{TARGETS['silver_tx_s']:,}")
+        table.add_row("  silver line items/s", f"{s['line_items_s']:,.0f}", f"COPY {raw['copy_line_items_s']:,.0f}",
+                      "", "")
+        table.add_row("  silver worker RSS start / peak / end, MiB", _rss(s["rss"]), "", "", "flat")
+
+
+def _rss(rss: dict[str, float]) -> str:
+    return f"{rss['start_mib']:,.0f} / {rss['peak_mib']:,.0f} / {rss['end_mib']:,.0f}"
