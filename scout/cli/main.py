@@ -363,7 +363,8 @@ def products_import(path: Annotated[str, typer.Argument(help="CSV with columns s
 
 @app.command()
 def bench(
-    part: Annotated[str, typer.Argument(help="all, bronze, silver, link, gold, upload (ingest, e2e, quality: later)")]
+    part: Annotated[str, typer.Argument(help="all, or parts comma-separated: ingest, bronze, silver, link, gold, "
+                                             "upload, quality (e2e: later)")]
     = "all",
     count: Annotated[int, typer.Option(help="Transactions in the Kafka / bronze backlog", min=1000)] = 200_000,
     broker: Annotated[str, typer.Option(help="kafka (Apache Kafka from jars) or tansu")] = "kafka",
@@ -376,16 +377,17 @@ def bench(
 
     from scout.cli.bench.run import LATER, PARTS, run_bench
 
-    if part in LATER:
-        err.print(f"[yellow]`scout bench {part}` is not available yet[/]; available: all, {', '.join(PARTS)}")
+    asked = part.split(",")  # e.g. "bronze,silver"
+    if later := [p for p in asked if p in LATER]:
+        err.print(f"[yellow]`scout bench {later[0]}` is not available yet[/]; available: all, {', '.join(PARTS)}")
         raise typer.Exit(2)
-    if part != "all" and part not in PARTS:
-        err.print(f"[red]unknown part {part!r}[/]; choose all, {', '.join(PARTS)}")
+    if part != "all" and (unknown := [p for p in asked if p not in PARTS]):
+        err.print(f"[red]unknown part {unknown[0]!r}[/]; choose all, {', '.join(PARTS)} (or several, comma-separated)")
         raise typer.Exit(2)
     if broker not in ("kafka", "tansu"):
         err.print("[red]--broker must be kafka or tansu[/]")
         raise typer.Exit(2)
-    parts = list(PARTS) if part == "all" else [part]
+    parts = list(PARTS) if part == "all" else [p for p in PARTS if p in asked]
     run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]
               out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console, upload_lines=upload_lines)
 
