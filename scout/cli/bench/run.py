@@ -124,6 +124,8 @@ def _print_streams(streams: dict[str, Any], table: Table) -> None:
         table.add_row("  Kafka consume / produce, msg/s", "", f"{raw['kafka_consume_msg_s']:,.0f} / "
                       f"{raw['kafka_produce_msg_s']:,.0f}", f"{b['ratio_to_consume']:.2f}", "")
         table.add_row("  bronze worker RSS start / peak / end, MiB", _rss(b["rss"]), "", "", "flat")
+        table.add_row("  CPU per row, worker + PostgreSQL, µs", _cpu(b["cpu"]), f"COPY {_cpu(raw['copy_bronze_cpu'])}",
+                      f"{b['cpu']['total_us_per_row'] / raw['copy_bronze_cpu']['total_us_per_row']:.1f}x", "")
     if s:
         table.add_row(f"silver drain ({s['workers']} worker), tx/s", f"{s['tx_s']:,.0f}",
                       f"COPY {raw['copy_silver_tx_with_lines_s']:,.0f}", f"{s['ratio_to_copy']:.2f}",
@@ -131,7 +133,14 @@ def _print_streams(streams: dict[str, Any], table: Table) -> None:
         table.add_row("  silver line items/s", f"{s['line_items_s']:,.0f}", f"COPY {raw['copy_line_items_s']:,.0f}",
                       "", "")
         table.add_row("  silver worker RSS start / peak / end, MiB", _rss(s["rss"]), "", "", "flat")
+        copy_cpu = raw["copy_silver_tx_with_lines_cpu"]
+        table.add_row("  CPU per transaction, worker + PostgreSQL, µs", _cpu(s["cpu"]), f"COPY {_cpu(copy_cpu)}",
+                      f"{s['cpu']['total_us_per_row'] / copy_cpu['total_us_per_row']:.1f}x", "")
 
 
 def _rss(rss: dict[str, float]) -> str:
     return f"{rss['start_mib']:,.0f} / {rss['peak_mib']:,.0f} / {rss['end_mib']:,.0f}"
+
+
+def _cpu(cpu: dict[str, float]) -> str:
+    return f"{cpu['client_us_per_row']:,.0f} + {cpu['postgres_us_per_row']:,.0f}"

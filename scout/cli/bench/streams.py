@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -75,6 +75,9 @@ class Drain:
     rate: float
     seconds: float
     rss_samples_mib: list[float]  # the workers' summed RSS, every SAMPLE_EVERY_S over the drain
+    rows: int = 0
+    worker_cpu_s: float = 0.0  # CPU time (user + system) the workers used over the drain
+    postgres_cpu_s: float = 0.0  # CPU time of the PostgreSQL server's processes over the drain
 
     @property
     def rss(self) -> dict[str, float]:
@@ -84,18 +87,55 @@ class Drain:
 
     def report(self) -> dict[str, Any]:
         every = max(1, len(self.rss_samples_mib) // 50)
-        return {"rss": self.rss, "rss_mib_over_time": self.rss_samples_mib[::every]}
+        return {"rss": self.rss, "rss_mib_over_time": self.rss_samples_mib[::every], "cpu": cpu_per_row(
+            self.rows, self.worker_cpu_s, self.postgres_cpu_s)}
+
+
+def cpu_per_row(rows: int, client_s: float, postgres_s: float) -> dict[str, float]:
+    """CPU microseconds per row, client and server: unlike rates, these hardly move with the machine's load."""
+    n = max(rows, 1)
+    return {"client_us_per_row": client_s / n * 1e6, "postgres_us_per_row": postgres_s / n * 1e6,
+            "total_us_per_row": (client_s + postgres_s) / n * 1e6}
+
+
+def _cpu(proc: psutil.Process) -> float:
+    try:
+        times = proc.cpu_times()
+        return float(times.user + times.system)
+    except psutil.Error:
+        return 0.0
+
+
+def copy_with_cpu(dsn: str, like: str, columns: Sequence[str],
+                  rows: Sequence[tuple[Any, ...]]) -> tuple[float, dict[str, float]]:
+    """``raw.copy_rows`` (rows/s) and what it cost in CPU per row, on this side and in PostgreSQL."""
+    client, server = time.process_time(), postgres_cpu(dsn)
+    rate = raw.copy_rows(dsn, like, columns, rows)
+    return rate, cpu_per_row(len(rows), time.process_time() - client, postgres_cpu(dsn) - server)
+
+
+def postgres_cpu(dsn: str) -> float:
+    """CPU seconds used so far by the PostgreSQL server behind ``dsn`` (postmaster and its live backends)."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(b"SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    postmaster = psutil.Process(int(row[0])).parent()
+    if postmaster is None:
+        return 0.0
+    return _cpu(postmaster) + sum(_cpu(p) for p in postmaster.children(recursive=True))
 
 
 def watch(dsn: str, query: str, target: int, children: Children, timeout: float) -> Drain:
     """Rate between the first and the last row seen, sampling the workers' RSS on the way."""
     first: tuple[float, int] | None = None
+    cpu_start = (0.0, 0.0)
     samples: list[float] = []
     deadline = time.monotonic() + timeout
     while True:
         now, count = time.perf_counter(), _count(dsn, query)
         if first is None and count > 0:
             first = (now, count)
+            cpu_start = (sum(_cpu(psutil.Process(c.proc.pid)) for c in children.running), postgres_cpu(dsn))
         if first is not None:  # from the first row on: the drain, not the worker's start-up
             samples.append(sum(_rss(c.proc.pid) for c in children.running))
         if count >= target:
@@ -106,7 +146,9 @@ def watch(dsn: str, query: str, target: int, children: Children, timeout: float)
         time.sleep(SAMPLE_EVERY_S)
     assert first is not None
     seconds = max(now - first[0], 1e-6)
-    return Drain((count - first[1]) / seconds, seconds, samples)
+    worker_cpu = sum(_cpu(psutil.Process(c.proc.pid)) for c in children.running) - cpu_start[0]
+    return Drain((count - first[1]) / seconds, seconds, samples, count - first[1], worker_cpu,
+                 postgres_cpu(dsn) - cpu_start[1])
 
 
 def _rss(pid: int) -> float:
@@ -151,15 +193,16 @@ def bench_bronze_and_silver(bootstrap: str, dsn: str, reference_dsn: str, work: 
 
 
 def _bench_bronze(settings: Settings, backlog: Backlog, bootstrap: str, dsn: str, reference_dsn: str, work: Path,
-                  say: Callable[[str], None], limits: dict[str, float]) -> dict[str, Any]:
+                  say: Callable[[str], None], limits: dict[str, Any]) -> dict[str, Any]:
     count = len(backlog.messages)
     say("raw: Kafka produce of the backlog ...")
     limits["kafka_produce_msg_s"] = raw.kafka_produce(bootstrap, settings.topic, backlog.messages)
     say("raw: Kafka consume (aiokafka getmany) ...")
     limits["kafka_consume_msg_s"] = consume = raw.kafka_consume(bootstrap, settings.topic, count)
     say("raw: COPY of the same bronze rows ...")
-    limits["copy_bronze_rows_s"] = copy_bronze = raw.copy_rows(dsn, "bronze.transactions", BRONZE_COLUMNS,
-                                                               backlog.bronze_rows(settings.topic))
+    copy_bronze, limits["copy_bronze_cpu"] = copy_with_cpu(dsn, "bronze.transactions", BRONZE_COLUMNS,
+                                                          backlog.bronze_rows(settings.topic))
+    limits["copy_bronze_rows_s"] = copy_bronze
     say("scout: bronze worker landing the backlog ...")
     children = start_workers(settings, dsn, bootstrap, 1, work / "logs-bronze", silver=False)
     try:
@@ -179,9 +222,12 @@ def _bench_silver(settings: Settings, backlog: Backlog, bootstrap: str, dsn: str
     txns, lines = backlog.silver_rows()
     limits = report["raw"]
     say("raw: COPY of the same silver rows ...")
-    limits["copy_silver_tx_s"] = copy_txn = raw.copy_rows(dsn, "silver.transactions", TXN_COLUMNS, txns)
-    limits["copy_line_items_s"] = copy_lines = raw.copy_rows(dsn, "silver.line_items", LINE_COLUMNS, lines)
+    copy_txn, txn_cpu = copy_with_cpu(dsn, "silver.transactions", TXN_COLUMNS, txns)
+    copy_lines, lines_cpu = copy_with_cpu(dsn, "silver.line_items", LINE_COLUMNS, lines)
+    limits["copy_silver_tx_s"], limits["copy_line_items_s"] = copy_txn, copy_lines
     lines_per_tx = len(lines) / count
+    # CPU per transaction with its lines, as the silver drain's figures are per transaction
+    limits["copy_silver_tx_with_lines_cpu"] = {k: txn_cpu[k] + lines_per_tx * lines_cpu[k] for k in txn_cpu}
     limits["copy_silver_tx_with_lines_s"] = copy_silver_tx = 1 / (1 / copy_txn + lines_per_tx / copy_lines)
     report["line_items"] = len(lines)
     say(f"scout: {workers} silver worker(s) draining the bronze backlog ...")
