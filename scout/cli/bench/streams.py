@@ -98,10 +98,10 @@ def cpu_per_row(rows: int, client_s: float, postgres_s: float) -> dict[str, floa
             "total_us_per_row": (client_s + postgres_s) / n * 1e6}
 
 
-def _cpu(proc: psutil.Process) -> float:
+def _cpu(proc: psutil.Process, *, reaped: bool = False) -> float:
     try:
         times = proc.cpu_times()
-        return float(times.user + times.system)
+        return float(times.user + times.system + (times.children_user + times.children_system if reaped else 0))
     except psutil.Error:
         return 0.0
 
@@ -118,11 +118,13 @@ def postgres_cpu(dsn: str) -> float:
     """CPU seconds used so far by the PostgreSQL server behind ``dsn`` (postmaster and its live backends)."""
     with psycopg.connect(dsn) as conn:
         row = conn.execute(b"SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    postmaster = psutil.Process(int(row[0])).parent()
-    if postmaster is None:
-        return 0.0
-    return _cpu(postmaster) + sum(_cpu(p) for p in postmaster.children(recursive=True))
+        assert row is not None
+        postmaster = psutil.Process(int(row[0])).parent()  # while this backend is alive
+        if postmaster is None:
+            return 0.0
+        backends = postmaster.children(recursive=True)
+        # backends that have exited are in the postmaster's children times, live ones in their own
+        return _cpu(postmaster, reaped=True) + sum(_cpu(p) for p in backends)
 
 
 def watch(dsn: str, query: str, target: int, children: Children, timeout: float) -> Drain:
