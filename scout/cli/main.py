@@ -373,7 +373,8 @@ def products_import(path: Annotated[str, typer.Argument(help="CSV with columns s
 
 @app.command()
 def bench(
-    part: Annotated[str, typer.Argument(help="all, ingest, bronze, silver, e2e, link, gold, upload or quality")]
+    part: Annotated[str, typer.Argument(help="all, or parts comma-separated: ingest, bronze, silver, e2e, link, "
+                                             "gold, upload, quality")]
     = "all",
     count: Annotated[int, typer.Option(help="Transactions in the Kafka / bronze backlog", min=1000)] = 200_000,
     broker: Annotated[str, typer.Option(help="kafka (Apache Kafka from jars) or tansu")] = "kafka",
@@ -391,8 +392,9 @@ def bench(
 
     from scout.cli.bench.run import PARTS, run_bench
 
-    if part != "all" and part not in PARTS:
-        err.print(f"[red]unknown part {part!r}[/]; choose all, {', '.join(PARTS)}")
+    asked = part.split(",")  # e.g. "bronze,silver"
+    if part != "all" and (unknown := [p for p in asked if p not in PARTS]):
+        err.print(f"[red]unknown part {unknown[0]!r}[/]; choose all, {', '.join(PARTS)} (or several, comma-separated)")
         raise typer.Exit(2)
     if broker not in ("kafka", "tansu"):
         err.print("[red]--broker must be kafka or tansu[/]")
@@ -405,7 +407,7 @@ def bench(
     if not gold_scales or min(gold_scales) < 3_000:
         err.print("[red]--scales needs at least one size of 3,000 line items or more[/]")
         raise typer.Exit(2)
-    parts = list(PARTS) if part == "all" else [part]
+    parts = list(PARTS) if part == "all" else [p for p in PARTS if p in asked]
     run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]
               out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console, upload_lines=upload_lines,
               duration=duration, rate=rate, repeats=repeats, gold_scales=gold_scales)

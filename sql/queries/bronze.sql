@@ -17,6 +17,10 @@ CREATE TEMP TABLE IF NOT EXISTS bronze_stage (
 COPY bronze_stage (event_hash, source, store_id, transaction_id, payload, received_at,
                    kafka_topic, kafka_partition, kafka_offset) FROM STDIN;
 
+-- name: bronze_copy
+COPY bronze.transactions (event_hash, source, store_id, transaction_id, payload, received_at,
+                          kafka_topic, kafka_partition, kafka_offset) FROM STDIN;
+
 -- name: bronze_insert_from_stage
 INSERT INTO bronze.transactions (event_hash, source, store_id, transaction_id, payload, received_at,
                                  kafka_topic, kafka_partition, kafka_offset)

@@ -1,12 +1,18 @@
 -- Queries of the silver step (streams/silver).
 
 -- name: claim_bronze
-SELECT id, event_hash, source, payload::text AS payload, received_at, store_id, transaction_id
-FROM bronze.transactions
-WHERE processed_at IS NULL
-ORDER BY id
-LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED;
+-- Claim and mark processed in one statement (the marking rolls back with the batch if it fails).
+WITH claimed AS (
+    SELECT id FROM bronze.transactions
+    WHERE processed_at IS NULL
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE bronze.transactions b SET processed_at = now()
+FROM claimed
+WHERE b.id = claimed.id
+RETURNING b.id, b.event_hash, b.source, b.payload::text AS payload, b.received_at, b.store_id, b.transaction_id;
 
 -- name: upsert_stores
 INSERT INTO silver.stores (store_id)
@@ -30,15 +36,27 @@ FROM silver.products
 WHERE name_norm = ANY(%(norms)s::text[])
 ORDER BY name_norm, product_key;
 
--- name: insert_transactions
+-- name: silver_stage_create
+CREATE TEMP TABLE IF NOT EXISTS silver_stage (
+    store_id text, transaction_id text, ts timestamptz, total_amount numeric(12,2), currency text,
+    device_id text, customer_segment text, payment_method text, item_count integer, source text,
+    event_hash char(64), bronze_id bigint, received_at timestamptz
+) ON COMMIT DELETE ROWS;
+
+-- name: silver_stage_copy
+COPY silver_stage (store_id, transaction_id, ts, total_amount, currency, device_id, customer_segment,
+                   payment_method, item_count, source, event_hash, bronze_id, received_at) FROM STDIN;
+
+-- name: insert_transactions_from_stage
+-- Empties the stage, so that a second insert in the same database transaction starts clean.
+WITH staged AS (DELETE FROM silver_stage RETURNING *)
 INSERT INTO silver.transactions (store_id, transaction_id, ts, total_amount, currency, device_id,
                                  customer_segment, payment_method, item_count, source, event_hash,
                                  bronze_id, received_at)
-SELECT * FROM unnest(%(store_ids)s::text[], %(transaction_ids)s::text[], %(ts)s::timestamptz[],
-                     %(totals)s::numeric[], %(currencies)s::text[], %(device_ids)s::text[],
-                     %(segments)s::text[], %(payments)s::text[], %(item_counts)s::integer[],
-                     %(sources)s::text[], %(event_hashes)s::char(64)[], %(bronze_ids)s::bigint[],
-                     %(received_at)s::timestamptz[])
+SELECT store_id, transaction_id, ts, total_amount, currency, device_id, customer_segment, payment_method,
+       item_count, source, event_hash, bronze_id, received_at
+FROM staged
+ORDER BY bronze_id
 ON CONFLICT DO NOTHING
 RETURNING txn_id, event_hash, extract(epoch FROM processed_at - received_at)::double precision;
 
@@ -57,9 +75,6 @@ INSERT INTO silver.quarantine (bronze_id, event_hash, store_id, transaction_id, 
 VALUES (%(bronze_id)s, %(event_hash)s, %(store_id)s, %(transaction_id)s, %(reasons)s, %(details)s)
 ON CONFLICT (bronze_id) DO UPDATE  -- quarantined again after a replay: the latest reasons, open again
 SET reasons = EXCLUDED.reasons, details = EXCLUDED.details, created_at = now(), replayed_at = NULL;
-
--- name: mark_bronze_processed
-UPDATE bronze.transactions SET processed_at = now() WHERE id = ANY(%(ids)s::bigint[]);
 
 -- name: bump_silver_watermark
 UPDATE ops.watermarks SET version = version + 1, updated_at = now() WHERE name = 'silver';

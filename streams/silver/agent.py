@@ -71,9 +71,16 @@ def record(result: StepResult) -> None:
 
 
 async def silver_loop(resources: StreamResources) -> None:
+    """``silver_concurrency`` drain loops sharing one catalogue: while one batch waits on PostgreSQL the
+    next is planned (SKIP LOCKED keeps their rows apart, exactly as between workers)."""
     settings = resources.settings
     limits = Thresholds.from_settings(settings)
     cache = CatalogueCache(threshold=settings.link_fuzzy_threshold, refresh_s=settings.catalogue_refresh_s)
+    await asyncio.gather(*(_drain_loop(resources, limits, cache) for _ in range(settings.silver_concurrency)))
+
+
+async def _drain_loop(resources: StreamResources, limits: Thresholds, cache: CatalogueCache) -> None:
+    settings = resources.settings
     while True:
         started = time.perf_counter()
         try:

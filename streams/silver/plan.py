@@ -36,7 +36,7 @@ class PlannedLine:
     line_no: int
     product_id: str | None
     product_name: str | None
-    name_norm: str | None
+    name_norm: str | None  # set for lines without a product_id (linked by name)
     qty: int
     unit_price: Decimal
     line_amount: Decimal
@@ -77,16 +77,11 @@ class Plan:
 
 
 def _lines(tx: Transaction) -> tuple[PlannedLine, ...]:
+    """Numbered lines with their amounts; the normalised name only where linking needs it (no SKU)."""
     return tuple(
-        PlannedLine(
-            line_no=n,
-            product_id=item.product_id,
-            product_name=item.product_name,
-            name_norm=normalise_name(item.product_name) if item.product_name else None,
-            qty=item.qty,
-            unit_price=item.unit_price,
-            line_amount=line_amount(item.qty, item.unit_price, item.line_amount),
-        )
+        PlannedLine(n, item.product_id, item.product_name,
+                    normalise_name(item.product_name) if item.product_id is None and item.product_name else None,
+                    item.qty, item.unit_price, line_amount(item.qty, item.unit_price, item.line_amount))
         for n, item in enumerate(tx.items, start=1)
     )
 

@@ -1,5 +1,5 @@
-"""The silver step: claim bronze rows (FOR UPDATE SKIP LOCKED), validate, link, write silver,
-quarantine what breaks critical rules, mark bronze processed, all in one database transaction.
+"""The silver step: claim bronze rows (FOR UPDATE SKIP LOCKED, marked processed as they are claimed),
+validate, link, write silver, quarantine what breaks critical rules, all in one database transaction.
 
 Example::
 
@@ -13,10 +13,8 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from quality.rules import Thresholds
@@ -50,13 +48,12 @@ class StepResult:
 
 
 async def _claim(conn: AsyncConnection, limit: int) -> list[ClaimedRow]:
-    async with conn.cursor(row_factory=dict_row) as cur:
+    """Lock up to ``limit`` unprocessed rows (SKIP LOCKED) and mark them processed, in id order."""
+    async with conn.cursor() as cur:
         await cur.execute(q("claim_bronze"), {"limit": limit})
-        return [
-            ClaimedRow(r["id"], r["event_hash"], r["source"], r["payload"], r["received_at"], r["store_id"],
-                       r["transaction_id"])
-            for r in await cur.fetchall()
-        ]
+        rows = [ClaimedRow(*r) for r in await cur.fetchall()]
+    rows.sort(key=lambda r: r.bronze_id)
+    return rows
 
 
 async def _product_keys(conn: AsyncConnection, plan: Plan,
@@ -83,22 +80,22 @@ async def _product_keys(conn: AsyncConnection, plan: Plan,
     return by_sku, by_name
 
 
-def _txn_params(txns: list[PlannedTransaction]) -> dict[str, list[Any]]:
-    return {
-        "store_ids": [t.tx.store_id for t in txns],
-        "transaction_ids": [t.tx.transaction_id for t in txns],
-        "ts": [t.tx.ts for t in txns],
-        "totals": [t.tx.total_amount for t in txns],
-        "currencies": [t.tx.currency for t in txns],
-        "device_ids": [t.tx.device_id for t in txns],
-        "segments": [t.tx.customer_segment for t in txns],
-        "payments": [t.tx.payment_method for t in txns],
-        "item_counts": [len(t.lines) for t in txns],
-        "sources": [t.row.source for t in txns],
-        "event_hashes": [t.row.event_hash for t in txns],
-        "bronze_ids": [t.row.bronze_id for t in txns],
-        "received_at": [t.row.received_at for t in txns],
-    }
+async def _insert(conn: AsyncConnection, txns: list[PlannedTransaction], latencies: list[float]) -> dict[str, int]:
+    """COPY into the session's stage, then one INSERT ... ON CONFLICT DO NOTHING; event_hash -> txn_id of
+    the rows inserted (the first received wins among versions in the batch). Appends each new row's
+    bronze -> silver latency (seconds) to ``latencies``."""
+    await conn.execute(q("silver_stage_create"))
+    async with conn.cursor() as cur:
+        async with cur.copy(q("silver_stage_copy")) as copy:
+            for t in txns:
+                tx, row = t.tx, t.row
+                await copy.write_row((tx.store_id, tx.transaction_id, tx.ts, tx.total_amount, tx.currency,
+                                      tx.device_id, tx.customer_segment, tx.payment_method, len(t.lines),
+                                      row.source, row.event_hash, row.bronze_id, row.received_at))
+        await cur.execute(q("insert_transactions_from_stage"))
+        rows = await cur.fetchall()
+    latencies.extend(float(latency) for _, _, latency in rows)
+    return {str(h): int(txn_id) for txn_id, h, _ in rows}
 
 
 async def _insert_transactions(conn: AsyncConnection, plan: Plan,
@@ -112,8 +109,7 @@ async def _insert_transactions(conn: AsyncConnection, plan: Plan,
     """
     if not plan.transactions:
         return {}, 0
-    cur = await conn.execute(q("insert_transactions"), _txn_params(plan.transactions))
-    inserted = _returned(await cur.fetchall(), latencies)
+    inserted = await _insert(conn, plan.transactions, latencies)
     refused = [t for t in plan.transactions if t.row.event_hash not in inserted]
     if not refused:
         return inserted, 0
@@ -140,12 +136,6 @@ async def _insert_transactions(conn: AsyncConnection, plan: Plan,
     return inserted, already
 
 
-def _returned(rows: list[tuple[Any, ...]], latencies: list[float]) -> dict[str, int]:
-    """insert_transactions' RETURNING rows (txn_id, event_hash, latency) -> event_hash -> txn_id."""
-    latencies.extend(float(latency) for _, _, latency in rows)
-    return {str(h): int(txn_id) for txn_id, h, _ in rows}
-
-
 async def _displace(conn: AsyncConnection, plan: Plan, earlier: list[PlannedTransaction],
                     existing: dict[tuple[str, str], tuple[str, int, int]],
                     latencies: list[float]) -> dict[str, int]:
@@ -158,8 +148,7 @@ async def _displace(conn: AsyncConnection, plan: Plan, earlier: list[PlannedTran
         row = ClaimedRow(int(bronze_id), str(event_hash), "", "", winner.row.received_at, store_id, transaction_id)
         plan.quarantined.append(Quarantined(row, store_id, transaction_id, ("conflicting_duplicate",),
                                             {"existing_event_hash": winner.row.event_hash, "displaced": True}))
-    cur = await conn.execute(q("insert_transactions"), _txn_params(earlier))
-    return _returned(await cur.fetchall(), latencies)
+    return await _insert(conn, earlier, latencies)
 
 
 async def _copy_lines(conn: AsyncConnection, plan: Plan, inserted: dict[str, int],
@@ -245,7 +234,6 @@ async def drain_once(conn: AsyncConnection, *, limit: int, limits: Thresholds,
             await _quarantine(conn, [Quarantined(row, row.store_id, row.transaction_id,
                                                  ("processing_error",), {"error": repr(exc)[:500]})])
             result = StepResult(1, 0, 1, 0, 0, quarantine_reasons={"processing_error": 1})
-        await conn.execute(q("mark_bronze_processed"), {"ids": [r.bronze_id for r in rows]})
         if result.inserted:
             await conn.execute(q("bump_silver_watermark"))
         return result

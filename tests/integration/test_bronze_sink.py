@@ -31,6 +31,17 @@ def test_landing_twice_inserts_once(database: str) -> None:
     assert payload and payload[0]["transaction_id"] == "TXN-000003"
 
 
+def test_a_batch_overlapping_landed_events_inserts_only_the_new_ones(database: str) -> None:
+    rows = [bronze_row(tx_dict(n), offset=n) for n in range(50)]
+    asyncio.run(_land(database, rows[10:20], []))  # landed before, e.g. by a batch that was redelivered
+    result = asyncio.run(_land(database, rows, []))  # all distinct: COPY is tried first and refused
+    assert (result.inserted, result.duplicates) == (40, 10)
+    with psycopg.connect(database) as conn:
+        offsets = [r[0] for r in conn.execute("SELECT kafka_offset FROM bronze.transactions ORDER BY id")]
+    assert sorted(offsets) == list(range(50))
+    assert offsets[10:] == [n for n in range(50) if not 10 <= n < 20]  # the new ones in offset order
+
+
 def test_dead_letters_are_kept_with_reason_and_raw_bytes(database: str) -> None:
     dead = [DeadLetter(b"k", b"\xff not json", "not JSON: bad", Position("t", 1, 9))]
     result = asyncio.run(_land(database, [bronze_row(tx_dict(1))], dead))

@@ -61,8 +61,8 @@ def test_duplicate_migration_number_refused(tmp_path: Path, monkeypatch: pytest.
 
 def test_queries_cover_every_name_the_code_uses() -> None:
     used = names_used_in_code()
-    assert {"claim_bronze", "bronze_insert_from_stage", "insert_transactions", "refresh_view",
-            "insert_quarantine", "mark_bronze_processed", "dead_letter_insert"} <= used
+    assert {"claim_bronze", "bronze_insert_from_stage", "insert_transactions_from_stage", "refresh_view",
+            "insert_quarantine", "dead_letter_insert"} <= used
     queries = load_queries()
     assert used - set(queries) == set()
     assert all(body and not body.endswith(";") for body in queries.values())

@@ -76,17 +76,21 @@ def kafka_consume(bootstrap: str, topic: str, expected: int) -> float:
     return asyncio.run(run())
 
 
-def copy_rows(dsn: str, like: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> float:
-    """Rows per second of a plain COPY into a scratch copy of ``like`` (same indexes, no foreign keys)."""
-    scratch = "bench_raw_" + like.replace(".", "_")
+def copy_rows(dsn: str, like: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], *,
+              into_like: bool = True) -> float:
+    """Rows per second of a plain COPY into a scratch copy of ``like`` (same indexes, no foreign keys);
+    with ``into_like=False`` into ``like`` itself (to load a backlog)."""
+    target = "bench_raw_" + like.replace(".", "_") if into_like else like
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {scratch}".encode())
-        conn.execute(f"CREATE TABLE {scratch} (LIKE {like} INCLUDING ALL)".encode())
+        if into_like:
+            conn.execute(f"DROP TABLE IF EXISTS {target}".encode())
+            conn.execute(f"CREATE TABLE {target} (LIKE {like} INCLUDING ALL)".encode())
         started = time.perf_counter()
         with conn.transaction(), conn.cursor() as cur, \
-                cur.copy(f"COPY {scratch} ({', '.join(columns)}) FROM STDIN".encode()) as copy:
+                cur.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN".encode()) as copy:
             for row in rows:
                 copy.write_row(row)
         elapsed = time.perf_counter() - started
-        conn.execute(f"DROP TABLE {scratch}".encode())
+        if into_like:
+            conn.execute(f"DROP TABLE {target}".encode())
     return len(rows) / elapsed

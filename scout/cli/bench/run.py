@@ -45,7 +45,7 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
             dsn = services.fresh_database("bench")
             report["results"]["streams"] = bench_bronze_and_silver(
                 services.bootstrap, dsn, services.fresh_database("bench_reference"), services.work_dir,
-                count=count, silver_workers=silver_workers,
+                count=count, silver_workers=silver_workers, bronze="bronze" in parts, silver="silver" in parts,
                 say=lambda text: console.print(f"  {text}"))
     if "e2e" in parts:
         report["results"]["e2e"] = bench_e2e(broker, cache_dir, duration=duration, rate=rate,
@@ -97,20 +97,7 @@ def _print(report: dict[str, Any], console: Console) -> None:
                       f"{batch['ratio_to_produce']:.2f}", f"{TARGETS['ingest_batch_tx_s']:,}")
     streams = report["results"].get("streams")
     if streams:
-        raw = streams["raw"]
-        b, s = streams["bronze"], streams["silver"]
-        table.add_row("bronze landing, tx/s", f"{b['tx_s']:,.0f}", f"COPY {raw['copy_bronze_rows_s']:,.0f}",
-                      f"{b['ratio_to_copy']:.2f}", f"{TARGETS['bronze_tx_s']:,}")
-        table.add_row("  same code in a plain aiokafka loop, tx/s", f"{b['reference_aiokafka_loop_tx_s']:,.0f}", "",
-                      f"{b['ratio_to_reference']:.2f}", "")
-        table.add_row("  Kafka consume / produce, msg/s", "", f"{raw['kafka_consume_msg_s']:,.0f} / "
-                      f"{raw['kafka_produce_msg_s']:,.0f}", f"{b['ratio_to_consume']:.2f}", "")
-        table.add_row(f"silver drain ({s['workers']} worker), tx/s", f"{s['tx_s']:,.0f}",
-                      f"COPY {raw['copy_silver_tx_with_lines_s']:,.0f}", f"{s['ratio_to_copy']:.2f}",
-                      f"{TARGETS['silver_tx_s']:,}")
-        table.add_row("  silver line items/s", f"{s['line_items_s']:,.0f}", f"COPY {raw['copy_line_items_s']:,.0f}",
-                      "", "")
-        table.add_row("  worker peak RSS, MiB", f"{s['peak_rss_mib']:,.0f}", "", "", "")
+        _print_streams(streams, table)
     e2e = report["results"].get("e2e")
     if e2e:
         _e2e_rows(table, e2e["summary"], len(e2e["runs"]))
@@ -194,3 +181,36 @@ def _print_gold(table: Table, gold: dict[str, Any]) -> None:
     fresh = gold["freshness"]
     table.add_row(f"gold freshness p50 / p95 (every {fresh['interval_s']:g} s), s",
                   f"{fresh['p50_s']:.1f} / {fresh['p95_s']:.1f}", "", "", f"p95 {TARGETS['gold_freshness_p95_s']}")
+
+
+def _print_streams(streams: dict[str, Any], table: Table) -> None:
+    raw = streams["raw"]
+    b, s = streams.get("bronze"), streams.get("silver")
+    if b:
+        table.add_row("bronze landing, tx/s", f"{b['tx_s']:,.0f}", f"COPY {raw['copy_bronze_rows_s']:,.0f}",
+                      f"{b['ratio_to_copy']:.2f}", f"{TARGETS['bronze_tx_s']:,}")
+        table.add_row("  same code in a plain aiokafka loop, tx/s", f"{b['reference_aiokafka_loop_tx_s']:,.0f}", "",
+                      f"{b['ratio_to_reference']:.2f}", "")
+        table.add_row("  Kafka consume / produce, msg/s", "", f"{raw['kafka_consume_msg_s']:,.0f} / "
+                      f"{raw['kafka_produce_msg_s']:,.0f}", f"{b['ratio_to_consume']:.2f}", "")
+        table.add_row("  bronze worker RSS start / peak / end, MiB", _rss(b["rss"]), "", "", "flat")
+        table.add_row("  CPU per row, worker + PostgreSQL, µs", _cpu(b["cpu"]), f"COPY {_cpu(raw['copy_bronze_cpu'])}",
+                      f"{b['cpu']['total_us_per_row'] / raw['copy_bronze_cpu']['total_us_per_row']:.1f}x", "")
+    if s:
+        table.add_row(f"silver drain ({s['workers']} worker), tx/s", f"{s['tx_s']:,.0f}",
+                      f"COPY {raw['copy_silver_tx_with_lines_s']:,.0f}", f"{s['ratio_to_copy']:.2f}",
+                      f"{TARGETS['silver_tx_s']:,}")
+        table.add_row("  silver line items/s", f"{s['line_items_s']:,.0f}", f"COPY {raw['copy_line_items_s']:,.0f}",
+                      "", "")
+        table.add_row("  silver worker RSS start / peak / end, MiB", _rss(s["rss"]), "", "", "flat")
+        copy_cpu = raw["copy_silver_tx_with_lines_cpu"]
+        table.add_row("  CPU per transaction, worker + PostgreSQL, µs", _cpu(s["cpu"]), f"COPY {_cpu(copy_cpu)}",
+                      f"{s['cpu']['total_us_per_row'] / copy_cpu['total_us_per_row']:.1f}x", "")
+
+
+def _rss(rss: dict[str, float]) -> str:
+    return f"{rss['start_mib']:,.0f} / {rss['peak_mib']:,.0f} / {rss['end_mib']:,.0f}"
+
+
+def _cpu(cpu: dict[str, float]) -> str:
+    return f"{cpu['client_us_per_row']:,.0f} + {cpu['postgres_us_per_row']:,.0f}"

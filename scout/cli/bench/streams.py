@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -74,21 +74,72 @@ SAMPLE_EVERY_S = 0.05  # how often the bench reads the row count and the workers
 class Drain:
     rate: float
     seconds: float
-    peak_rss_mib: float
-    rss_samples_mib: list[float]
+    rss_samples_mib: list[float]  # the workers' summed RSS, every SAMPLE_EVERY_S over the drain
+    rows: int = 0
+    worker_cpu_s: float = 0.0  # CPU time (user + system) the workers used over the drain
+    postgres_cpu_s: float = 0.0  # CPU time of the PostgreSQL server's processes over the drain
+
+    @property
+    def rss(self) -> dict[str, float]:
+        """Start, peak and end of the workers' RSS over the drain: flat means end ≈ start."""
+        samples = self.rss_samples_mib or [0.0]
+        return {"start_mib": samples[0], "peak_mib": max(samples), "end_mib": samples[-1]}
+
+    def report(self) -> dict[str, Any]:
+        every = max(1, len(self.rss_samples_mib) // 50)
+        return {"rss": self.rss, "rss_mib_over_time": self.rss_samples_mib[::every], "cpu": cpu_per_row(
+            self.rows, self.worker_cpu_s, self.postgres_cpu_s)}
+
+
+def cpu_per_row(rows: int, client_s: float, postgres_s: float) -> dict[str, float]:
+    """CPU microseconds per row, client and server: unlike rates, these hardly move with the machine's load."""
+    n = max(rows, 1)
+    return {"client_us_per_row": client_s / n * 1e6, "postgres_us_per_row": postgres_s / n * 1e6,
+            "total_us_per_row": (client_s + postgres_s) / n * 1e6}
+
+
+def _cpu(proc: psutil.Process, *, reaped: bool = False) -> float:
+    try:
+        times = proc.cpu_times()
+        return float(times.user + times.system + (times.children_user + times.children_system if reaped else 0))
+    except psutil.Error:
+        return 0.0
+
+
+def copy_with_cpu(dsn: str, like: str, columns: Sequence[str],
+                  rows: Sequence[tuple[Any, ...]]) -> tuple[float, dict[str, float]]:
+    """``raw.copy_rows`` (rows/s) and what it cost in CPU per row, on this side and in PostgreSQL."""
+    client, server = time.process_time(), postgres_cpu(dsn)
+    rate = raw.copy_rows(dsn, like, columns, rows)
+    return rate, cpu_per_row(len(rows), time.process_time() - client, postgres_cpu(dsn) - server)
+
+
+def postgres_cpu(dsn: str) -> float:
+    """CPU seconds used so far by the PostgreSQL server behind ``dsn`` (postmaster and its live backends)."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(b"SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        postmaster = psutil.Process(int(row[0])).parent()  # while this backend is alive
+        if postmaster is None:
+            return 0.0
+        backends = postmaster.children(recursive=True)
+        # backends that have exited are in the postmaster's children times, live ones in their own
+        return _cpu(postmaster, reaped=True) + sum(_cpu(p) for p in backends)
 
 
 def watch(dsn: str, query: str, target: int, children: Children, timeout: float) -> Drain:
     """Rate between the first and the last row seen, sampling the workers' RSS on the way."""
     first: tuple[float, int] | None = None
+    cpu_start = (0.0, 0.0)
     samples: list[float] = []
     deadline = time.monotonic() + timeout
     while True:
         now, count = time.perf_counter(), _count(dsn, query)
-        rss = sum(_rss(c.proc.pid) for c in children.running)
-        samples.append(rss)
         if first is None and count > 0:
             first = (now, count)
+            cpu_start = (sum(_cpu(psutil.Process(c.proc.pid)) for c in children.running), postgres_cpu(dsn))
+        if first is not None:  # from the first row on: the drain, not the worker's start-up
+            samples.append(sum(_rss(c.proc.pid) for c in children.running))
         if count >= target:
             break
         if time.monotonic() > deadline or children.dead():
@@ -97,7 +148,9 @@ def watch(dsn: str, query: str, target: int, children: Children, timeout: float)
         time.sleep(SAMPLE_EVERY_S)
     assert first is not None
     seconds = max(now - first[0], 1e-6)
-    return Drain((count - first[1]) / seconds, seconds, max(samples), samples[:: max(1, len(samples) // 50)])
+    worker_cpu = sum(_cpu(psutil.Process(c.proc.pid)) for c in children.running) - cpu_start[0]
+    return Drain((count - first[1]) / seconds, seconds, samples, count - first[1], worker_cpu,
+                 postgres_cpu(dsn) - cpu_start[1])
 
 
 def _rss(pid: int) -> float:
@@ -120,47 +173,70 @@ def start_workers(settings: Settings, dsn: str, bootstrap: str, count: int, log_
 
 
 def bench_bronze_and_silver(bootstrap: str, dsn: str, reference_dsn: str, work: Path, *, count: int,
-                            silver_workers: int, say: Callable[[str], None]) -> dict[str, Any]:
+                            silver_workers: int, say: Callable[[str], None], bronze: bool = True,
+                            silver: bool = True) -> dict[str, Any]:
+    """Bronze: Kafka backlog → bronze worker. Silver: bronze backlog (landed by bronze, or COPYed in when
+    bronze is not measured) → silver workers. Each next to the raw limits measured in the same run."""
     settings = Settings(kafka_bootstrap=bootstrap, topic="bench.transactions", dead_letter_topic="bench.dlq",
                         stream_app_id="scout-bench", topic_partitions=3)
     ensure_topics(settings)
     say(f"generating {count:,} transactions ...")
     backlog = Backlog.generate(count)
+    report: dict[str, Any] = {"transactions": count, "raw": {}}
+    if bronze:
+        report["bronze"] = _bench_bronze(settings, backlog, bootstrap, dsn, reference_dsn, work, say, report["raw"])
+    else:
+        say("loading the bronze backlog with COPY (bronze itself not measured) ...")
+        raw.copy_rows(dsn, "bronze.transactions", BRONZE_COLUMNS, backlog.bronze_rows(settings.topic),
+                      into_like=False)
+    if silver:
+        report["silver"] = _bench_silver(settings, backlog, bootstrap, dsn, work, silver_workers, say, report)
+    return report
+
+
+def _bench_bronze(settings: Settings, backlog: Backlog, bootstrap: str, dsn: str, reference_dsn: str, work: Path,
+                  say: Callable[[str], None], limits: dict[str, Any]) -> dict[str, Any]:
+    count = len(backlog.messages)
     say("raw: Kafka produce of the backlog ...")
-    produce = raw.kafka_produce(bootstrap, settings.topic, backlog.messages)
+    limits["kafka_produce_msg_s"] = raw.kafka_produce(bootstrap, settings.topic, backlog.messages)
     say("raw: Kafka consume (aiokafka getmany) ...")
-    consume = raw.kafka_consume(bootstrap, settings.topic, count)
+    limits["kafka_consume_msg_s"] = consume = raw.kafka_consume(bootstrap, settings.topic, count)
     say("raw: COPY of the same bronze rows ...")
-    copy_bronze = raw.copy_rows(dsn, "bronze.transactions", BRONZE_COLUMNS, backlog.bronze_rows(settings.topic))
+    copy_bronze, limits["copy_bronze_cpu"] = copy_with_cpu(dsn, "bronze.transactions", BRONZE_COLUMNS,
+                                                          backlog.bronze_rows(settings.topic))
+    limits["copy_bronze_rows_s"] = copy_bronze
     say("scout: bronze worker landing the backlog ...")
     children = start_workers(settings, dsn, bootstrap, 1, work / "logs-bronze", silver=False)
     try:
-        bronze = watch(dsn, "SELECT count(*) FROM bronze.transactions", count, children, timeout=1800)
+        drain = watch(dsn, "SELECT count(*) FROM bronze.transactions", count, children, timeout=1800)
     finally:
         children.stop_all()
     say("reference: the same landing code in a plain aiokafka loop (into a scratch database) ...")
     reference = reference_bronze_rate(bootstrap, settings.topic, reference_dsn, count)
+    return {"tx_s": drain.rate, "seconds": drain.seconds, "ratio_to_copy": drain.rate / copy_bronze,
+            "reference_aiokafka_loop_tx_s": reference, "ratio_to_reference": drain.rate / reference,
+            "ratio_to_consume": drain.rate / consume, **drain.report()}
+
+
+def _bench_silver(settings: Settings, backlog: Backlog, bootstrap: str, dsn: str, work: Path, workers: int,
+                  say: Callable[[str], None], report: dict[str, Any]) -> dict[str, Any]:
+    count = len(backlog.messages)
     txns, lines = backlog.silver_rows()
+    limits = report["raw"]
     say("raw: COPY of the same silver rows ...")
-    copy_txn = raw.copy_rows(dsn, "silver.transactions", TXN_COLUMNS, txns)
-    copy_lines = raw.copy_rows(dsn, "silver.line_items", LINE_COLUMNS, lines)
-    say(f"scout: {silver_workers} silver worker(s) draining the bronze backlog ...")
-    children = start_workers(settings, dsn, bootstrap, silver_workers, work / "logs-silver", silver=True)
+    copy_txn, txn_cpu = copy_with_cpu(dsn, "silver.transactions", TXN_COLUMNS, txns)
+    copy_lines, lines_cpu = copy_with_cpu(dsn, "silver.line_items", LINE_COLUMNS, lines)
+    limits["copy_silver_tx_s"], limits["copy_line_items_s"] = copy_txn, copy_lines
+    lines_per_tx = len(lines) / count
+    # CPU per transaction with its lines, as the silver drain's figures are per transaction
+    limits["copy_silver_tx_with_lines_cpu"] = {k: txn_cpu[k] + lines_per_tx * lines_cpu[k] for k in txn_cpu}
+    limits["copy_silver_tx_with_lines_s"] = copy_silver_tx = 1 / (1 / copy_txn + lines_per_tx / copy_lines)
+    report["line_items"] = len(lines)
+    say(f"scout: {workers} silver worker(s) draining the bronze backlog ...")
+    children = start_workers(settings, dsn, bootstrap, workers, work / "logs-silver", silver=True)
     try:
-        silver = watch(dsn, "SELECT count(*) FROM silver.transactions", count, children, timeout=1800)
+        drain = watch(dsn, "SELECT count(*) FROM silver.transactions", count, children, timeout=1800)
     finally:
         children.stop_all()
-    lines_per_tx = len(lines) / count
-    copy_silver_tx = 1 / (1 / copy_txn + lines_per_tx / copy_lines)  # transactions/s with their lines
-    return {
-        "transactions": count, "line_items": len(lines),
-        "raw": {"kafka_produce_msg_s": produce, "kafka_consume_msg_s": consume,
-                "copy_bronze_rows_s": copy_bronze, "copy_silver_tx_s": copy_txn, "copy_line_items_s": copy_lines,
-                "copy_silver_tx_with_lines_s": copy_silver_tx},
-        "bronze": {"tx_s": bronze.rate, "seconds": bronze.seconds, "ratio_to_copy": bronze.rate / copy_bronze,
-                   "reference_aiokafka_loop_tx_s": reference, "ratio_to_reference": bronze.rate / reference,
-                   "ratio_to_consume": bronze.rate / consume, "peak_rss_mib": bronze.peak_rss_mib},
-        "silver": {"workers": silver_workers, "tx_s": silver.rate, "line_items_s": silver.rate * lines_per_tx,
-                   "seconds": silver.seconds, "ratio_to_copy": silver.rate / copy_silver_tx,
-                   "peak_rss_mib": silver.peak_rss_mib, "rss_mib_over_time": silver.rss_samples_mib},
-    }
+    return {"workers": workers, "tx_s": drain.rate, "line_items_s": drain.rate * lines_per_tx,
+            "seconds": drain.seconds, "ratio_to_copy": drain.rate / copy_silver_tx, **drain.report()}
