@@ -86,8 +86,6 @@ class BatchingConsumer(aiokafka_driver.Consumer):
                 return False
             message.acked = True
             try:
-                if not self.app.topics.acks_enabled_for(message.topic):
-                    return False
                 tp = message.tp
                 committed = self._committed_offset[tp]
                 start = message.first_offset if committed is None else max(message.first_offset, committed)

@@ -27,9 +27,10 @@ FROM pg_namespace n CROSS JOIN pg_roles r
 WHERE n.nspname IN ('public', 'bronze', 'silver', 'gold', 'ops') AND r.rolname = ANY(%(roles)s);
 
 -- name: verify_gold_state
--- Per gold materialized view: populated?, its last refresh, the last attempt, and the silver watermark.
-SELECT m.schemaname || '.' || m.matviewname AS view_name,
-       m.ispopulated                       AS populated,
+-- Per gold relation the refresh jobs maintain (materialized views, and plain views over the per-day
+-- aggregates): populated?, its last refresh, the last attempt, and the silver watermark.
+SELECT g.view_name,
+       coalesce(m.ispopulated, true)       AS populated,
        s.last_refresh_at,
        s.rows,
        s.watermark,
@@ -38,16 +39,16 @@ SELECT m.schemaname || '.' || m.matviewname AS view_name,
        l.reason                            AS last_reason,
        l.finished_at                       AS last_attempt_at,
        now()                               AS now
-FROM pg_matviews m
+FROM ops.gold_relations g
+LEFT JOIN pg_matviews m ON m.schemaname || '.' || m.matviewname = g.view_name
 CROSS JOIN (SELECT version FROM ops.watermarks WHERE name = 'silver') w
-LEFT JOIN ops.gold_refresh_state s ON s.view_name = m.schemaname || '.' || m.matviewname
+LEFT JOIN ops.gold_refresh_state s ON s.view_name = g.view_name
 LEFT JOIN LATERAL (
-    SELECT status, reason, finished_at FROM ops.gold_refresh_log g
-    WHERE g.view_name = m.schemaname || '.' || m.matviewname
-    ORDER BY g.started_at DESC, g.id DESC
+    SELECT status, reason, finished_at FROM ops.gold_refresh_log r
+    WHERE r.view_name = g.view_name
+    ORDER BY r.started_at DESC, r.id DESC
     LIMIT 1
-) l ON true
-WHERE m.schemaname = 'gold';
+) l ON true;
 
 -- name: verify_silver_backlog
 -- The oldest pending row by id (the partial index on unprocessed rows), not a scan for min(received_at).

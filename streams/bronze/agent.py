@@ -101,6 +101,9 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
                 for letter in dead:
                     DEAD_LETTERS.labels(letter.code).inc()
                 await _publish_dead(dead_topic, dead)
+            # The batch is durable: mark its whole offset range committable now. Faust's own ack of the
+            # event (when the loop asks for the next one) does not reach the batching consumer's range ack.
+            app.consumer.ack(event.message)
 
     del bronze
 

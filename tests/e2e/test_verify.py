@@ -94,7 +94,7 @@ def test_verify_passes_on_the_running_pipeline_and_names_a_stopped_scheduler(dep
         "consumer group": "ok", "silver backlog": "ok", "gold views": "ok", "scheduler jobs": "ok", "alerts": "ok",
     }
     assert "lag 0" in passing["consumer group"]["detail"]  # --max-lag 0: every posted transaction consumed
-    assert "4 jobs ran on schedule" in passing["scheduler jobs"]["detail"]
+    assert "5 jobs ran on schedule" in passing["scheduler jobs"]["detail"]
 
     (scheduler,) = [c for c in deployment.children.running if c.name == "scheduler"]
     _stop(scheduler)
