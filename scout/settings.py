@@ -78,9 +78,9 @@ class Settings(BaseSettings):
     # --- streams --------------------------------------------------------------------------
     stream_app_id: str = Field(default="scout", description="Faust app id = Kafka consumer group.")
     worker_web_port: int = Field(default=6066, ge=1, le=65535)
-    bronze_batch_size: int = Field(default=2000, ge=1, description="Most records the bronze agent gets per fetch.")
+    bronze_batch_size: int = Field(default=2000, ge=1, description="Most events the bronze agent lands per batch.")
     bronze_batch_within_s: float = Field(
-        default=0.5, gt=0, description="Unused since bronze takes each fetch as one batch (no waiting to fill one).")
+        default=0.5, gt=0, description="Longest the bronze agent waits to fill a batch before landing it.")
     silver_batch_size: int = Field(default=2000, ge=1)
     silver_concurrency: int = Field(
         default=2, ge=1, le=4, description="Silver batches in flight per worker (one plans while the other writes).")

@@ -12,14 +12,10 @@ import faust
 
 from observability.serve import serve_metrics
 from scout.settings import Settings
-from streams.batching import RecordBatchSchema, ScoutApp
 from streams.bronze.agent import register_bronze
 from streams.lag import register_lag
 from streams.resources import StreamResources
 from streams.silver.agent import register_silver
-
-FETCH_BYTES_PER_PARTITION = 4 << 20
-BUFFERED_BATCHES = 8
 
 
 def broker_url(settings: Settings) -> str:
@@ -27,9 +23,8 @@ def broker_url(settings: Settings) -> str:
 
 
 def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
-    app = ScoutApp(
+    app = faust.App(
         settings.stream_app_id,
-        batched_topics={settings.topic},
         broker=broker_url(settings),
         store="memory://",
         value_serializer="raw",
@@ -45,13 +40,10 @@ def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
         web_port=settings.worker_web_port,
         web_bind="127.0.0.1",
         datadir=str(settings.data_dir / "faust"),
-        # The transactions topic arrives as one event per partition and fetch (streams.batching):
-        broker_max_poll_records=settings.bronze_batch_size,  # records per fetch, so at most a batch
-        consumer_max_fetch_size=FETCH_BYTES_PER_PARTITION,
-        stream_buffer_maxsize=BUFFERED_BATCHES,  # events = batches here: bounds the worker's memory
     )
     resources = StreamResources(settings)
-    topic = app.topic(settings.topic, schema=RecordBatchSchema())
+    topic = app.topic(settings.topic, value_type=bytes, key_type=bytes, value_serializer="raw",
+                      key_serializer="raw")
     dead_topic = app.topic(settings.dead_letter_topic, value_type=bytes, key_type=bytes,
                            value_serializer="raw", key_serializer="raw")
     register_bronze(app, topic, dead_topic, resources)

@@ -12,14 +12,13 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import faust
 
 from observability.metrics import DEAD_LETTERS, STAGE_BATCH_SECONDS, STAGE_BATCH_SIZE, STAGE_ROWS
 from scout.errors import classify
-from streams.batching import RecordBatch
 from streams.bronze.decode import BronzeRow, DeadLetter, Position, decode
 from streams.bronze.sink import LandResult, land
 from streams.resources import StreamResources
@@ -29,13 +28,13 @@ log = logging.getLogger(__name__)
 EXIT_UNPERSISTED = 75  # the process exits rather than let Faust commit an unpersisted batch
 
 
-def split(records: Iterable[Any]) -> tuple[list[BronzeRow], list[DeadLetter]]:
-    """Decode consumer records (``.topic .partition .offset .key .value``) into rows and dead letters."""
+def split(events: Sequence[Any]) -> tuple[list[BronzeRow], list[DeadLetter]]:
     rows: list[BronzeRow] = []
     dead: list[DeadLetter] = []
-    for record in records:
-        position = Position(record.topic, record.partition, record.offset)
-        result = decode(record.value, key=record.key, position=position)
+    for event in events:
+        message = event.message
+        position = Position(message.topic, message.partition, message.offset)
+        result = decode(event.value, key=message.key, position=position)
         (rows if isinstance(result, BronzeRow) else dead).append(result)  # type: ignore[arg-type]
     return rows, dead
 
@@ -84,16 +83,18 @@ async def persist_shielded(resources: StreamResources, rows: list[BronzeRow], de
 
 def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.TopicT,
                     resources: StreamResources) -> None:
+    settings = resources.settings
+
     @app.agent(topic, name="bronze", concurrency=1)
-    async def bronze(stream: faust.StreamT[RecordBatch]) -> None:
-        # One event per partition and fetch (streams.batching); Faust acks it, so its offsets become
-        # committable, only when the loop asks for the next one: after the batch is persisted.
-        async for event in stream.events():
-            batch: RecordBatch = event.value
+    async def bronze(stream: faust.StreamT[bytes]) -> None:
+        batches = stream.take_events(  # type: ignore[attr-defined]
+            settings.bronze_batch_size, within=settings.bronze_batch_within_s
+        )
+        async for events in batches:
             started = time.perf_counter()
-            rows, dead = split(batch.records)
+            rows, dead = split(events)
             result = await persist_shielded(resources, rows, dead)
-            STAGE_BATCH_SIZE.labels("bronze").observe(len(batch))
+            STAGE_BATCH_SIZE.labels("bronze").observe(len(events))
             STAGE_BATCH_SECONDS.labels("bronze").observe(time.perf_counter() - started)
             STAGE_ROWS.labels("bronze", "inserted").inc(result.inserted)
             STAGE_ROWS.labels("bronze", "duplicate").inc(result.duplicates)
@@ -101,9 +102,6 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
                 for letter in dead:
                     DEAD_LETTERS.labels(letter.code).inc()
                 await _publish_dead(dead_topic, dead)
-            # The batch is durable: mark its whole offset range committable now. Faust's own ack of the
-            # event (when the loop asks for the next one) does not reach the batching consumer's range ack.
-            app.consumer.ack(event.message)
 
     del bronze
 
