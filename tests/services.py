@@ -98,3 +98,14 @@ def settings(database: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
         bronze_batch_within_s=0.2,
         gold_refresh_interval_s=1.0,
     )
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[ApacheKafka]:
+    """An Apache Kafka of this test's own, for tests that stop and restart it."""
+    kafka = ApacheKafka(tmp_path / "kafka", cache_dir=ROOT / ".cache")
+    kafka.start()
+    try:
+        yield kafka
+    finally:
+        kafka.stop()

@@ -1,1 +1,1 @@
-from tests.services import database, kafka_bootstrap, postgres, settings  # noqa: F401
+from tests.services import database, kafka_bootstrap, own_broker, postgres, settings  # noqa: F401

@@ -31,7 +31,6 @@ from tests.conftest import eventually
 from tests.e2e.workers import wait_api_ready
 from tests.factories import tx_dict
 from tests.faults.harness import Load, Stack, assert_delivered, recovery, report, running_stack
-from tests.services import ROOT
 
 pytestmark = pytest.mark.faults
 extended = pytest.mark.faults_extended
@@ -141,16 +140,6 @@ def test_bronze_consumer_killed(settings: Settings, tmp_path: Path) -> None:
 
 
 # --- (3) the Kafka broker restarted -----------------------------------------------------------------
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[ApacheKafka]:
-    kafka = ApacheKafka(tmp_path / "kafka", cache_dir=ROOT / ".cache")
-    kafka.start()
-    try:
-        yield kafka
-    finally:
-        kafka.stop()
 
 
 def test_kafka_broker_restarted(settings: Settings, own_broker: ApacheKafka, tmp_path: Path) -> None:

@@ -4,11 +4,8 @@ restarted with its data: the very same requests succeed and every event is on th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 
 from ingest_api.app import create_app
@@ -17,17 +14,6 @@ from scout.services.kafka import ApacheKafka
 from scout.settings import Settings
 from tests.conftest import eventually
 from tests.factories import bearer, topic_messages, tx_dict
-from tests.services import ROOT
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[ApacheKafka]:
-    kafka = ApacheKafka(tmp_path / "kafka", cache_dir=ROOT / ".cache")
-    kafka.start()
-    try:
-        yield kafka
-    finally:
-        kafka.stop()
 
 
 def _hashes(settings: Settings) -> Counter[str]:
@@ -35,8 +21,8 @@ def _hashes(settings: Settings) -> Counter[str]:
 
 
 def test_broker_down_is_503_and_nothing_lands_then_the_same_requests_succeed(
-        settings: Settings, broker: ApacheKafka) -> None:
-    settings = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap, "produce_timeout_s": 2.0,
+        settings: Settings, own_broker: ApacheKafka) -> None:
+    settings = settings.model_copy(update={"kafka_bootstrap": own_broker.bootstrap, "produce_timeout_s": 2.0,
                                            "retry_after_s": 3})
     ensure_topics(settings)
     single, batch = tx_dict(2), [tx_dict(3), tx_dict(4)]
@@ -44,7 +30,7 @@ def test_broker_down_is_503_and_nothing_lands_then_the_same_requests_succeed(
         before = client.post("/v1/transactions", json=tx_dict(1))
         assert before.status_code == 202, before.text
 
-        broker.stop()
+        own_broker.stop()
         down = client.post("/v1/transactions", json=single, headers={"Idempotency-Key": "outage-1"})
         down_batch = client.post("/v1/transactions:batch", json=batch)
         not_ready = client.get("/readyz")
@@ -54,7 +40,7 @@ def test_broker_down_is_503_and_nothing_lands_then_the_same_requests_succeed(
         assert down_batch.status_code == 503 and down_batch.headers["retry-after"] == "3"
         assert not_ready.status_code == 503 and not_ready.json()["checks"]["kafka"] == "unreachable"
 
-        broker.start(keep_data=True)
+        own_broker.start(keep_data=True)
         eventually(lambda: client.get("/readyz").status_code, until=lambda s: s == 200, timeout=60,
                    what="the API to reconnect to the restarted broker")
         # nothing that was answered 503 reached the topic, not even later
