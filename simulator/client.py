@@ -19,12 +19,19 @@ import httpx
 from simulator.faults import FaultPlan, FaultRecord, Sent
 from simulator.source import TransactionSource
 
+# A device resends a body when the connection failed before an answer came: ingest is idempotent by event
+# hash, so a resend of something that did land answers 202 with duplicate=true instead of counting twice.
+ATTEMPTS = 3
+RETRY_BACKOFF_S = 0.2
+
 
 @dataclass
 class PostReport:
     sent: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
     errors: int = 0
+    retries: int = 0
+    error_kinds: Counter[str] = field(default_factory=Counter)
     elapsed_s: float = 0.0
 
     @property
@@ -34,6 +41,24 @@ class PostReport:
     @property
     def achieved_rate(self) -> float:
         return self.sent / self.elapsed_s if self.elapsed_s else 0.0
+
+
+async def _post(client: httpx.AsyncClient, report: PostReport, **request: object) -> httpx.Response | None:
+    """POST with resends on transport errors (never on an answer); None when every attempt failed.
+
+    Each failed attempt is counted by its kind (``ConnectError``, ``RemoteProtocolError``...) so a run that
+    needed resends says so even when all of them got through in the end.
+    """
+    for attempt in range(ATTEMPTS):
+        try:
+            return await client.post("/v1/transactions", **request)  # type: ignore[arg-type]
+        except httpx.TransportError as exc:
+            report.error_kinds[type(exc).__name__] += 1
+            if attempt + 1 < ATTEMPTS:
+                report.retries += 1
+                await asyncio.sleep(RETRY_BACKOFF_S * (attempt + 1))
+    report.errors += 1
+    return None
 
 
 async def post_transactions(base_url: str, gen: TransactionSource, *, rate: float, duration_s: float,
@@ -49,11 +74,9 @@ async def post_transactions(base_url: str, gen: TransactionSource, *, rate: floa
 
     async def worker(client: httpx.AsyncClient) -> None:
         while (n := await queue.get()) is not None:
-            try:
-                response = await client.post("/v1/transactions", json=gen.transaction(n))
+            response = await _post(client, report, json=gen.transaction(n))
+            if response is not None:
                 report.by_status[response.status_code] += 1
-            except httpx.HTTPError:
-                report.errors += 1
             report.sent += 1
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -101,18 +124,15 @@ async def _send_one(client: httpx.AsyncClient, n: int, sent: list[Sent], report:
     """Bodies of one transaction in order (a resend follows its original)."""
     for index, s in enumerate(sent):
         status, event_hash, duplicate = 0, None, False
-        try:
-            if isinstance(s.body, bytes):
-                response = await client.post("/v1/transactions", content=s.body,
-                                             headers={"Content-Type": "application/json"})
-            else:
-                response = await client.post("/v1/transactions", json=s.body)
+        if isinstance(s.body, bytes):
+            response = await _post(client, report, content=s.body, headers={"Content-Type": "application/json"})
+        else:
+            response = await _post(client, report, json=s.body)
+        if response is not None:
             status = response.status_code
             if 200 <= status < 300:
                 body = response.json()
                 event_hash, duplicate = body.get("event_hash"), bool(body.get("duplicate"))
-        except httpx.HTTPError:
-            report.errors += 1
         report.by_status[status] += 1
         report.requests += 1
         report.answers.append(Answer(n, index, s.fault, status, event_hash, duplicate))

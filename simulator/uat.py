@@ -172,7 +172,8 @@ def _figures(posted: PlanReport, expected: dict[int, FaultRecord], found: Found,
     return {
         "transactions": posted.sent, "requests": posted.requests, "achieved_rate": round(posted.achieved_rate, 1),
         "elapsed_s": round(posted.elapsed_s, 1), "by_status": {str(k): v for k, v in sorted(posted.by_status.items())},
-        "connection_errors": posted.errors, "accepted_events": len({a.event_hash for a in posted.answers
+        "connection_errors": posted.errors, "resends": posted.retries,
+        "transport_errors": dict(posted.error_kinds), "accepted_events": len({a.event_hash for a in posted.answers
                                                                     if a.event_hash}),
         "faults": dict(Counter(r.kind for r in expected.values())), "in_silver": len(found.silver),
         "quarantined": dict(Counter(r for reasons in found.quarantine.values() for r in reasons)),

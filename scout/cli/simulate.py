@@ -116,6 +116,8 @@ def simulate(
     console.print(f"sent {report.sent} transaction(s) ({report.requests} request(s)) in {report.elapsed_s:.1f}s "
                   f"({report.achieved_rate:.1f}/s of {rate:g}/s); status {dict(report.by_status)}; "
                   f"connection errors {report.errors}; faults injected {len(report.records)}")
+    if report.retries:
+        console.print(f"resent {report.retries} time(s) after transport errors {dict(report.error_kinds)}")
     if report.errors or any(s >= 500 or s == 0 for s in report.by_status):
         raise typer.Exit(1)
 
