@@ -44,6 +44,10 @@ STAGE_BATCH_SECONDS = Histogram(
     "scout_stage_batch_seconds", "Batch durations per stage", ["stage"], buckets=LATENCY_BUCKETS
 )
 STAGE_RETRIES = Counter("scout_stage_retries_total", "Transient failures retried, per stage", ["stage"])
+CONSUMER_STALLS = Counter(
+    "scout_consumer_stalls_total",
+    "Times the bronze watchdog found the consumer stalled, by the step it took (seek, restart)", ["step"],
+)
 DEAD_LETTERS = Counter(
     "scout_dead_letters_total", "Messages routed to the dead letters, by reason code (ops.dead_letters has the detail)",
     ["reason"],

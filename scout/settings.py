@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     retry_max_backoff_s: float = Field(default=10.0, gt=0)
     broker_session_timeout_s: float = Field(default=6.0, gt=0)
     broker_heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    consumer_stall_timeout_s: float = Field(
+        default=30.0, ge=0,
+        description="The bronze consumer counts as stalled when the broker holds records past its committed offset "
+                    "and none reached the agent for this long while it was idle; the worker then seeks back to "
+                    "its committed offsets and, if that does not help, restarts itself in place. 0 turns it off.")
 
     # --- metrics (worker and scheduler; the API serves /metrics/ itself) --------------------
     metrics_host: str = Field(default="127.0.0.1", description="Where worker/scheduler metrics listen.")

@@ -16,6 +16,7 @@ from streams.bronze.agent import register_bronze
 from streams.lag import register_lag
 from streams.resources import StreamResources
 from streams.silver.agent import register_silver
+from streams.watchdog import BronzeActivity, register_watchdog
 
 
 def broker_url(settings: Settings) -> str:
@@ -46,8 +47,10 @@ def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
                       key_serializer="raw")
     dead_topic = app.topic(settings.dead_letter_topic, value_type=bytes, key_type=bytes,
                            value_serializer="raw", key_serializer="raw")
-    register_bronze(app, topic, dead_topic, resources)
+    activity = BronzeActivity()
+    register_bronze(app, topic, dead_topic, resources, activity)
     register_lag(app, settings)
+    register_watchdog(app, settings, activity)
     if silver:
         register_silver(app, resources)
     return app

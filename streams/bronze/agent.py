@@ -23,6 +23,7 @@ from streams.bronze.decode import BronzeRow, DeadLetter, Position, decode
 from streams.bronze.sink import LandResult, land
 from streams.resources import StreamResources
 from streams.retry import retry_transient
+from streams.watchdog import BronzeActivity
 
 log = logging.getLogger(__name__)
 EXIT_UNPERSISTED = 75  # the process exits rather than let Faust commit an unpersisted batch
@@ -82,8 +83,9 @@ async def persist_shielded(resources: StreamResources, rows: list[BronzeRow], de
 
 
 def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.TopicT,
-                    resources: StreamResources) -> None:
+                    resources: StreamResources, activity: BronzeActivity | None = None) -> None:
     settings = resources.settings
+    activity = activity or BronzeActivity()
 
     @app.agent(topic, name="bronze", concurrency=1)
     async def bronze(stream: faust.StreamT[bytes]) -> None:
@@ -91,9 +93,13 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
             settings.bronze_batch_size, within=settings.bronze_batch_within_s
         )
         async for events in batches:
+            activity.batch_started()
             started = time.perf_counter()
             rows, dead = split(events)
-            result = await persist_shielded(resources, rows, dead)
+            try:
+                result = await persist_shielded(resources, rows, dead)
+            finally:
+                activity.batch_done()
             STAGE_BATCH_SIZE.labels("bronze").observe(len(events))
             STAGE_BATCH_SECONDS.labels("bronze").observe(time.perf_counter() - started)
             STAGE_ROWS.labels("bronze", "inserted").inc(result.inserted)
