@@ -1,8 +1,10 @@
 """Secrets come from settings only and never reach a log: `scout api`, `scout worker` and `scout scheduler`
 run at debug level with a database password, device tokens (good and wrong ones) and an alert webhook URL
 with credentials and a secret path; their whole output is searched for each secret (the webhook's own
-delivery is covered in tests/unit/test_secrets_hidden.py). The API connects as
-a scout_ingest login that is not a superuser; the database holds token hashes, never a token."""
+delivery is covered in tests/unit/test_secrets_hidden.py). Every process connects as the kind of login the
+compose deployment gives it (docker-compose.yml, configs.postgres-init): the API as a member of scout_ingest
+and scout_reader, worker and scheduler as members of scout_pipeline, none a superuser; the pipeline still
+lands silver and refreshes gold under them. The database holds token hashes, never a token."""
 
 from __future__ import annotations
 
@@ -38,12 +40,19 @@ def _silver_and_quarantine(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _gold_refreshed(dsn: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM ops.gold_refresh_log WHERE status = 'refreshed'").fetchone()
+    return bool(row and row[0])
+
+
 def test_no_secret_in_any_output(settings: Settings, postgres: Postgres) -> None:
     dsn = settings.database_dsn()
-    api_login = f"api_{uuid.uuid4().hex[:8]}"
+    api_login, pipeline_login = f"api_{uuid.uuid4().hex[:8]}", f"worker_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres.admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE scout_ingest").format(
-            sql.Identifier(api_login), sql.Literal(DB_PASSWORD)))
+        for login, roles in ((api_login, "scout_ingest, scout_reader"), (pipeline_login, "scout_pipeline")):
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE " + roles).format(
+                sql.Identifier(login), sql.Literal(DB_PASSWORD)))
     ensure_topics(settings)
     port = free_port()
     with Receiver().running() as hook:
@@ -60,9 +69,10 @@ def test_no_secret_in_any_output(settings: Settings, postgres: Postgres) -> None
         children = Children({**env, "SCOUT_DATABASE_URL": _with_password(dsn, api_login)},
                             settings.data_dir / "logs")
         children.start("api", "api")
-        children.env = {**env, "SCOUT_WORKER_WEB_PORT": str(free_port())}
+        pipeline_env = {**env, "SCOUT_DATABASE_URL": _with_password(dsn, pipeline_login)}
+        children.env = {**pipeline_env, "SCOUT_WORKER_WEB_PORT": str(free_port())}
         children.start("worker", "worker")
-        children.env = env
+        children.env = pipeline_env
         children.start("scheduler", "scheduler")
         url = f"http://127.0.0.1:{port}"
         try:
@@ -80,14 +90,20 @@ def test_no_secret_in_any_output(settings: Settings, postgres: Postgres) -> None
             assert query.status_code == 400, query.text
             eventually(lambda: _silver_and_quarantine(dsn), until=lambda n: n == 2, timeout=120,
                        what="both transactions through silver")
+            eventually(lambda: _gold_refreshed(dsn), until=bool, timeout=120,
+                       what="a gold refresh by the scheduler's pipeline login")
             with psycopg.connect(dsn) as conn:
-                api_users = conn.execute(
-                    "SELECT DISTINCT a.usename, r.rolsuper FROM pg_stat_activity a JOIN pg_roles r "
-                    "ON r.rolname = a.usename WHERE a.application_name = 'scout-api'").fetchall()
+                users = conn.execute(
+                    "SELECT DISTINCT a.application_name, a.usename, r.rolsuper FROM pg_stat_activity a "
+                    "JOIN pg_roles r ON r.rolname = a.usename WHERE a.application_name LIKE 'scout-%' "
+                    "ORDER BY 1").fetchall()
+                failed = conn.execute("SELECT job_name, error FROM ops.job_runs WHERE status = 'failed'").fetchall()
                 stored = [str(row[0]) for row in conn.execute("SELECT t::text FROM ops.device_tokens t")]
         finally:
             stop_and_show_logs(children)
-    assert api_users == [(api_login, False)]
+    assert {(app, user, sup) for app, user, sup in users if app == "scout-api"} == {("scout-api", api_login, False)}
+    assert {user for _, user, _ in users} == {api_login, pipeline_login}, users  # no process as the owner
+    assert failed == [], f"jobs failed under the pipeline login: {failed}"
     assert len(stored) == 2 and not any(token in row or reader in row for row in stored)
     assert not any(token[12:] in row for row in stored)  # not even the secret part after the shown prefix
     output = "\n".join(c.log.read_text(errors="replace") for c in children.running)

@@ -152,3 +152,23 @@ def test_long_running_services_have_health_checks_and_start_in_order(compose: di
     assert {d["condition"] for d in services["prometheus"]["depends_on"].values()} == {"service_started"}
     assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
     assert services["grafana"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+# The logins tests/e2e/test_secrets.py runs each process under (a member of these group roles, no superuser).
+LOGIN_ROLES = {"api": {"scout_ingest", "scout_reader"}, "worker": {"scout_pipeline"},
+               "scheduler": {"scout_pipeline"}}
+CREATE_LOGIN = re.compile(r"CREATE ROLE \"?(\w+)\"? LOGIN PASSWORD '[^']*' IN ROLE ([\w, ]+);")
+
+
+def test_processes_connect_as_least_privilege_logins_and_only_migrate_as_the_owner(
+        compose: dict[str, Any]) -> None:
+    owner = compose["services"]["postgres"]["environment"]["POSTGRES_USER"]
+    init = compose["configs"]["postgres-init"]["content"]
+    logins = {name: {r.strip() for r in roles.split(",")} for name, roles in CREATE_LOGIN.findall(init)}
+    for name, roles in LOGIN_ROLES.items():
+        url = compose["services"][name]["environment"]["SCOUT_DATABASE_URL"]
+        user = url.split("://", 1)[1].split(":", 1)[0]
+        assert user != owner, f"{name} connects as the database owner"
+        assert logins.get(user) == roles, f"{name} connects as {user}, created with roles {logins.get(user)}"
+    assert compose["services"]["migrate"]["environment"]["SCOUT_DATABASE_URL"].startswith(f"postgresql://{owner}:")
+    assert "SUPERUSER" not in init.upper().replace("NOSUPERUSER", "")
