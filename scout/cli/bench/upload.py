@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import threading
 import time
@@ -12,6 +13,7 @@ from typing import Any
 from uuid import uuid4
 
 import psutil
+from psycopg.types.json import Jsonb
 from pydantic import SecretStr
 
 from ingest_api.publisher import Publisher
@@ -115,7 +117,9 @@ async def _run_job(settings: Settings, path: Path) -> dict[str, Any]:
     job_id = uuid4()
     try:
         async with pool.connection() as conn:
-            await conn.execute(q("upload_job_create"), {"id": job_id, "filename": path.name, "owner": "bench"})
+            await conn.execute(q("upload_job_create"), {
+                "id": job_id, "filename": path.name, "owner": "bench",
+                "mapping": Jsonb(dataclasses.asdict(Mapping.preset("online_retail_ii"))), "spool_path": str(path)})
         job = UploadJob(settings, publisher, pool, job_id=job_id, mapping=Mapping.preset("online_retail_ii"))
         started = time.perf_counter()
         state = await job.run(path)
