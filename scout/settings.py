@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     # --- jobs -----------------------------------------------------------------------------
     gold_refresh_interval_s: float = Field(default=10.0, gt=0)
     gold_analytics_interval_s: float = Field(
-        default=60.0, gt=0, description="Interval of the gold-analytics job (the gold views that scan all of "
+        default=20.0, gt=0, description="Interval of the gold-analytics job (the gold views that scan all of "
         "silver); the other gold views refresh every SCOUT_GOLD_REFRESH_INTERVAL_S."
     )
     relink_interval_s: float = Field(default=300.0, gt=0)

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
+import orjson
 import psutil
 import psycopg
 
@@ -26,13 +28,14 @@ from jobs.gold import GOLD_VIEWS
 from scout.cli.bench import raw
 from scout.cli.bench.e2e_stats import FreshnessSampler, percentiles, post_to_silver, rss_trend, spread
 from scout.cli.bench.env import BenchServices, Broker, bench_services
+from scout.cli.bench.ingest import client_session as ingest_session
 from scout.cli.bench.streams import LINE_COLUMNS, TXN_COLUMNS, Backlog
 from scout.cli.processes import Children, child_env
 from scout.contract import Envelope, Transaction
 from scout.kafka import ensure_topics
 from scout.services import free_port, wait_until
 from scout.settings import Settings
-from simulator.client import PostReport, post_transactions
+from simulator.client import PostReport
 from simulator.generator import Generator
 
 SEED = 2026
@@ -63,17 +66,16 @@ FROM silver.transactions WHERE transaction_id LIKE %s
 
 
 class StampedGenerator(Generator):
-    """The simulator's generator, noting the wall-clock time each transaction is built: the client builds
-    transaction n right before it POSTs it, so that is its send time."""
+    """The simulator's generator with the bodies encoded before the load (the client shares the 2 cores, so it
+    must cost little per request) and the wall-clock time each transaction is sent."""
 
     def __init__(self, seed: int) -> None:
         super().__init__(seed, stores=50)
         self.sent_at: dict[str, float] = {}
 
-    def transaction(self, n: int) -> dict[str, Any]:
-        body = super().transaction(n)
-        self.sent_at[body["transaction_id"]] = time.time()
-        return body
+    def encoded(self, count: int) -> list[tuple[str, bytes]]:
+        return [(body["transaction_id"], orjson.dumps(body))
+                for body in (self.transaction(n) for n in range(count))]
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -271,9 +273,45 @@ def _raw_limits(services: BenchServices, dsn: str, sent: int) -> dict[str, float
             "copy_silver_tx_with_lines_s": 1 / (1 / copy_txn + per_tx / copy_lines)}
 
 
-def _load(url: str, token: str, gen: StampedGenerator, rate: float, duration: float) -> PostReport:
-    return asyncio.run(post_transactions(url, gen, rate=rate, duration_s=duration, concurrency=CONCURRENCY,
-                                         token=token))
+def _load(url: str, token: str, gen: StampedGenerator, bodies: list[tuple[str, bytes]], rate: float,
+          duration: float) -> PostReport:
+    return asyncio.run(_open_loop(url, token, gen, bodies, rate, duration))
+
+
+async def _open_loop(url: str, token: str, gen: StampedGenerator, bodies: list[tuple[str, bytes]], rate: float,
+                     duration: float) -> PostReport:
+    """Open-loop pacing as the simulator's client does (transaction n due at start + n/rate, late ones sent at
+    once, CONCURRENCY in flight), with aiohttp and the bodies encoded beforehand."""
+    report = PostReport()
+    queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=CONCURRENCY * 2)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while (item := await queue.get()) is not None:
+            tid, body = item
+            gen.sent_at[tid] = time.time()
+            try:
+                async with session.post("/v1/transactions", data=body) as response:
+                    await response.read()
+                report.by_status[response.status] += 1
+            except (TimeoutError, aiohttp.ClientError):
+                report.errors += 1
+            report.sent += 1
+
+    async with ingest_session(url, token, CONCURRENCY) as session:
+        started = time.monotonic()
+        workers = [asyncio.create_task(worker(session)) for _ in range(CONCURRENCY)]
+        for n, item in enumerate(bodies):
+            if time.monotonic() - started >= duration:
+                break
+            delay = started + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await queue.put(item)
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+        report.elapsed_s = time.monotonic() - started
+    return report
 
 
 def run_once(services: BenchServices, *, duration: float, rate: float, silver_workers: int,
@@ -293,8 +331,10 @@ def run_once(services: BenchServices, *, duration: float, rate: float, silver_wo
         sampler.start()
         say(f"load: {rate:,.0f} tx/s offered for {duration:g} s, {CONCURRENCY} in flight ...")
         gen = StampedGenerator(SEED)
+        bodies = gen.encoded(int(rate * duration) + 1)
         cpu_before, wall = _cpu_now(services, children), time.monotonic()
-        report = _load(url, token, gen, rate, duration)
+        report = _load(url, token, gen, bodies, rate, duration)
+        del bodies
         wall = time.monotonic() - wall
         cpu = {name: (used - cpu_before[name]) / wall for name, used in _cpu_now(services, children).items()}
         say(f"sent {report.sent:,} ({report.achieved_rate:,.0f}/s); waiting for silver and gold to catch up ...")

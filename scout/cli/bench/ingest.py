@@ -33,7 +33,7 @@ def _bodies(count: int, seed: int) -> list[dict[str, Any]]:
     return [gen.transaction(n) for n in range(count)]
 
 
-def _session(url: str, token: str, connections: int) -> aiohttp.ClientSession:
+def client_session(url: str, token: str, connections: int) -> aiohttp.ClientSession:
     """aiohttp with bodies encoded beforehand: the client shares the 2 cores, so it must cost little."""
     return aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=connections),
                                  timeout=aiohttp.ClientTimeout(total=60),
@@ -56,7 +56,7 @@ async def _closed_loop(url: str, token: str, bodies: list[bytes] | None, concurr
             latencies.append(time.perf_counter() - started)
             statuses[response.status] = statuses.get(response.status, 0) + 1
 
-    async with _session(url, token, concurrency) as session:
+    async with client_session(url, token, concurrency) as session:
         started = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
@@ -67,7 +67,7 @@ async def _fixed_rate(url: str, token: str, bodies: list[bytes], rate: float) ->
     """Open loop: request n is sent at start + n/rate whatever the answers do; latency per request."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    async with _session(url, token, 256) as session:
+    async with client_session(url, token, 256) as session:
 
         async def one(body: bytes) -> None:
             started = time.perf_counter()
@@ -104,7 +104,7 @@ async def _batches(url: str, token: str, bodies: list[dict[str, Any]], size: int
                 if response.status == 200:
                     accepted += orjson.loads(await response.read())["accepted"]
 
-    async with _session(url, token, concurrency) as session:
+    async with client_session(url, token, concurrency) as session:
         started = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
