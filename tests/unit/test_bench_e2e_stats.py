@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import orjson
 import pytest
 
 from scout.cli.bench.e2e import StampedGenerator
 from scout.cli.bench.e2e_stats import FreshnessSampler, percentiles, post_to_silver, rss_trend, slope_per_min, spread
+from simulator.generator import Generator
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -75,11 +77,12 @@ def test_spread_gives_median_min_max_of_every_number() -> None:
     assert out["samples"] == [(0, 1)]
 
 
-def test_stamped_generator_notes_each_send_time() -> None:
+def test_stamped_generator_encodes_the_simulators_stream_and_stamps_only_at_send() -> None:
     gen = StampedGenerator(7)
-    body = gen.transaction(3)
-    assert list(gen.sent_at) == [body["transaction_id"]]
-    assert body == StampedGenerator(7).transaction(3)  # the same stream as the simulator's generator
+    encoded = gen.encoded(4)
+    assert [tid for tid, _ in encoded] == [f"TXN-7-{n:08d}" for n in range(4)]
+    assert orjson.loads(encoded[3][1]) == Generator(7, stores=50).transaction(3)  # the simulator's stream
+    assert gen.sent_at == {}  # the load loop stamps each transaction when it sends it
 
 
 def _run(workers: int) -> dict[str, object]:
