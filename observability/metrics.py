@@ -46,7 +46,8 @@ STAGE_BATCH_SECONDS = Histogram(
 STAGE_RETRIES = Counter("scout_stage_retries_total", "Transient failures retried, per stage", ["stage"])
 CONSUMER_STALLS = Counter(
     "scout_consumer_stalls_total",
-    "Times the bronze watchdog found the consumer stalled, by the step it took (seek, restart)", ["step"],
+    "Times the bronze consumer was found stuck (seek, restart: the watchdog) or skipping offsets (gap: the agent "
+    "sought back to them)", ["step"],
 )
 DEAD_LETTERS = Counter(
     "scout_dead_letters_total", "Messages routed to the dead letters, by reason code (ops.dead_letters has the detail)",

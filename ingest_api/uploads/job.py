@@ -64,6 +64,16 @@ def _after(groups: Iterator[Group], rows: int) -> Iterator[Group]:
                 raise UploadFormatError(f"the file changed since row {rows} was recorded; upload it again")
 
 
+Prepared = list[tuple[Group, Envelope | None]]
+
+
+def _next_batch(groups: Iterator[Group], size: int) -> Prepared:
+    """The next ``size`` invoices with their envelopes, built in the parsing thread: the event loop only
+    publishes and records (it shares the interpreter with the parse, so its share of the work stays small)."""
+    return [(g, Envelope.wrap(g.transaction, source="bulk") if g.transaction is not None else None)
+            for g in islice(groups, size)]
+
+
 class UploadJob:
     def __init__(self, settings: Settings, publisher: Publisher, pool: AsyncConnectionPool, *,
                  job_id: UUID, mapping: Mapping) -> None:
@@ -93,25 +103,25 @@ class UploadJob:
     async def _publish_all(self, groups: Iterator[Group]) -> tuple[str, str | None]:
         """Parses the next batch in a thread while the current one is published (never two parses at once)."""
         size = self.settings.upload_batch_size
-        ahead = asyncio.ensure_future(asyncio.to_thread(lambda: list(islice(groups, size))))
+        ahead = asyncio.ensure_future(asyncio.to_thread(_next_batch, groups, size))
         try:
             while True:
                 batch = await ahead
                 if not batch:
                     return "succeeded", None
-                ahead = asyncio.ensure_future(asyncio.to_thread(lambda: list(islice(groups, size))))
+                ahead = asyncio.ensure_future(asyncio.to_thread(_next_batch, groups, size))
                 outcome = await self._one_batch(batch)
                 if outcome is not None:
                     return outcome
         finally:
             await asyncio.gather(ahead, return_exceptions=True)  # the file stays open until the parse ends
 
-    async def _one_batch(self, batch: list[Group]) -> tuple[str, str | None] | None:
+    async def _one_batch(self, batch: Prepared) -> tuple[str, str | None] | None:
         before = (self.counts.accepted, self.counts.duplicate, self.counts.rejected)
-        tripped = self._count(batch)
+        tripped = self._count([g for g, _ in batch])
         keep = batch if tripped is None else batch[:tripped[0]]
-        unacked = await self._publish([g for g in keep if g.transaction is not None])
-        await self._record(keep)
+        unacked = await self._publish([(g, e) for g, e in keep if e is not None])
+        await self._record([g for g, _ in keep])
         after = (self.counts.accepted, self.counts.duplicate, self.counts.rejected)
         for outcome, was, now in zip(("accepted", "duplicate", "rejected"), before, after, strict=True):
             UPLOAD_ROWS.labels(outcome).inc(now - was)
@@ -137,11 +147,10 @@ class UploadJob:
                                f"({c.invalid / c.read:.1%} > {limit:.0%}) at row {last}")
         return None
 
-    async def _publish(self, groups: list[Group]) -> int:
-        envelopes = [Envelope.wrap(g.transaction, source="bulk") for g in groups if g.transaction is not None]
-        results = await self.publisher.publish_many(envelopes)
+    async def _publish(self, prepared: list[tuple[Group, Envelope]]) -> int:
+        results = await self.publisher.publish_many([e for _, e in prepared])
         unacked = 0
-        for group, result in zip(groups, results, strict=True):
+        for (group, _), result in zip(prepared, results, strict=True):
             if isinstance(result, Ack):
                 self.counts.published += 1
                 self.counts.accepted += group.accepted

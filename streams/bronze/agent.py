@@ -17,9 +17,10 @@ from typing import Any
 
 import faust
 
-from observability.metrics import DEAD_LETTERS, STAGE_BATCH_SECONDS, STAGE_BATCH_SIZE, STAGE_ROWS
+from observability.metrics import CONSUMER_STALLS, DEAD_LETTERS, STAGE_BATCH_SECONDS, STAGE_BATCH_SIZE, STAGE_ROWS
 from scout.errors import classify
 from streams.bronze.decode import BronzeRow, DeadLetter, Position, decode
+from streams.bronze.gaps import OffsetGuard
 from streams.bronze.sink import LandResult, land
 from streams.resources import StreamResources
 from streams.retry import retry_transient
@@ -86,6 +87,7 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
                     resources: StreamResources, activity: BronzeActivity | None = None) -> None:
     settings = resources.settings
     activity = activity or BronzeActivity()
+    guard = OffsetGuard()
 
     @app.agent(topic, name="bronze", concurrency=1)
     async def bronze(stream: faust.StreamT[bytes]) -> None:
@@ -100,6 +102,7 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
                 result = await persist_shielded(resources, rows, dead)
             finally:
                 activity.batch_done()
+            await _seek_skipped(app, guard, events)
             STAGE_BATCH_SIZE.labels("bronze").observe(len(events))
             STAGE_BATCH_SECONDS.labels("bronze").observe(time.perf_counter() - started)
             STAGE_ROWS.labels("bronze", "inserted").inc(result.inserted)
@@ -110,6 +113,19 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
                 await _publish_dead(dead_topic, dead)
 
     del bronze
+
+
+async def _seek_skipped(app: faust.App, guard: OffsetGuard, events: Sequence[Any]) -> None:
+    """After a landed batch: seek back to offsets of its partitions that never reached the agent."""
+    consumer: Any = app.consumer  # Faust keeps the committed offsets in a private mapping
+    positions = [(e.message.tp, e.message.offset) for e in events]
+    for tp, offset in guard.after_batch(app.consumer_generation_id, positions, consumer._committed_offset).items():
+        CONSUMER_STALLS.labels("gap").inc()
+        log.error("bronze: offsets from %d on %s never reached the agent; seeking back to land them", offset, tp)
+        try:
+            await consumer.seek(tp, offset)
+        except Exception as exc:  # the partition may have moved to another worker meanwhile
+            log.warning("bronze: seek of %s to %d failed: %r", tp, offset, exc)
 
 
 async def _publish_dead(dead_topic: faust.TopicT, dead: list[DeadLetter]) -> None:
