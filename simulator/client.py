@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import count as counting
+from typing import TypeVar
 
 import httpx
 
@@ -41,6 +43,29 @@ class PostReport:
     @property
     def achieved_rate(self) -> float:
         return self.sent / self.elapsed_s if self.elapsed_s else 0.0
+
+
+T = TypeVar("T")
+
+
+async def feed_paced(queue: asyncio.Queue[T | None], items: Iterable[T], *, rate: float, duration_s: float,
+                     started: float, workers: int, stop: asyncio.Event | None = None) -> None:
+    """Open-loop pacing: item k is due at ``started`` + k/rate (late ones go at once) until ``duration_s`` has
+    passed, ``stop`` is set or the items run out; then one ``None`` per worker. An item is taken from
+    ``items`` only when it is due (a generator may build or record it then)."""
+    iterator = iter(items)
+    k = 0
+    while time.monotonic() - started < duration_s and not (stop and stop.is_set()):
+        delay = started + k / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        item = next(iterator, None)
+        if item is None:
+            break
+        await queue.put(item)
+        k += 1
+    for _ in range(workers):
+        await queue.put(None)
 
 
 async def _post(client: httpx.AsyncClient, report: PostReport, **request: object) -> httpx.Response | None:
@@ -82,16 +107,8 @@ async def post_transactions(base_url: str, gen: TransactionSource, *, rate: floa
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(base_url=base_url, timeout=10, headers=headers) as client:
         workers = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
-        n = start_n
-        while time.monotonic() - started < duration_s and not (stop and stop.is_set()):
-            due = started + (n - start_n) / rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await queue.put(n)
-            n += 1
-        for _ in workers:
-            await queue.put(None)
+        await feed_paced(queue, counting(start_n), rate=rate, duration_s=duration_s, started=started,
+                         workers=concurrency, stop=stop)
         await asyncio.gather(*workers)
     report.elapsed_s = time.monotonic() - started
     return report
@@ -161,20 +178,16 @@ async def post_plan(base_url: str, gen: TransactionSource, plan: FaultPlan, *, r
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=headers) as client:
+        def jobs() -> Iterator[tuple[int, list[Sent]]]:
+            for n in counting(start_n) if count is None else range(start_n, start_n + count):
+                sent, record = plan.apply(n, gen.transaction(n), gen)
+                if record is not None:
+                    report.records.append(record)
+                yield n, sent
+
         workers = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
-        n = start_n
-        while (time.monotonic() - started < duration_s and not (stop and stop.is_set())
-               and (count is None or n - start_n < count)):
-            delay = started + (n - start_n) / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            sent, record = plan.apply(n, gen.transaction(n), gen)
-            if record is not None:
-                report.records.append(record)
-            await queue.put((n, sent))
-            n += 1
-        for _ in workers:
-            await queue.put(None)
+        await feed_paced(queue, jobs(), rate=rate, duration_s=duration_s, started=started, workers=concurrency,
+                         stop=stop)
         await asyncio.gather(*workers)
     report.elapsed_s = time.monotonic() - started
     return report

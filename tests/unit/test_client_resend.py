@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 
 from simulator import client as client_mod
-from simulator.client import PostReport, _post
+from simulator.client import PostReport, _post, feed_paced
 
 
 def _run(handler: httpx.MockTransport, report: PostReport) -> httpx.Response | None:
@@ -53,3 +54,16 @@ def test_an_answer_is_never_resent_and_a_dead_server_is_an_error(monkeypatch) ->
     report = PostReport()
     assert _run(httpx.MockTransport(refuses), report) is None
     assert (report.retries, report.errors, dict(report.error_kinds)) == (2, 1, {"ConnectError": 3})
+
+
+def test_feed_paced_sends_items_when_due_then_one_stop_per_worker() -> None:
+    async def go(items: list[int], duration_s: float) -> tuple[list[int | None], float]:
+        queue: asyncio.Queue[int | None] = asyncio.Queue()
+        started = time.monotonic()
+        await feed_paced(queue, items, rate=100, duration_s=duration_s, started=started, workers=2)
+        return [queue.get_nowait() for _ in range(queue.qsize())], time.monotonic() - started
+
+    got, took = asyncio.run(go([0, 1, 2, 3, 4], duration_s=10))
+    assert got == [0, 1, 2, 3, 4, None, None] and took >= 0.04  # item 4 was due at 40 ms
+    got, _ = asyncio.run(go(list(range(1000)), duration_s=0.05))
+    assert 3 <= len(got) - 2 <= 8 and got[-2:] == [None, None]  # only what was due within 50 ms

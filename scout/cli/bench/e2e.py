@@ -35,7 +35,7 @@ from scout.contract import Envelope, Transaction
 from scout.kafka import ensure_topics
 from scout.services import free_port, wait_until
 from scout.settings import Settings
-from simulator.client import PostReport
+from simulator.client import PostReport, feed_paced
 from simulator.generator import Generator
 
 SEED = 2026
@@ -280,8 +280,8 @@ def _load(url: str, token: str, gen: StampedGenerator, bodies: list[tuple[str, b
 
 async def _open_loop(url: str, token: str, gen: StampedGenerator, bodies: list[tuple[str, bytes]], rate: float,
                      duration: float) -> PostReport:
-    """Open-loop pacing as the simulator's client does (transaction n due at start + n/rate, late ones sent at
-    once, CONCURRENCY in flight), with aiohttp and the bodies encoded beforehand."""
+    """The simulator's open-loop pacing (``feed_paced``), CONCURRENCY in flight, with aiohttp and the bodies
+    encoded beforehand."""
     report = PostReport()
     queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=CONCURRENCY * 2)
 
@@ -300,15 +300,7 @@ async def _open_loop(url: str, token: str, gen: StampedGenerator, bodies: list[t
     async with ingest_session(url, token, CONCURRENCY) as session:
         started = time.monotonic()
         workers = [asyncio.create_task(worker(session)) for _ in range(CONCURRENCY)]
-        for n, item in enumerate(bodies):
-            if time.monotonic() - started >= duration:
-                break
-            delay = started + n / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await queue.put(item)
-        for _ in workers:
-            await queue.put(None)
+        await feed_paced(queue, bodies, rate=rate, duration_s=duration, started=started, workers=CONCURRENCY)
         await asyncio.gather(*workers)
         report.elapsed_s = time.monotonic() - started
     return report
