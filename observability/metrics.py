@@ -46,8 +46,9 @@ STAGE_BATCH_SECONDS = Histogram(
 STAGE_RETRIES = Counter("scout_stage_retries_total", "Transient failures retried, per stage", ["stage"])
 CONSUMER_STALLS = Counter(
     "scout_consumer_stalls_total",
-    "Times the bronze consumer was found stuck (seek, restart: the watchdog) or skipping offsets (gap: the agent "
-    "sought back to them)", ["step"],
+    "Times the bronze consumer was found stuck or skipping records: seek, restart (the watchdog, or a hole that "
+    "seeking did not fill), gap (a batch started past the landed offset: the agent sought back), expired "
+    "(records deleted by retention before they landed)", ["step"],
 )
 DEAD_LETTERS = Counter(
     "scout_dead_letters_total", "Messages routed to the dead letters, by reason code (ops.dead_letters has the detail)",

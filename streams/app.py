@@ -13,6 +13,7 @@ import faust
 from observability.serve import serve_metrics
 from scout.settings import Settings
 from streams.bronze.agent import register_bronze
+from streams.bronze.landed import LandedOffsets
 from streams.lag import register_lag
 from streams.resources import StreamResources
 from streams.silver.agent import register_silver
@@ -48,9 +49,10 @@ def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
     dead_topic = app.topic(settings.dead_letter_topic, value_type=bytes, key_type=bytes,
                            value_serializer="raw", key_serializer="raw")
     activity = BronzeActivity()
-    register_bronze(app, topic, dead_topic, resources, activity)
+    landed = LandedOffsets(app, resources)
+    register_bronze(app, topic, dead_topic, resources, activity, landed)
     register_lag(app, settings)
-    register_watchdog(app, settings, activity)
+    register_watchdog(app, settings, activity, landed)
     if silver:
         register_silver(app, resources)
     return app

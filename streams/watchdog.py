@@ -5,32 +5,36 @@ Faust and aiokafka can leave a consumer that way after a rebalance (seen when a 
 partitions of a SIGKILLed peer: group joined, positions frozen, no error logged). Lag alone cannot tell this
 from a busy agent, so the watchdog only counts time while the agent waits for events, and it asks the
 broker for end offsets instead of trusting the high-water marks the stuck fetcher would have updated.
+What is waiting is counted from the offsets landed in PostgreSQL (``ops.stream_offsets``), not from the
+group's committed offsets, which Faust can move past records it never delivered.
 
 Escalation, each step after ``SCOUT_CONSUMER_STALL_TIMEOUT_S`` without progress:
-1. seek every assigned partition back to its committed offset (resets the fetch positions);
+1. seek every partition with records waiting back to its landed offset (resets the fetch positions);
 2. restart the worker in place (``os.execv``: same pid and arguments, fresh consumer). Offsets are committed
    only after the rows are in PostgreSQL, and landing is idempotent, so a restart redelivers and loses nothing.
 
 Example::
 
-    register_watchdog(app, settings, BronzeActivity())
+    register_watchdog(app, settings, BronzeActivity(), LandedOffsets(app, resources))
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 
 from observability.metrics import CONSUMER_STALLS
 from scout.settings import Settings
+from streams.restart import restart_in_place
+
+if TYPE_CHECKING:
+    from streams.bronze.landed import LandedOffsets
 
 log = logging.getLogger(__name__)
 END_OFFSETS_TIMEOUT_S = 10.0
@@ -71,24 +75,14 @@ class StallDetector:
         return None
 
 
-def waiting_records(end: Mapping[Any, int], committed: Mapping[Any, int | None]) -> int:
-    """Records on the broker past what the group committed (a partition never committed counts as 0 here:
-    its first delivery is what the group has not done yet either way)."""
-    total = 0
-    for tp, last in end.items():
-        start = committed.get(tp)
-        if start is not None:
-            total += max(int(last) - int(start), 0)
-    return total
+def waiting_records(end: Mapping[Any, int], landed: Mapping[Any, int | None]) -> dict[Any, int]:
+    """Partitions whose broker holds records past what is landed, with the landed offset (a partition with no
+    landed offset yet is left out: its first delivery is what the worker has not done yet either way)."""
+    return {tp: int(start) for tp, last in end.items()
+            if (start := landed.get(tp)) is not None and int(last) > int(start)}
 
 
-def restart_in_place() -> None:
-    """Replace this process with a fresh run of the same command (same pid: supervisors keep tracking it)."""
-    logging.shutdown()
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
-
-
-def register_watchdog(app: faust.App, settings: Settings, activity: BronzeActivity) -> None:
+def register_watchdog(app: faust.App, settings: Settings, activity: BronzeActivity, landed: LandedOffsets) -> None:
     if settings.consumer_stall_timeout_s <= 0:
         return
     detector = StallDetector(settings.consumer_stall_timeout_s)
@@ -100,21 +94,24 @@ def register_watchdog(app: faust.App, settings: Settings, activity: BronzeActivi
         if not tps or app.rebalancing:
             return
         try:
+            await landed.track(tps)  # a partition that never got a batch is watched too
             end = await asyncio.wait_for(consumer.highwaters(*tps), END_OFFSETS_TIMEOUT_S)
-        except Exception as exc:  # the broker may be down: that is not a stall of this consumer
-            log.info("watchdog: end offsets not read (%r)", exc)
+            done = await asyncio.wait_for(landed.next_offsets(tps), END_OFFSETS_TIMEOUT_S)
+        except Exception as exc:  # the broker or the database may be down: that is not a stall of this consumer
+            log.info("watchdog: offsets not read (%r)", exc)
             return
-        waiting = waiting_records(end, consumer._committed_offset)
+        behind = waiting_records(end, done)
+        waiting = sum(int(end[tp]) - offset for tp, offset in behind.items())
         step = detector.observe(time.monotonic(), waiting, activity, app.rebalancing)
         if step is None:
             return
         CONSUMER_STALLS.labels(step).inc()
-        partitions = sorted(tp.partition for tp in tps)
         if step == "seek":
             log.error("watchdog: bronze consumer stalled: %d record(s) waiting on partitions %s, none delivered "
-                      "for %.0f s; seeking back to the committed offsets", waiting, partitions,
-                      time.monotonic() - activity.last_events)
-            await consumer.perform_seek()
+                      "for %.0f s; seeking back to the landed offsets", waiting,
+                      sorted(tp.partition for tp in behind), time.monotonic() - activity.last_events)
+            for tp, offset in behind.items():
+                await consumer.seek(tp, offset)
             return
         log.critical("watchdog: bronze consumer still stalled after a seek (%d record(s) waiting); restarting "
                      "this worker in place", waiting)

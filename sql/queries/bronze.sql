@@ -34,3 +34,36 @@ ON CONFLICT (event_hash) DO NOTHING;
 INSERT INTO ops.dead_letters (kafka_topic, kafka_partition, kafka_offset, message_key, raw, reason)
 VALUES (%(topic)s, %(partition)s, %(offset)s, %(key)s, %(raw)s, %(reason)s)
 ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING;
+
+-- name: stream_offsets_lock
+-- The batch's partitions, locked in one order so that two workers landing them at once cannot deadlock.
+SELECT kafka_partition, next_offset
+FROM ops.stream_offsets
+WHERE kafka_topic = %(topic)s AND kafka_partition = ANY(%(partitions)s::int[])
+ORDER BY kafka_partition
+FOR UPDATE;
+
+-- name: stream_offsets_set
+INSERT INTO ops.stream_offsets (kafka_topic, kafka_partition, next_offset)
+SELECT %(topic)s, p, o FROM unnest(%(partitions)s::int[], %(offsets)s::bigint[]) AS t (p, o)
+ON CONFLICT (kafka_topic, kafka_partition)
+DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
+WHERE ops.stream_offsets.next_offset < EXCLUDED.next_offset;
+
+-- name: stream_offsets_start
+-- Where a partition never landed before starts: its first offset still on the broker.
+INSERT INTO ops.stream_offsets (kafka_topic, kafka_partition, next_offset)
+SELECT %(topic)s, p, o FROM unnest(%(partitions)s::int[], %(offsets)s::bigint[]) AS t (p, o)
+ON CONFLICT (kafka_topic, kafka_partition) DO NOTHING;
+
+-- name: stream_offsets_get
+SELECT kafka_partition, next_offset
+FROM ops.stream_offsets
+WHERE kafka_topic = %(topic)s AND kafka_partition = ANY(%(partitions)s::int[]);
+
+-- name: stream_offsets_reset
+-- The broker's end offset is behind what was landed: the topic was recreated. Start the partition over.
+UPDATE ops.stream_offsets AS s
+SET next_offset = t.o, updated_at = now()
+FROM unnest(%(partitions)s::int[], %(offsets)s::bigint[]) AS t (p, o)
+WHERE s.kafka_topic = %(topic)s AND s.kafka_partition = t.p;

@@ -4,6 +4,9 @@ Offsets are acknowledged by Faust only when the loop asks for the next batch, i.
 database commit below: a crash before the commit redelivers the batch, and the idempotent insert
 (UNIQUE event_hash) makes the redelivery harmless. No exception may escape the loop (Faust would
 ack the batch), so transient errors are retried without end and terminal ones are routed.
+
+Faust's own bookkeeping is not trusted to be complete: each partition's landed offset is kept in
+PostgreSQL with the rows (offsets.py), and a batch that starts past it makes the agent seek back.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from typing import Any
 
 import faust
 
-from observability.metrics import CONSUMER_STALLS, DEAD_LETTERS, STAGE_BATCH_SECONDS, STAGE_BATCH_SIZE, STAGE_ROWS
+from observability.metrics import DEAD_LETTERS, STAGE_BATCH_SECONDS, STAGE_BATCH_SIZE, STAGE_ROWS
 from scout.errors import classify
 from streams.bronze.decode import BronzeRow, DeadLetter, Position, decode
-from streams.bronze.gaps import OffsetGuard
+from streams.bronze.landed import LandedOffsets
 from streams.bronze.sink import LandResult, land
 from streams.resources import StreamResources
 from streams.retry import retry_transient
@@ -45,28 +48,31 @@ async def persist(resources: StreamResources, rows: list[BronzeRow], dead: list[
     """Land the batch; isolate rows the database refuses (terminal) as dead letters."""
     settings = resources.settings
 
-    async def attempt(batch: list[BronzeRow], letters: list[DeadLetter]) -> LandResult:
+    async def attempt(batch: list[BronzeRow], letters: list[DeadLetter],
+                      positions: list[Position] | None = None) -> LandResult:
         pool = await resources.pool()
         async with pool.connection() as conn:
-            return await land(conn, batch, letters)
+            return await land(conn, batch, letters, positions)
 
     try:
         return await retry_transient(lambda: attempt(rows, dead), stage="bronze",
                                      max_backoff=settings.retry_max_backoff_s)
     except Exception as exc:
         log.error("bronze: batch of %d refused (%r); landing row by row", len(rows), exc)
+    positions = [r.position for r in rows] + [d.position for d in dead]  # recorded with the last piece
     inserted = duplicates = 0
     for row in rows:
         try:
-            one = await retry_transient(lambda r=row: attempt([r], []), stage="bronze",  # type: ignore[misc]
+            one = await retry_transient(lambda r=row: attempt([r], [], []), stage="bronze",  # type: ignore[misc]
                                         max_backoff=settings.retry_max_backoff_s)
             inserted += one.inserted
             duplicates += one.duplicates
         except Exception as exc:
             reason = f"refused by database: {type(exc).__name__}: {exc}"[:500]
             dead.append(DeadLetter(None, row.payload_json.encode(), reason, row.position))
-    await retry_transient(lambda: attempt([], dead), stage="bronze", max_backoff=settings.retry_max_backoff_s)
-    return LandResult(len(rows), inserted, duplicates, len(dead))
+    last = await retry_transient(lambda: attempt([], dead, positions), stage="bronze",
+                                 max_backoff=settings.retry_max_backoff_s)
+    return LandResult(len(rows), inserted, duplicates, len(dead), last.holes)
 
 
 async def persist_shielded(resources: StreamResources, rows: list[BronzeRow], dead: list[DeadLetter]) -> LandResult:
@@ -83,11 +89,11 @@ async def persist_shielded(resources: StreamResources, rows: list[BronzeRow], de
         raise
 
 
-def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.TopicT,
-                    resources: StreamResources, activity: BronzeActivity | None = None) -> None:
+def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.TopicT, resources: StreamResources,
+                    activity: BronzeActivity | None = None, offsets: LandedOffsets | None = None) -> None:
     settings = resources.settings
     activity = activity or BronzeActivity()
-    guard = OffsetGuard()
+    offsets = offsets or LandedOffsets(app, resources)
 
     @app.agent(topic, name="bronze", concurrency=1)
     async def bronze(stream: faust.StreamT[bytes]) -> None:
@@ -98,11 +104,12 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
             activity.batch_started()
             started = time.perf_counter()
             rows, dead = split(events)
+            await offsets.track({e.message.tp for e in events})
             try:
                 result = await persist_shielded(resources, rows, dead)
             finally:
                 activity.batch_done()
-            await _seek_skipped(app, guard, events)
+            await offsets.mend(result.holes)
             STAGE_BATCH_SIZE.labels("bronze").observe(len(events))
             STAGE_BATCH_SECONDS.labels("bronze").observe(time.perf_counter() - started)
             STAGE_ROWS.labels("bronze", "inserted").inc(result.inserted)
@@ -113,19 +120,6 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
                 await _publish_dead(dead_topic, dead)
 
     del bronze
-
-
-async def _seek_skipped(app: faust.App, guard: OffsetGuard, events: Sequence[Any]) -> None:
-    """After a landed batch: seek back to offsets of its partitions that never reached the agent."""
-    consumer: Any = app.consumer  # Faust keeps the committed offsets in a private mapping
-    positions = [(e.message.tp, e.message.offset) for e in events]
-    for tp, offset in guard.after_batch(app.consumer_generation_id, positions, consumer._committed_offset).items():
-        CONSUMER_STALLS.labels("gap").inc()
-        log.error("bronze: offsets from %d on %s never reached the agent; seeking back to land them", offset, tp)
-        try:
-            await consumer.seek(tp, offset)
-        except Exception as exc:  # the partition may have moved to another worker meanwhile
-            log.warning("bronze: seek of %s to %d failed: %r", tp, offset, exc)
 
 
 async def _publish_dead(dead_topic: faust.TopicT, dead: list[DeadLetter]) -> None:

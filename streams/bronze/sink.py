@@ -1,7 +1,8 @@
 """Land a batch in ``bronze.transactions``: COPY straight in when every event is new (the common case),
 else COPY to a staging table and INSERT ... ON CONFLICT DO NOTHING.
 
-One database transaction per batch: bronze rows and dead letters commit together or not at all.
+One database transaction per batch: bronze rows, dead letters and the partitions' landed offsets
+(``ops.stream_offsets``, see offsets.py) commit together or not at all.
 
 Example::
 
@@ -11,14 +12,15 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 
 from scout.db import q
-from streams.bronze.decode import BronzeRow, DeadLetter
+from streams.bronze.decode import BronzeRow, DeadLetter, Position
+from streams.bronze.offsets import Hole, record_positions
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,18 @@ class LandResult:
     inserted: int
     duplicates: int
     dead_letters: int
+    holes: list[Hole] = field(default_factory=list)
 
 
-async def land(conn: AsyncConnection, rows: Sequence[BronzeRow], dead: Sequence[DeadLetter]) -> LandResult:
+async def land(conn: AsyncConnection, rows: Sequence[BronzeRow], dead: Sequence[DeadLetter],
+               positions: Iterable[Position] | None = None) -> LandResult:
+    """Land rows and dead letters; ``positions`` (default: theirs) are recorded as handled on their partitions.
+
+    A caller landing one batch in pieces passes ``positions=()`` for all pieces but the last, which gets the
+    batch's positions, so a partition's recorded offset never passes a record still to come."""
     inserted = 0
+    if positions is None:
+        positions = [r.position for r in rows] + [d.position for d in dead]
     async with conn.transaction():
         if rows:
             copied = await _copy_new(conn, rows)
@@ -47,7 +57,8 @@ async def land(conn: AsyncConnection, rows: Sequence[BronzeRow], dead: Sequence[
                         for d in dead
                     ],
                 )
-    return LandResult(len(rows), inserted, len(rows) - inserted, len(dead))
+        holes = await record_positions(conn, positions)
+    return LandResult(len(rows), inserted, len(rows) - inserted, len(dead), holes)
 
 
 def _values(row: BronzeRow) -> tuple[object, ...]:

@@ -39,5 +39,5 @@ def test_progress_resets_the_escalation() -> None:
     assert detector.observe(71, 5, activity, rebalancing=False) == "seek"  # a new stall starts over
 
 
-def test_waiting_records_count_what_the_broker_holds_past_the_committed_offsets() -> None:
-    assert waiting_records({"p0": 120, "p1": 50, "p2": 7}, {"p0": 100, "p1": 50, "p2": None}) == 20
+def test_waiting_records_are_the_partitions_whose_broker_holds_records_past_the_landed_offset() -> None:
+    assert waiting_records({"p0": 120, "p1": 50, "p2": 7, "p3": 9}, {"p0": 100, "p1": 50, "p2": None}) == {"p0": 100}
