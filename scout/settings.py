@@ -90,9 +90,14 @@ class Settings(BaseSettings):
     broker_heartbeat_interval_s: float = Field(default=1.0, gt=0)
     consumer_stall_timeout_s: float = Field(
         default=30.0, ge=0,
-        description="The bronze consumer counts as stalled when the broker holds records past its committed offset "
-                    "and none reached the agent for this long while it was idle; the worker then seeks back to "
-                    "its committed offsets and, if that does not help, restarts itself in place. 0 turns it off.")
+        description="The bronze consumer counts as stalled when the broker holds records past the offsets landed "
+                    "in PostgreSQL and none reached the agent for this long while it was idle; the worker then "
+                    "seeks back to them and, if that does not help, restarts itself in place. 0 turns it off.")
+    worker_stop_timeout_s: float = Field(
+        default=20.0, gt=0,
+        description="A worker told to stop (SIGTERM, SIGINT) that has not exited after this long exits at once: "
+                    "Faust can hang leaving a group in the middle of a rebalance. Nothing is lost (offsets are "
+                    "committed only after the rows are in PostgreSQL).")
 
     # --- metrics (worker and scheduler; the API serves /metrics/ itself) --------------------
     metrics_host: str = Field(default="127.0.0.1", description="Where worker/scheduler metrics listen.")

@@ -8,6 +8,11 @@ Example::
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import threading
+
 import faust
 
 from observability.serve import serve_metrics
@@ -18,6 +23,8 @@ from streams.lag import register_lag
 from streams.resources import StreamResources
 from streams.silver.agent import register_silver
 from streams.watchdog import BronzeActivity, register_watchdog
+
+log = logging.getLogger(__name__)
 
 
 def broker_url(settings: Settings) -> str:
@@ -58,8 +65,32 @@ def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
     return app
 
 
+EXIT_STOP_TIMEOUT = 70
+
+
+class Worker(faust.Worker):
+    """A Faust worker that exits on its own when a stop signal did not stop it within ``stop_timeout_s``."""
+
+    stop_timeout_s: float = 20.0
+
+    def _schedule_shutdown(self, signal: signal.Signals) -> None:
+        if not self._signal_stop_time:
+            deadline = threading.Timer(self.stop_timeout_s, _exit_now, args=(self.stop_timeout_s,))
+            deadline.daemon = True
+            deadline.start()
+        super()._schedule_shutdown(signal)
+
+
+def _exit_now(after_s: float) -> None:
+    log.critical("worker: still stopping %.0f s after the signal; exiting now (offsets of rows not in PostgreSQL "
+                 "were not committed, so nothing is lost)", after_s)
+    logging.shutdown()
+    os._exit(EXIT_STOP_TIMEOUT)
+
+
 def run_worker(app: faust.App, settings: Settings) -> None:
     """Run the worker in this process until SIGTERM/SIGINT (web server off, 127.0.0.1 if on)."""
     serve_metrics(settings.metrics_host, settings.worker_metrics_port, process="worker")
-    worker = faust.Worker(app, loglevel="warn" if settings.log_level == "warning" else settings.log_level)
+    worker = Worker(app, loglevel="warn" if settings.log_level == "warning" else settings.log_level)
+    worker.stop_timeout_s = settings.worker_stop_timeout_s
     worker.execute_from_commandline()
