@@ -106,6 +106,7 @@ class Attempt:
     status: int | None  # None: no HTTP answer (connection refused, reset, timed out)
     error: str | None = None
     event_hash: str | None = None
+    position: tuple[int, int] | None = None  # (partition, offset) Kafka acknowledged, from a 2xx body
 
 
 @dataclass
@@ -235,9 +236,10 @@ class Load:
                 self.in_flight -= 1
             if response is not None:
                 ok = 200 <= response.status_code < 300
+                answer = response.json() if ok else {}
                 sent.attempts.append(Attempt(began, time.monotonic(), time.time(), response.status_code,
-                                             None if ok else response.text[:200],
-                                             response.json()["event_hash"] if ok else None))
+                                             None if ok else response.text[:200], answer.get("event_hash"),
+                                             (answer["partition"], answer["offset"]) if ok else None))
                 if ok or (400 <= response.status_code < 500 and response.status_code not in RETRYABLE):
                     return
             if time.monotonic() > deadline:
@@ -304,8 +306,12 @@ def _whereabouts(dsn: str, acked: list[Sent]) -> list[dict[str, Any]]:
             if event_hash in present:
                 continue
             store, txn = s.key
+            acked_at = s.acknowledged.position if s.acknowledged is not None else None
             out.append({
                 "key": s.key, "event_hash": event_hash, "attempts": [(a.status, a.error) for a in s.attempts],
+                "acknowledged_at": acked_at,
+                "landed_offsets": conn.execute("SELECT kafka_partition, next_offset FROM ops.stream_offsets "
+                                               "ORDER BY 1").fetchall(),
                 "bronze": conn.execute("SELECT id, event_hash, processed_at FROM bronze.transactions "
                                        "WHERE store_id = %s AND transaction_id = %s", (store, txn)).fetchall(),
                 "silver_by_key": conn.execute("SELECT event_hash FROM silver.transactions "

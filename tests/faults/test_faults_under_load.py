@@ -4,7 +4,8 @@ poison messages. After each, the delivery guarantees are asserted from the datab
 the recovery figures are printed and written to recovery.json in the test's tmp dir.
 
 `make test` runs the three scenarios not marked ``faults_extended`` (a worker crash, a broker restart,
-an API crash: about 5 minutes); `make test-faults` runs all seven. docs/RELIABILITY.md lists what each proves.
+an API crash: about 5 minutes) and the rebalance churn of test_rebalance_churn.py; `make test-faults` runs
+them all. docs/RELIABILITY.md lists what each proves.
 """
 
 from __future__ import annotations

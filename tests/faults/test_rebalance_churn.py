@@ -20,11 +20,12 @@ from simulator.generator import Generator
 from tests.conftest import eventually
 from tests.e2e.workers import worker_processes
 
-pytestmark = [pytest.mark.faults, pytest.mark.faults_extended]
+pytestmark = pytest.mark.faults
 
 RECORDS = 30_000
-RATE = 600  # records per second
-CHURN_EVERY_S = 3.0
+RATE = 3_000  # records per second: faster than two workers land on a 2-core machine, so a backlog builds and
+CHURN_EVERY_S = 3.0  # the rebalances hit consumers whose fetches are ahead of their agents
+MAX_CHANGES = 30
 
 
 def _counts(dsn: str) -> tuple[int, int]:
@@ -78,7 +79,7 @@ def test_workers_churning_under_load_lose_and_double_nothing(settings: Settings)
         feeder.start()
         churned = 0
         stopped: list[int] = []
-        while not fed.is_set():
+        while churned < MAX_CHANGES and (not fed.is_set() or _counts(dsn)[0] < RECORDS):
             fed.wait(CHURN_EVERY_S)
             alive = [c for c in children.running if c.proc.poll() is None]
             step = churned % 3
