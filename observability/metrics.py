@@ -60,7 +60,8 @@ QUARANTINED = Counter(
 )
 CONSUMER_LAG = Gauge(
     "scout_consumer_lag_messages",
-    "Messages on a partition not yet committed by this worker's consumer group (high-water mark - committed)",
+    "Messages on a partition not yet committed by this worker's consumer group, or not yet landed in PostgreSQL "
+    "when that is further behind (high-water mark - the lower of the two)",
     ["topic", "partition"],
 )
 CONSUMER_POSITION = Gauge(

@@ -58,7 +58,7 @@ def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
     activity = BronzeActivity()
     landed = LandedOffsets(app, resources)
     register_bronze(app, topic, dead_topic, resources, activity, landed)
-    register_lag(app, settings)
+    register_lag(app, settings, landed)
     register_watchdog(app, settings, activity, landed)
     if silver:
         register_silver(app, resources)

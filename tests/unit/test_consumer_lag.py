@@ -54,6 +54,13 @@ def test_lag_is_highwater_minus_committed_for_the_assigned_partitions_of_the_top
     assert consumer.asked_earliest == [TP("t", 2)]
 
 
+def test_records_the_group_committed_past_but_never_landed_count_as_lag() -> None:
+    consumer = FakeConsumer(highwaters={TP("t", 0): 100, TP("t", 1): 50}, committed={TP("t", 0): 100, TP("t", 1): 40},
+                            earliest={})
+    lags = asyncio.run(measure(consumer, ["t"], {TP("t", 0): 80, TP("t", 1): 45}))
+    assert [lag.lag for lag in lags] == [20, 10]  # landed behind committed counts; landed ahead does not
+
+
 def test_export_sets_the_gauges_and_drops_partitions_no_longer_assigned() -> None:
     export([PartitionLag("lag-test", 0, 100, 90), PartitionLag("lag-test", 1, 20, 5)])
     assert (_lag("lag-test", 0), _lag("lag-test", 1)) == (10, 15)
