@@ -90,9 +90,10 @@ class Settings(BaseSettings):
     broker_heartbeat_interval_s: float = Field(default=1.0, gt=0)
     consumer_stall_timeout_s: float = Field(
         default=30.0, ge=0,
-        description="The bronze consumer counts as stalled when the broker holds records past the offsets landed "
-                    "in PostgreSQL and none reached the agent for this long while it was idle; the worker then "
-                    "seeks back to them and, if that does not help, restarts itself in place. 0 turns it off.")
+        description="A partition counts as stalled when the broker holds records past its offset landed in "
+                    "PostgreSQL and that offset has not moved for this long (the agent not stuck in one batch); "
+                    "the worker then seeks it back there and, if that does not help, restarts itself in place. "
+                    "0 turns it off.")
     worker_stop_timeout_s: float = Field(
         default=20.0, gt=0,
         description="A worker told to stop (SIGTERM, SIGINT) that has not exited after this long exits at once: "

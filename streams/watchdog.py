@@ -3,8 +3,10 @@ but hands none of them to its idle agent is stuck, and it gets itself unstuck wi
 
 Faust and aiokafka can leave a consumer that way after a rebalance (seen when a worker took over the
 partitions of a SIGKILLed peer: group joined, positions frozen, no error logged). Lag alone cannot tell this
-from a busy agent, so the watchdog only counts time while the agent waits for events, and it asks the
-broker for end offsets instead of trusting the high-water marks the stuck fetcher would have updated.
+from a busy agent, so the watchdog looks at each partition: records waiting and a landed offset that has not
+moved for the timeout (other partitions may keep the agent busy meanwhile; an agent stuck inside one batch
+that long is waiting for PostgreSQL, not stalled). It asks the broker for end offsets instead of trusting the
+high-water marks the stuck fetcher would have updated.
 What is waiting is counted from the offsets landed in PostgreSQL (``ops.stream_offsets``), not from the
 group's committed offsets, which Faust can move past records it never delivered.
 
@@ -58,20 +60,35 @@ class BronzeActivity:
 
 @dataclass
 class StallDetector:
-    """Pure decision: given waiting records and the agent's activity, which step is due (one per timeout)."""
+    """Pure decision, per partition: one with records waiting whose landed offset has not moved for
+    ``timeout_s`` is stalled (other partitions may keep the agent busy meanwhile), unless the agent is stuck
+    inside one batch that long (PostgreSQL down, retrying: not the consumer's fault). One step per timeout."""
 
     timeout_s: float
     steps_taken: int = 0
+    since: dict[Any, tuple[int, float]] = field(default_factory=dict)  # tp -> (landed offset, seen there since)
 
-    def observe(self, now: float, waiting: int, activity: BronzeActivity, rebalancing: bool) -> str | None:
-        """Returns "seek" or "restart" when that step is due, else None."""
-        idle_for = now - activity.last_events
-        if waiting <= 0 or activity.busy or rebalancing or idle_for < self.timeout_s:
+    def observe(self, now: float, behind: Mapping[Any, int], activity: BronzeActivity,
+                rebalancing: bool) -> tuple[str, list[Any]] | None:
+        """``behind``: {partition: landed offset} of the partitions with records waiting. Returns ("seek" or
+        "restart", the stalled partitions) when that step is due, else None."""
+        if rebalancing:
+            self.since.clear()
             self.steps_taken = 0
             return None
-        if int(idle_for // self.timeout_s) > self.steps_taken:
+        self.since = {tp: seen for tp, seen in self.since.items() if tp in behind and seen[0] == behind[tp]}
+        for tp, landed in behind.items():
+            self.since.setdefault(tp, (landed, now))
+        stalled = sorted((tp for tp, (_, t) in self.since.items() if now - t >= self.timeout_s), key=repr)
+        if not stalled:
+            self.steps_taken = 0
+            return None
+        if activity.busy and now - activity.last_events >= self.timeout_s:
+            return None
+        oldest = min(self.since[tp][1] for tp in stalled)
+        if int((now - oldest) // self.timeout_s) > self.steps_taken:
             self.steps_taken += 1
-            return "seek" if self.steps_taken == 1 else "restart"
+            return ("seek" if self.steps_taken == 1 else "restart"), stalled
         return None
 
 
@@ -101,17 +118,18 @@ def register_watchdog(app: faust.App, settings: Settings, activity: BronzeActivi
             log.info("watchdog: offsets not read (%r)", exc)
             return
         behind = waiting_records(end, done)
-        waiting = sum(int(end[tp]) - offset for tp, offset in behind.items())
-        step = detector.observe(time.monotonic(), waiting, activity, app.rebalancing)
-        if step is None:
+        decision = detector.observe(time.monotonic(), behind, activity, app.rebalancing)
+        if decision is None:
             return
+        step, stalled = decision
+        waiting = sum(int(end[tp]) - behind[tp] for tp in stalled)
         CONSUMER_STALLS.labels(step).inc()
         if step == "seek":
-            log.error("watchdog: bronze consumer stalled: %d record(s) waiting on partitions %s, none delivered "
-                      "for %.0f s; seeking back to the landed offsets", waiting,
-                      sorted(tp.partition for tp in behind), time.monotonic() - activity.last_events)
-            for tp, offset in behind.items():
-                await consumer.seek(tp, offset)
+            log.error("watchdog: bronze consumer stalled: %d record(s) waiting on partitions %s, none landed for "
+                      "%.0f s; seeking back to the landed offsets", waiting, [tp.partition for tp in stalled],
+                      settings.consumer_stall_timeout_s)
+            for tp in stalled:
+                await consumer.seek(tp, behind[tp])
             return
         log.critical("watchdog: bronze consumer still stalled after a seek (%d record(s) waiting); restarting "
                      "this worker in place", waiting)
