@@ -1,12 +1,12 @@
 """A consumer group whose committed offsets are past records that never landed (what Faust leaves behind when
 it drops records around a rebalance and counts them as done): a worker lands them anyway, because it checks
-the offsets landed in PostgreSQL, not the group's. Real Apache Kafka, a real `scout worker`, outcomes from the
-database."""
+the offsets landed in PostgreSQL, not the group's. Records deleted by retention before they landed are
+reported, and the rest lands. Real Apache Kafka, a real `scout worker`, outcomes from the database."""
 
 from __future__ import annotations
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from scout.contract import Envelope, Transaction
@@ -57,3 +57,32 @@ def test_records_behind_the_groups_committed_offsets_are_landed(settings: Settin
     assert landed == end
     assert "never reached the agent" in log  # partition 1: the agent sought back
     assert "seeking back to the landed offsets" in log  # partition 0: the watchdog did
+
+
+def test_records_deleted_by_retention_before_they_landed_are_reported_and_the_rest_lands(settings: Settings) -> None:
+    ensure_topics(settings)
+    gen = Generator(seed=32, stores=30)
+    bodies = [gen.transaction(n) for n in range(300)]
+    _produce(settings, [(b["store_id"].encode(),
+                         Envelope.wrap(Transaction.model_validate(b), source="simulator").to_bytes()) for b in bodies])
+    tp = TopicPartition(settings.topic, 0)
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    end = {t.partition: int(o) for t, o in consumer.end_offsets(
+        [TopicPartition(settings.topic, p) for p in range(settings.topic_partitions)]).items()}
+    consumer.close()
+    assert end[0] > 40, end
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin.delete_records({tp: 30})  # what retention does to records older than retention.ms
+    admin.close()
+    with psycopg.connect(settings.database_dsn()) as conn:  # bronze had landed partition 0 up to offset 10
+        conn.execute("INSERT INTO ops.stream_offsets (kafka_topic, kafka_partition, next_offset) VALUES (%s, 0, 10)",
+                     (settings.topic,))
+    with worker_processes(settings) as children:
+        eventually(lambda: _bronze(settings.database_dsn()), until=lambda n: n >= 300 - 30, timeout=120,
+                   what="every record still on the broker in bronze")
+        landed = eventually(lambda: _landed(settings.database_dsn(), settings.topic), until=lambda o: o == end,
+                            timeout=30, what="the landed offsets at the broker's end offsets")
+        log = children.running[0].log.read_text(errors="replace")
+    assert _bronze(settings.database_dsn()) == 300 - 30
+    assert landed == end
+    assert f"records 10..29 of {settings.topic}[0] were deleted from the broker before they landed" in log
