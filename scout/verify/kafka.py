@@ -67,10 +67,12 @@ def judge_topics(partitions: Mapping[str, int], settings: Settings) -> Result:
 class GroupState:
     state: str
     members: int
-    lag: dict[int, int]  # partition -> messages not yet consumed
+    lag: dict[int, int]  # partition -> messages not yet consumed (or not yet landed in PostgreSQL)
 
 
-def group_state(client: KafkaAdminClient, settings: Settings) -> GroupState:
+def group_state(client: KafkaAdminClient, settings: Settings, landed: Mapping[int, int] | None = None) -> GroupState:
+    """The group's members and lag; ``landed`` (partition -> next offset to land, from ``ops.stream_offsets``)
+    counts records the group committed past but PostgreSQL does not have."""
     group = settings.stream_app_id
     described = _retry(lambda: client.describe_groups([group]))[group]
     members = len(described["members"])
@@ -79,7 +81,8 @@ def group_state(client: KafkaAdminClient, settings: Settings) -> GroupState:
     committed = _retry(lambda: client.list_group_offsets({group: parts}))[group]
     ends = client.list_partition_offsets({tp: OffsetSpec.LATEST for tp in parts})
     starts = client.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in parts})
-    lag = {tp.partition: _lag(committed.get(tp), starts[tp].offset, ends[tp].offset) for tp in parts}
+    lag = {tp.partition: _lag(committed.get(tp), starts[tp].offset, ends[tp].offset, (landed or {}).get(tp.partition))
+           for tp in parts}
     return GroupState(str(described["group_state"]), members, lag)
 
 
@@ -95,9 +98,11 @@ def _retry(call: Callable[[], T], attempts: int = 5) -> T:
     raise AssertionError("unreachable")
 
 
-def _lag(committed: Any, start: int, end: int) -> int:
+def _lag(committed: Any, start: int, end: int, landed: int | None = None) -> int:
     offset = getattr(committed, "offset", -1) if committed is not None else -1
     position = offset if offset >= 0 else start  # nothing committed: the group starts at the beginning
+    if landed is not None and max(landed, start) < position:  # committed past records that never landed
+        position = max(landed, start)
     return max(0, end - position)  # a broker may under-report its end offset
 
 
@@ -120,5 +125,6 @@ def judge_group(group: str, state: GroupState, expected: Expected) -> Result:
     return ok(check, detail)
 
 
-def consumer_group(client: KafkaAdminClient, settings: Settings, expected: Expected) -> Result:
-    return judge_group(settings.stream_app_id, group_state(client, settings), expected)
+def consumer_group(client: KafkaAdminClient, settings: Settings, expected: Expected,
+                   landed: Mapping[int, int] | None = None) -> Result:
+    return judge_group(settings.stream_app_id, group_state(client, settings, landed), expected)

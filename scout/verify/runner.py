@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from scout.db import q
 from scout.settings import Settings
 from scout.verify import alerts, database, kafka, scheduler, stages
 from scout.verify.model import Expected, Result, fail
@@ -20,7 +21,7 @@ KAFKA_CHECKS = ("kafka topics", "consumer group")
 def run_checks(settings: Settings, expected: Expected) -> list[Result]:
     results = _database_checks(settings, expected)
     by_name = {r.check: r for r in results}
-    kafka_results = _kafka_checks(settings, expected)
+    kafka_results = _kafka_checks(settings, expected, _landed_offsets(settings))
     # In the order an operator reads them: services, then the data flowing through them.
     order = ["database", "migrations", "roles and grants", "kafka", *KAFKA_CHECKS, *DB_CHECKS[1:]]
     by_name.update({r.check: r for r in kafka_results})
@@ -71,11 +72,21 @@ def _admin(settings: Settings) -> Iterator[Any]:
         client.close()
 
 
-def _kafka_checks(settings: Settings, expected: Expected) -> list[Result]:
+def _landed_offsets(settings: Settings) -> dict[int, int] | None:
+    """Where bronze stands on each partition of the topic (None when the database cannot tell)."""
+    try:
+        with psycopg.connect(settings.database_dsn(), connect_timeout=5, application_name="scout-verify") as conn:
+            rows = conn.execute(q("verify_landed_offsets"), {"topic": settings.topic}).fetchall()
+    except (RuntimeError, psycopg.Error):
+        return None
+    return {int(p): int(o) for p, o in rows}
+
+
+def _kafka_checks(settings: Settings, expected: Expected, landed: dict[int, int] | None = None) -> list[Result]:
     try:
         with _admin(settings) as client:
             return [_guard("kafka topics", lambda: kafka.topics(client, settings)),
-                    _guard("consumer group", lambda: kafka.consumer_group(client, settings, expected))]
+                    _guard("consumer group", lambda: kafka.consumer_group(client, settings, expected, landed))]
     except Exception as exc:  # the client could not even bootstrap
         return [fail("kafka", f"no broker answers at {settings.kafka_bootstrap} ({type(exc).__name__}): check "
                               "SCOUT_KAFKA_BOOTSTRAP and that Kafka is up"),

@@ -65,3 +65,6 @@ ORDER BY job_name, started_at DESC, id DESC;
 SELECT rule, subject, severity, message, first_seen, last_seen, count, now() AS now
 FROM ops.alerts WHERE resolved_at IS NULL
 ORDER BY severity, first_seen;
+
+-- name: verify_landed_offsets
+SELECT kafka_partition, next_offset FROM ops.stream_offsets WHERE kafka_topic = %(topic)s;

@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from kafka.structs import OffsetAndMetadata
 from rich.console import Console
 
 from scout.settings import Settings
 from scout.verify import report
 from scout.verify.alerts import judge_alerts
 from scout.verify.database import ROLES, judge_roles
-from scout.verify.kafka import GroupState, judge_group, judge_topics
+from scout.verify.kafka import GroupState, _lag, judge_group, judge_topics
 from scout.verify.model import Expected, Result
 from scout.verify.scheduler import allowed_age_s, judge_jobs
 from scout.verify.stages import judge_backlog, judge_gold
@@ -147,6 +148,14 @@ def test_a_group_whose_topic_is_missing_points_at_the_topics_check() -> None:
 def test_a_stable_group_within_the_bound_passes_and_a_rebalance_warns() -> None:
     assert judge_group("scout", GroupState("Stable", 1, {0: 100}), EXPECTED).status == "ok"
     assert judge_group("scout", GroupState("PreparingRebalance", 1, {0: 0}), EXPECTED).status == "warn"
+
+
+def test_lag_counts_records_the_group_committed_past_but_postgresql_does_not_have() -> None:
+    committed = OffsetAndMetadata(100, "", -1)
+    assert _lag(committed, 0, 120) == 20
+    assert _lag(committed, 0, 120, landed=70) == 50  # 70..99 committed, never landed
+    assert _lag(committed, 0, 120, landed=110) == 20  # landed ahead of the commit: the commit counts
+    assert _lag(None, 10, 120, landed=5) == 110  # records before the earliest offset are gone, not waiting
 
 
 # --- silver and gold -------------------------------------------------------------------------------
