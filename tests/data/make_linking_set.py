@@ -1,6 +1,6 @@
 """Build the labelled product-linking set from the Online Retail II sample (run once; output committed).
 
-    python tests/data/make_linking_set.py ../shared/data/online_retail_ii_sample/online_retail_II_sample.csv.gz
+    python tests/data/make_linking_set.py tests/data/online_retail_ii_sample/online_retail_II_sample.csv.gz
 
 Writes tests/data/linking_catalogue.csv (sku,name) and tests/data/linking_labelled.csv (name,expected_sku,kind):
 - kind=alias: another description the sample uses for the same StockCode (expected: that product)

@@ -21,9 +21,9 @@ from scout.settings import Settings
 from tests.conftest import eventually
 from tests.e2e.workers import api_process, worker_processes
 from tests.factories import bearer
+from tests.samples import RETAIL_SAMPLE
 
-SAMPLE = Path(__file__).parents[2] / ".." / "shared" / "data" / "online_retail_ii_sample" \
-    / "online_retail_II_sample.csv.gz"
+SAMPLE = RETAIL_SAMPLE
 NON_PRODUCT = {"POST", "DOT", "ADJUST", "ADJUST2", "M", "D", "C2", "C3", "S", "B", "BANK CHARGES", "PADS",
                "AMAZONFEE", "CRUK"}
 LIMIT = Decimal("10000")

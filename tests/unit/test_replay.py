@@ -13,9 +13,9 @@ from scout.contract import Transaction
 from simulator.faults import FaultPlan
 from simulator.poison import poison_messages
 from simulator.replay import Replay
+from tests.samples import RETAIL_SAMPLE
 
-SAMPLE = Path(__file__).parents[2] / ".." / "shared" / "data" / "online_retail_ii_sample" \
-    / "online_retail_II_sample.csv.gz"
+SAMPLE = RETAIL_SAMPLE
 
 
 @pytest.fixture(scope="module")
