@@ -46,9 +46,17 @@ STAGE_BATCH_SECONDS = Histogram(
 STAGE_RETRIES = Counter("scout_stage_retries_total", "Transient failures retried, per stage", ["stage"])
 CONSUMER_STALLS = Counter(
     "scout_consumer_stalls_total",
-    "Times the bronze consumer was found stuck or skipping records: seek, restart (the watchdog, or a hole that "
-    "seeking did not fill), gap (a batch started past the landed offset: the agent sought back), expired "
-    "(records deleted by retention before they landed)", ["step"],
+    "Bronze partitions found not moving: stalled (records waiting and the landed offset unchanged for "
+    "SCOUT_CONSUMER_STALL_TIMEOUT_S), expired (records deleted by retention before they landed)", ["step"],
+)
+BRONZE_STALLED = Gauge(
+    "scout_bronze_stalled_partitions",
+    "Partitions held by this worker with records waiting whose landed offset has not moved for "
+    "SCOUT_CONSUMER_STALL_TIMEOUT_S", multiprocess_mode="livesum",
+)
+BRONZE_FENCED = Counter(
+    "scout_bronze_fenced_batches_total",
+    "Bronze batches rolled back because another worker had claimed one of their partitions (a newer epoch)",
 )
 DEAD_LETTERS = Counter(
     "scout_dead_letters_total", "Messages routed to the dead letters, by reason code (ops.dead_letters has the detail)",
@@ -60,12 +68,12 @@ QUARANTINED = Counter(
 )
 CONSUMER_LAG = Gauge(
     "scout_consumer_lag_messages",
-    "Messages on a partition not yet committed by this worker's consumer group, or not yet landed in PostgreSQL "
-    "when that is further behind (high-water mark - the lower of the two)",
+    "Messages on a partition held by this worker not yet landed in PostgreSQL (broker end offset - landed offset)",
     ["topic", "partition"],
 )
-CONSUMER_POSITION = Gauge(
-    "scout_consumer_committed_offset", "Committed offset of this worker's consumer group", ["topic", "partition"]
+LANDED_OFFSET = Gauge(
+    "scout_bronze_landed_offset", "Next offset to land on a partition held by this worker (ops.stream_offsets)",
+    ["topic", "partition"],
 )
 PARTITION_HIGHWATER = Gauge(
     "scout_partition_highwater_offset", "High-water mark of an assigned partition", ["topic", "partition"]

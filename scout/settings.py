@@ -76,11 +76,15 @@ class Settings(BaseSettings):
     auth_failure_burst: int = Field(default=20, ge=1, description="Failed authentications allowed in a burst.")
 
     # --- streams --------------------------------------------------------------------------
-    stream_app_id: str = Field(default="scout", description="Faust app id = Kafka consumer group.")
+    stream_app_id: str = Field(default="scout", description="Faust app id = the bronze consumers' Kafka group.")
     worker_web_port: int = Field(default=6066, ge=1, le=65535)
     bronze_batch_size: int = Field(default=2000, ge=1, description="Most events the bronze agent lands per batch.")
     bronze_batch_within_s: float = Field(
         default=0.5, gt=0, description="Longest the bronze agent waits to fill a batch before landing it.")
+    bronze_revoke_wait_s: float = Field(
+        default=5.0, gt=0, description="How long a rebalance or a stop waits for the bronze batch in flight to "
+                                       "commit; one still waiting for PostgreSQL after that is fenced by the next "
+                                       "owner's epoch.")
     silver_batch_size: int = Field(default=2000, ge=1)
     silver_concurrency: int = Field(
         default=2, ge=1, le=4, description="Silver batches in flight per worker (one plans while the other writes).")
@@ -91,14 +95,12 @@ class Settings(BaseSettings):
     consumer_stall_timeout_s: float = Field(
         default=30.0, ge=0,
         description="A partition counts as stalled when the broker holds records past its offset landed in "
-                    "PostgreSQL and that offset has not moved for this long (the agent not stuck in one batch); "
-                    "the worker then seeks it back there and, if that does not help, restarts itself in place. "
-                    "0 turns it off.")
+                    "PostgreSQL and that offset has not moved for this long: metric, log line, alert and `scout "
+                    "verify` line. 0 turns it off.")
     worker_stop_timeout_s: float = Field(
         default=20.0, gt=0,
         description="A worker told to stop (SIGTERM, SIGINT) that has not exited after this long exits at once: "
-                    "Faust can hang leaving a group in the middle of a rebalance. Nothing is lost (offsets are "
-                    "committed only after the rows are in PostgreSQL).")
+                    "a safety net; nothing is lost (a batch commits in PostgreSQL with its offsets, or not at all).")
 
     # --- metrics (worker and scheduler; the API serves /metrics/ itself) --------------------
     metrics_host: str = Field(default="127.0.0.1", description="Where worker/scheduler metrics listen.")

@@ -1,4 +1,5 @@
-"""The Faust application: bronze agent + silver loop, built from settings (nothing at import).
+"""The stream worker, a Faust application: the bronze consumer (a service that owns its Kafka consumer) and
+the silver loop (a task), built from settings (nothing at import). Faust runs no Kafka consumer of its own.
 
 Example::
 
@@ -14,15 +15,13 @@ import signal
 import threading
 
 import faust
+from faust.app.base import BootStrategy
 
 from observability.serve import serve_metrics
 from scout.settings import Settings
-from streams.bronze.agent import register_bronze
-from streams.bronze.landed import LandedOffsets
-from streams.lag import register_lag
+from streams.bronze.consumer import BronzeConsumer
 from streams.resources import StreamResources
 from streams.silver.agent import register_silver
-from streams.watchdog import BronzeActivity, register_watchdog
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +30,18 @@ def broker_url(settings: Settings) -> str:
     return ";".join(f"kafka://{server}" for server in settings.bootstrap_servers)
 
 
+class _Boot(BootStrategy):
+    """Faust's own Kafka consumer and producer stay off: bronze owns its consumer."""
+
+    enable_kafka = False
+
+
+class WorkerApp(faust.App):
+    BootStrategy = _Boot
+
+
 def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
-    app = faust.App(
+    app = WorkerApp(
         settings.stream_app_id,
         broker=broker_url(settings),
         store="memory://",
@@ -51,15 +60,7 @@ def create_app(settings: Settings, *, silver: bool = True) -> faust.App:
         datadir=str(settings.data_dir / "faust"),
     )
     resources = StreamResources(settings)
-    topic = app.topic(settings.topic, value_type=bytes, key_type=bytes, value_serializer="raw",
-                      key_serializer="raw")
-    dead_topic = app.topic(settings.dead_letter_topic, value_type=bytes, key_type=bytes,
-                           value_serializer="raw", key_serializer="raw")
-    activity = BronzeActivity()
-    landed = LandedOffsets(app, resources)
-    register_bronze(app, topic, dead_topic, resources, activity, landed)
-    register_lag(app, settings, landed)
-    register_watchdog(app, settings, activity, landed)
+    app.service(BronzeConsumer(settings, resources))  # type: ignore[arg-type]  # an instance works (started as is)
     if silver:
         register_silver(app, resources)
     return app

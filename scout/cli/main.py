@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scout.cli.bronze import bronze_app
 from scout.cli.quality import quality_app
 from scout.cli.simulate import simulate, uat
 from scout.settings import Settings
@@ -31,6 +32,7 @@ app.add_typer(products_app, name="products")
 tokens_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke device tokens of the ingest API.")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(quality_app, name="quality")
+app.add_typer(bronze_app, name="bronze")
 app.command()(simulate)
 app.command()(uat)
 console = Console()
@@ -132,7 +134,7 @@ def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] =
 def worker(
     silver: Annotated[bool, typer.Option(help="Also run the silver loop in this worker.")] = True,
 ) -> None:
-    """Run a stream worker (Faust): the bronze agent and the silver loop."""
+    """Run a stream worker (Faust): the bronze consumer and the silver loop."""
     from streams.app import create_app, run_worker
 
     settings = _settings()

@@ -23,6 +23,7 @@ from rich.table import Table
 from ingest_api.tokens import create_token
 from scout.cli.processes import Children, child_env
 from scout.db import q
+from scout.cli.bronze import reset_offsets
 from scout.kafka import ensure_topics
 from scout.migrate import migrate
 from scout.services import free_port, port_open, wait_until
@@ -94,6 +95,7 @@ def run_up(settings: Settings, *, duration: float, rate: float, console: Console
         bootstrap = broker.start()
         run_settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
         ensure_topics(run_settings)
+        reset_offsets(run_settings, dsn)  # the in-memory broker starts empty: land its partitions from 0
         env = child_env(database_url=dsn, kafka_bootstrap=bootstrap, api_port=str(api_port),
                         data_dir=str(data), log_level=settings.log_level,
                         kafka_idempotence="false")

@@ -35,35 +35,54 @@ INSERT INTO ops.dead_letters (kafka_topic, kafka_partition, kafka_offset, messag
 VALUES (%(topic)s, %(partition)s, %(offset)s, %(key)s, %(raw)s, %(reason)s)
 ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING;
 
--- name: stream_offsets_lock
--- The batch's partitions, locked in one order so that two workers landing them at once cannot deadlock.
-SELECT kafka_partition, next_offset
+-- name: stream_offsets_get
+SELECT kafka_partition, next_offset, epoch
+FROM ops.stream_offsets
+WHERE kafka_topic = %(topic)s AND kafka_partition = ANY(%(partitions)s::int[]);
+
+-- name: stream_offsets_create
+-- A partition never landed before starts where the caller says (the group's committed offset on a first
+-- start, else the broker's earliest offset).
+INSERT INTO ops.stream_offsets (kafka_topic, kafka_partition, next_offset)
+SELECT %(topic)s, p, o FROM unnest(%(partitions)s::int[], %(offsets)s::bigint[]) AS t (p, o)
+ON CONFLICT (kafka_topic, kafka_partition) DO NOTHING;
+
+-- name: stream_offsets_claim
+-- On assignment: take the partitions (in one lock order, so that claims and landings cannot deadlock) and
+-- bump their epoch; every landing of an earlier epoch is refused from now on.
+WITH locked AS (
+    SELECT kafka_topic, kafka_partition
+    FROM ops.stream_offsets
+    WHERE kafka_topic = %(topic)s AND kafka_partition = ANY(%(partitions)s::int[])
+    ORDER BY kafka_partition
+    FOR UPDATE
+)
+UPDATE ops.stream_offsets AS s
+SET epoch = s.epoch + 1, owner = %(owner)s, updated_at = now()
+FROM locked
+WHERE s.kafka_topic = locked.kafka_topic AND s.kafka_partition = locked.kafka_partition
+RETURNING s.kafka_partition, s.next_offset, s.epoch;
+
+-- name: stream_offsets_fence
+-- First statement of a landing transaction: lock the batch's partitions (one order) and read what the
+-- landing must still match.
+SELECT kafka_partition, next_offset, epoch
 FROM ops.stream_offsets
 WHERE kafka_topic = %(topic)s AND kafka_partition = ANY(%(partitions)s::int[])
 ORDER BY kafka_partition
 FOR UPDATE;
 
--- name: stream_offsets_set
-INSERT INTO ops.stream_offsets (kafka_topic, kafka_partition, next_offset)
-SELECT %(topic)s, p, o FROM unnest(%(partitions)s::int[], %(offsets)s::bigint[]) AS t (p, o)
-ON CONFLICT (kafka_topic, kafka_partition)
-DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
-WHERE ops.stream_offsets.next_offset < EXCLUDED.next_offset;
-
--- name: stream_offsets_start
--- Where a partition never landed before starts: its first offset still on the broker.
-INSERT INTO ops.stream_offsets (kafka_topic, kafka_partition, next_offset)
-SELECT %(topic)s, p, o FROM unnest(%(partitions)s::int[], %(offsets)s::bigint[]) AS t (p, o)
-ON CONFLICT (kafka_topic, kafka_partition) DO NOTHING;
-
--- name: stream_offsets_get
-SELECT kafka_partition, next_offset
-FROM ops.stream_offsets
-WHERE kafka_topic = %(topic)s AND kafka_partition = ANY(%(partitions)s::int[]);
-
--- name: stream_offsets_reset
--- The broker's end offset is behind what was landed: the topic was recreated. Start the partition over.
+-- name: stream_offsets_advance
+-- Last statement of a landing transaction, after the fence check: the partitions' new next offsets.
 UPDATE ops.stream_offsets AS s
 SET next_offset = t.o, updated_at = now()
+FROM unnest(%(partitions)s::int[], %(offsets)s::bigint[]) AS t (p, o)
+WHERE s.kafka_topic = %(topic)s AND s.kafka_partition = t.p;
+
+-- name: stream_offsets_reset
+-- `scout bronze reset-offsets`: the topic was recreated on purpose (or an in-memory broker started empty);
+-- its partitions start over at the offsets given, under a new epoch.
+UPDATE ops.stream_offsets AS s
+SET next_offset = t.o, epoch = s.epoch + 1, owner = NULL, updated_at = now()
 FROM unnest(%(partitions)s::int[], %(offsets)s::bigint[]) AS t (p, o)
 WHERE s.kafka_topic = %(topic)s AND s.kafka_partition = t.p;

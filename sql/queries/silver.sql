@@ -12,7 +12,8 @@ WITH claimed AS (
 UPDATE bronze.transactions b SET processed_at = now()
 FROM claimed
 WHERE b.id = claimed.id
-RETURNING b.id, b.event_hash, b.source, b.payload::text AS payload, b.received_at, b.store_id, b.transaction_id;
+RETURNING b.id, b.event_hash, b.source, b.payload::text AS payload, b.received_at, b.store_id, b.transaction_id,
+          b.kafka_partition, b.kafka_offset;
 
 -- name: upsert_stores
 INSERT INTO silver.stores (store_id)
@@ -40,12 +41,12 @@ ORDER BY name_norm, product_key;
 CREATE TEMP TABLE IF NOT EXISTS silver_stage (
     store_id text, transaction_id text, ts timestamptz, total_amount numeric(12,2), currency text,
     device_id text, customer_segment text, payment_method text, item_count integer, source text,
-    event_hash char(64), bronze_id bigint, received_at timestamptz
+    event_hash char(64), bronze_id bigint, received_at timestamptz, arrival integer
 ) ON COMMIT DELETE ROWS;
 
 -- name: silver_stage_copy
 COPY silver_stage (store_id, transaction_id, ts, total_amount, currency, device_id, customer_segment,
-                   payment_method, item_count, source, event_hash, bronze_id, received_at) FROM STDIN;
+                   payment_method, item_count, source, event_hash, bronze_id, received_at, arrival) FROM STDIN;
 
 -- name: insert_transactions_from_stage
 -- Empties the stage, so that a second insert in the same database transaction starts clean.
@@ -56,15 +57,19 @@ INSERT INTO silver.transactions (store_id, transaction_id, ts, total_amount, cur
 SELECT store_id, transaction_id, ts, total_amount, currency, device_id, customer_segment, payment_method,
        item_count, source, event_hash, bronze_id, received_at
 FROM staged
-ORDER BY bronze_id
+ORDER BY arrival  -- the batch in arrival order: among versions of one transaction the first received wins
 ON CONFLICT DO NOTHING
 RETURNING txn_id, event_hash, extract(epoch FROM processed_at - received_at)::double precision;
 
 -- name: transactions_by_key
-SELECT t.store_id, t.transaction_id, t.event_hash, t.txn_id, t.bronze_id
+-- The version in silver and where it arrived (topic partition and offset; -1 when its bronze row was purged,
+-- which makes it the earlier one).
+SELECT t.store_id, t.transaction_id, t.event_hash, t.txn_id,
+       coalesce(b.kafka_partition, -1), coalesce(b.kafka_offset, -1)
 FROM silver.transactions t
 JOIN unnest(%(store_ids)s::text[], %(transaction_ids)s::text[]) AS k (store_id, transaction_id)
-  ON t.store_id = k.store_id AND t.transaction_id = k.transaction_id;
+  ON t.store_id = k.store_id AND t.transaction_id = k.transaction_id
+LEFT JOIN bronze.transactions b ON b.id = t.bronze_id;
 
 -- name: copy_line_items
 COPY silver.line_items (txn_id, line_no, product_key, product_id, product_name, qty, unit_price,

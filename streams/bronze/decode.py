@@ -19,6 +19,23 @@ from scout.contract import Envelope, Source
 
 MAX_REASON = 500
 SOURCES = frozenset(get_args(Source))
+UNSTORABLE_REASON = "reason not storable (see the raw message)"
+
+
+def storable(text: str, limit: int = MAX_REASON) -> str:
+    """Text PostgreSQL can hold: NUL bytes and lone surrogates written as escapes, at most ``limit`` characters.
+
+    Example::
+
+        storable("schema: a\x00b: extra") == "schema: a\\x00b: extra"
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text[:limit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +81,7 @@ REASON_CODES: tuple[tuple[str, str], ...] = (
     ("schema:", "invalid_envelope"),
     ("event_hash mismatch", "hash_mismatch"),
     ("refused by database", "refused_by_database"),
+    ("not storable", "not_storable"),
 )
 
 
@@ -71,7 +89,7 @@ def _reason(exc: ValidationError) -> str:
     first = exc.errors(include_url=False)[0]
     loc = ".".join(str(part) for part in first["loc"]) or "(message)"
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"schema: {loc}: {first['msg']}{more}"[:MAX_REASON]
+    return storable(f"schema: {loc}: {first['msg']}{more}")
 
 
 def _canonical_fast_path(document: dict[str, Any], position: Position) -> BronzeRow | None:
@@ -85,7 +103,7 @@ def _canonical_fast_path(document: dict[str, Any], position: Position) -> Bronze
     if not (isinstance(store_id, str) and isinstance(transaction_id, str) and isinstance(received, str)):
         return None
     canonical = orjson.dumps(tx, option=orjson.OPT_SORT_KEYS)
-    if hashlib.sha256(canonical).hexdigest() != event_hash:
+    if hashlib.sha256(canonical).hexdigest() != event_hash or b"\\u0000" in canonical:
         return None
     try:
         received_at = datetime.fromisoformat(received)
@@ -119,12 +137,15 @@ def decode(raw: bytes | None, *, key: bytes | None, position: Position) -> Bronz
     if not envelope.hash_matches():
         return DeadLetter(key, raw, f"event_hash mismatch for {envelope.event_hash}", position)
     tx = envelope.transaction
+    payload_json = orjson.dumps(tx.canonical()).decode()
+    if "\\u0000" in payload_json:
+        return DeadLetter(key, raw, "not storable: the transaction holds a NUL character (\\u0000)", position)
     return BronzeRow(
         event_hash=envelope.event_hash,
         source=envelope.source,
         store_id=tx.store_id,
         transaction_id=tx.transaction_id,
-        payload_json=orjson.dumps(tx.canonical()).decode(),
+        payload_json=payload_json,
         received_at=envelope.received_at,
         position=position,
     )

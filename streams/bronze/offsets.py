@@ -1,137 +1,113 @@
-"""Where bronze stands on each partition, kept in PostgreSQL (``ops.stream_offsets``), and the holes a batch shows.
+"""Where bronze stands on each partition, kept in PostgreSQL (``ops.stream_offsets``): the only truth of what
+landed, with an epoch that fences workers that lost a partition.
 
-A partition's ``next_offset`` is the first offset after an unbroken run of records that are in PostgreSQL
-(landed, recognised as duplicates, or dead-lettered). It moves in the landing transaction, so it never
-claims a record that is not there. The topic is written by idempotent, non-transactional producers, so its
-offsets have no holes: a batch that starts past ``next_offset`` means records the consumer never handed to
-the agent. Faust can do that around a rebalance (it drops records it believes it read, and counts skipped
-ranges as done, so the group's committed offset moves past them); the agent then seeks back to
-``next_offset``. The group's committed offsets are only where a worker starts reading; this table decides
-what is done.
+The protocol, per partition:
+- on assignment, before any fetch, ``claim`` creates a missing row (at the group's committed offset on a first
+  start, else the broker's earliest offset), bumps the epoch and returns the next offset to land;
+- ``start_position`` checks it against the broker's range: below the earliest offset, retention deleted
+  records before they landed (reported, then skipped); above the end, the topic was recreated (refused);
+- every landing transaction locks the batch's rows first (``check_fence``) and moves ``next_offset`` only while
+  epoch and offset are still those it holds (``advance``); otherwise it rolls back.
 
 Example::
 
+    owned = await claim(conn, "pos.transactions.v1", {0: 0, 1: 0}, owner="host:123")   # {0: Owned(17, 4), ...}
+    start = start_position(owned[0].next_offset, earliest=0, end=40)                     # Start(17, expired=None)
     async with conn.transaction():
-        ...                                                      # land the rows
-        holes = await record_positions(conn, positions)          # [Hole(topic, partition, next_offset, ...)]
-    tracker.observe(hole, time.monotonic())                      # "seek", "restart" or None
+        await check_fence(conn, topic, [Move(0, epoch=4, expected=17, next_offset=40)])  # raises Fenced
+        ...                                                                              # rows, dead letters
+        await advance(conn, topic, moves)
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from psycopg import AsyncConnection
 
 from scout.db import q
-from streams.bronze.decode import Position
+from streams.bronze.errors import Fenced, TopicRecreated
 
 
 @dataclass(frozen=True)
-class Hole:
-    """Records of ``topic``/``partition`` from ``next_offset`` up to ``seen`` (excluded) are not in PostgreSQL."""
+class Owned:
+    """A partition this worker holds: the next offset to land and the epoch it claimed."""
 
-    topic: str
-    partition: int
     next_offset: int
-    seen: int
-
-
-def extend(next_offset: int, offsets: Iterable[int]) -> tuple[int, int | None]:
-    """Move ``next_offset`` through the offsets that continue it; returns the new next offset and the first
-    offset found past a hole (None when there is none). Offsets below ``next_offset`` are redeliveries."""
-    current = next_offset
-    for offset in sorted(set(offsets)):
-        if offset < current:
-            continue
-        if offset > current:
-            return current, offset
-        current += 1
-    return current, None
-
-
-async def record_positions(conn: AsyncConnection, positions: Iterable[Position]) -> list[Hole]:
-    """In the landing transaction: advance each tracked partition through the batch's offsets; the holes.
-
-    Partitions without a row are not tracked yet (``start_partitions`` adds them) and are left alone.
-    """
-    by_topic: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for position in positions:
-        by_topic[position.topic][position.partition].append(position.offset)
-    holes: list[Hole] = []
-    for topic, partitions in by_topic.items():
-        cur = await conn.execute(q("stream_offsets_lock"), {"topic": topic, "partitions": sorted(partitions)})
-        known = {int(p): int(o) for p, o in await cur.fetchall()}
-        moved: dict[int, int] = {}
-        for partition, offsets in partitions.items():
-            if partition not in known:
-                continue
-            new, past = extend(known[partition], offsets)
-            if new != known[partition]:
-                moved[partition] = new
-            if past is not None:
-                holes.append(Hole(topic, partition, new, past))
-        if moved:
-            await conn.execute(q("stream_offsets_set"), {"topic": topic, "partitions": list(moved),
-                                                         "offsets": list(moved.values())})
-    return holes
+    epoch: int
 
 
 @dataclass(frozen=True)
-class PartitionStart:
-    earliest: int  # first offset still on the broker
-    end: int  # the broker's end offset (next offset it will write)
+class Move:
+    """What one landing does on one partition: from ``expected`` to ``next_offset``, under ``epoch``."""
+
+    partition: int
+    epoch: int
+    expected: int
+    next_offset: int
 
 
-async def start_partitions(conn: AsyncConnection, topic: str, found: Mapping[int, PartitionStart]) -> dict[int, int]:
-    """Track partitions this worker got: a new one starts at its earliest offset on the broker; one whose
-    recorded next offset is past the broker's end (the topic was recreated, or an in-memory broker restarted)
-    starts over at its earliest offset. Returns the partitions started over, with the offset they had."""
-    cur = await conn.execute(q("stream_offsets_get"), {"topic": topic, "partitions": list(found)})
-    known = {int(p): int(o) for p, o in await cur.fetchall()}
-    fresh = {p: s.earliest for p, s in found.items() if p not in known}
-    reset = {p: known[p] for p, s in found.items() if p in known and known[p] > s.end}
-    if fresh:
-        await conn.execute(q("stream_offsets_start"), {"topic": topic, "partitions": list(fresh),
-                                                       "offsets": list(fresh.values())})
-    if reset:
-        await conn.execute(q("stream_offsets_reset"), {"topic": topic, "partitions": list(reset),
-                                                       "offsets": [found[p].earliest for p in reset]})
-    return reset
+@dataclass(frozen=True)
+class Start:
+    """Where a claimed partition starts reading; ``expired`` is the range retention deleted before it landed."""
+
+    offset: int
+    expired: tuple[int, int] | None = None  # first, last (inclusive)
 
 
-async def skip_to(conn: AsyncConnection, topic: str, partition: int, offset: int) -> None:
-    """Records before ``offset`` are gone from the broker (retention): stop waiting for them."""
-    await conn.execute(q("stream_offsets_set"), {"topic": topic, "partitions": [partition], "offsets": [offset]})
+def start_position(next_offset: int, *, earliest: int, end: int, topic: str = "", partition: int = 0) -> Start:
+    """Pure: clamp the landed offset to the broker's range [earliest, end]."""
+    if next_offset > end:
+        raise TopicRecreated(topic=topic, partition=partition, landed=next_offset, end=end)
+    if next_offset < earliest:
+        return Start(earliest, (next_offset, earliest - 1))
+    return Start(next_offset)
 
 
-async def next_offsets(conn: AsyncConnection, topic: str, partitions: Iterable[int]) -> dict[int, int]:
-    cur = await conn.execute(q("stream_offsets_get"), {"topic": topic, "partitions": list(partitions)})
-    return {int(p): int(o) for p, o in await cur.fetchall()}
+def fenced(moves: Sequence[Move], found: Mapping[int, tuple[int, int]]) -> list[int]:
+    """Pure: the partitions of ``moves`` whose row (``found``: partition -> (next offset, epoch)) no longer
+    matches what the landing expects."""
+    return [m.partition for m in moves if found.get(m.partition) != (m.expected, m.epoch)]
 
 
-@dataclass
-class HoleTracker:
-    """What to do about a hole: seek back at once; if the same hole is still there ``retry_s`` later, seek again;
-    after ``max_seeks`` seeks, restart the worker (a fresh consumer starts from the committed offsets and the
-    first batch shows the hole again, with no stale fetch in the way)."""
+async def known(conn: AsyncConnection, topic: str, partitions: Iterable[int]) -> dict[int, Owned]:
+    cur = await conn.execute(q("stream_offsets_get"), {"topic": topic, "partitions": sorted(partitions)})
+    return {int(p): Owned(int(o), int(e)) for p, o, e in await cur.fetchall()}
 
-    retry_s: float = 5.0
-    max_seeks: int = 3
-    _seen: dict[tuple[str, int], tuple[int, int, float]] = field(default_factory=dict)
 
-    def observe(self, hole: Hole, now: float) -> str | None:
-        key = (hole.topic, hole.partition)
-        entry = self._seen.get(key)
-        if entry is None or entry[0] != hole.next_offset:
-            self._seen[key] = (hole.next_offset, 1, now)
-            return "seek"
-        offset, seeks, last = entry
-        if now - last < self.retry_s:
-            return None
-        if seeks >= self.max_seeks:
-            return "restart"
-        self._seen[key] = (offset, seeks + 1, now)
-        return "seek"
+async def claim(conn: AsyncConnection, topic: str, first_offsets: Mapping[int, int], *, owner: str
+                ) -> dict[int, Owned]:
+    """In one transaction: rows for partitions never seen (at ``first_offsets``), a new epoch for every one."""
+    partitions = sorted(first_offsets)
+    async with conn.transaction():
+        await conn.execute(q("stream_offsets_create"), {"topic": topic, "partitions": partitions,
+                                                        "offsets": [first_offsets[p] for p in partitions]})
+        cur = await conn.execute(q("stream_offsets_claim"), {"topic": topic, "partitions": partitions,
+                                                             "owner": owner})
+        return {int(p): Owned(int(o), int(e)) for p, o, e in await cur.fetchall()}
+
+
+async def check_fence(conn: AsyncConnection, topic: str, moves: Sequence[Move]) -> None:
+    """Inside the landing transaction, first: lock the partitions and raise ``Fenced`` if one moved on."""
+    cur = await conn.execute(q("stream_offsets_fence"), {"topic": topic,
+                                                         "partitions": sorted(m.partition for m in moves)})
+    found = {int(p): (int(o), int(e)) for p, o, e in await cur.fetchall()}
+    lost = fenced(moves, found)
+    if lost:
+        raise Fenced(topic=topic, partitions=lost, found={p: found.get(p) for p in lost})
+
+
+async def advance(conn: AsyncConnection, topic: str, moves: Sequence[Move]) -> None:
+    """Inside the landing transaction, last: the partitions' new next offsets."""
+    moving = [m for m in moves if m.next_offset != m.expected]
+    if moving:
+        await conn.execute(q("stream_offsets_advance"), {"topic": topic,
+                                                         "partitions": [m.partition for m in moving],
+                                                         "offsets": [m.next_offset for m in moving]})
+
+
+async def reset(conn: AsyncConnection, topic: str, offsets: Mapping[int, int]) -> None:
+    """Start partitions over at ``offsets`` under a new epoch (a topic recreated on purpose)."""
+    await conn.execute(q("stream_offsets_reset"), {"topic": topic, "partitions": list(offsets),
+                                                   "offsets": list(offsets.values())})

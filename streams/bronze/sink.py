@@ -1,26 +1,31 @@
-"""Land a batch in ``bronze.transactions``: COPY straight in when every event is new (the common case),
-else COPY to a staging table and INSERT ... ON CONFLICT DO NOTHING.
+"""Land one batch in ``bronze.transactions`` in one database transaction: the fence check, the rows, the dead
+letters and the partitions' next offsets commit together or not at all.
 
-One database transaction per batch: bronze rows, dead letters and the partitions' landed offsets
-(``ops.stream_offsets``, see offsets.py) commit together or not at all.
+Rows go in by COPY when every event is new (the common case), else through a staging table with
+INSERT ... ON CONFLICT (event_hash) DO NOTHING. Rows the database refuses are found one by one (savepoints)
+and become dead letters in the same transaction, so one bad record can never stop a partition.
 
 Example::
 
     async with pool.connection() as conn:
-        result = await land(conn, rows, dead_letters)
+        result = await land(conn, rows, dead_letters, topic, [Move(0, epoch=3, expected=120, next_offset=170)])
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 
 from scout.db import q
-from streams.bronze.decode import BronzeRow, DeadLetter, Position
-from streams.bronze.offsets import Hole, record_positions
+from scout.errors import classify
+from streams.bronze.decode import UNSTORABLE_REASON, BronzeRow, DeadLetter, storable
+from streams.bronze.offsets import Move, advance, check_fence
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,37 +33,24 @@ class LandResult:
     received: int
     inserted: int
     duplicates: int
-    dead_letters: int
-    holes: list[Hole] = field(default_factory=list)
+    dead_letters: list[DeadLetter]
 
 
-async def land(conn: AsyncConnection, rows: Sequence[BronzeRow], dead: Sequence[DeadLetter],
-               positions: Iterable[Position] | None = None) -> LandResult:
-    """Land rows and dead letters; ``positions`` (default: theirs) are recorded as handled on their partitions.
-
-    A caller landing one batch in pieces passes ``positions=()`` for all pieces but the last, which gets the
-    batch's positions, so a partition's recorded offset never passes a record still to come."""
-    inserted = 0
-    if positions is None:
-        positions = [r.position for r in rows] + [d.position for d in dead]
+async def land(conn: AsyncConnection, rows: Sequence[BronzeRow], dead: Sequence[DeadLetter], topic: str = "",
+               moves: Sequence[Move] = ()) -> LandResult:
+    """Land rows and dead letters; with ``moves``, fenced and recorded in ``ops.stream_offsets`` (raises
+    ``Fenced``, rolling everything back, when a partition is no longer this worker's)."""
     async with conn.transaction():
-        if rows:
-            copied = await _copy_new(conn, rows)
-            inserted = copied if copied is not None else await _insert_via_stage(conn, rows)
-        if dead:
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    q("dead_letter_insert"),
-                    [
-                        {
-                            "topic": d.position.topic, "partition": d.position.partition,
-                            "offset": d.position.offset, "key": d.key, "raw": d.raw, "reason": d.reason,
-                        }
-                        for d in dead
-                    ],
-                )
-        holes = await record_positions(conn, positions)
-    return LandResult(len(rows), inserted, len(rows) - inserted, len(dead), holes)
+        if moves:
+            await check_fence(conn, topic, moves)
+        inserted, refused = await _insert_rows(conn, rows)
+        letters = [*dead, *refused]
+        if letters:
+            await _insert_dead(conn, letters)
+        if moves:
+            await advance(conn, topic, moves)
+    landed = len(rows) - len(refused)
+    return LandResult(len(rows), inserted, landed - inserted, letters)
 
 
 def _values(row: BronzeRow) -> tuple[object, ...]:
@@ -66,9 +58,34 @@ def _values(row: BronzeRow) -> tuple[object, ...]:
             row.position.topic, row.position.partition, row.position.offset)
 
 
+async def _insert_rows(conn: AsyncConnection, rows: Sequence[BronzeRow]) -> tuple[int, list[DeadLetter]]:
+    """The rows inserted, and the rows the database refused (as dead letters)."""
+    if not rows:
+        return 0, []
+    try:
+        async with conn.transaction():
+            copied = await _copy_new(conn, rows)
+            return (copied if copied is not None else await _insert_via_stage(conn, rows)), []
+    except Exception as exc:
+        if classify(exc) == "transient":
+            raise
+        log.error("bronze: batch of %d refused by the database (%r); landing row by row", len(rows), exc)
+    inserted, refused = 0, []
+    for row in rows:
+        try:
+            async with conn.transaction():
+                inserted += await _insert_via_stage(conn, [row])
+        except Exception as exc:
+            if classify(exc) == "transient":
+                raise
+            reason = storable(f"refused by database: {type(exc).__name__}: {exc}")
+            refused.append(DeadLetter(None, row.payload_json.encode(), reason, row.position))
+    return inserted, refused
+
+
 async def _copy_new(conn: AsyncConnection, rows: Sequence[BronzeRow]) -> int | None:
-    """The common case, a batch of new events: COPY straight into bronze (in a savepoint). ``None`` when
-    the batch holds an event already landed (a redelivery, a duplicate): then it takes the stage path."""
+    """COPY straight into bronze (in a savepoint); ``None`` when an event is already landed (a redelivery,
+    a duplicate): then the stage path takes the batch."""
     if len({row.event_hash for row in rows}) != len(rows):
         return None
     try:
@@ -89,3 +106,29 @@ async def _insert_via_stage(conn: AsyncConnection, rows: Sequence[BronzeRow]) ->
                 await copy.write_row(_values(row))
         await cur.execute(q("bronze_insert_from_stage"))
         return max(cur.rowcount, 0)
+
+
+def _dead_params(letter: DeadLetter, reason: str) -> dict[str, object]:
+    return {"topic": letter.position.topic, "partition": letter.position.partition,
+            "offset": letter.position.offset, "key": letter.key, "raw": letter.raw, "reason": reason}
+
+
+async def _insert_dead(conn: AsyncConnection, letters: Sequence[DeadLetter]) -> None:
+    """Dead letters with storable reasons; one the database still refuses is kept with a constant reason."""
+    try:
+        async with conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(q("dead_letter_insert"), [_dead_params(d, storable(d.reason)) for d in letters])
+        return
+    except Exception as exc:
+        if classify(exc) == "transient":
+            raise
+        log.error("bronze: dead letters refused (%r); storing them one by one", exc)
+    for letter in letters:
+        try:
+            async with conn.transaction():
+                await conn.execute(q("dead_letter_insert"), _dead_params(letter, storable(letter.reason)))
+        except Exception as exc:
+            if classify(exc) == "transient":
+                raise
+            async with conn.transaction():
+                await conn.execute(q("dead_letter_insert"), _dead_params(letter, UNSTORABLE_REASON))

@@ -29,6 +29,14 @@ class ClaimedRow:
     received_at: datetime
     store_id: str | None = None
     transaction_id: str | None = None
+    kafka_partition: int = 0
+    kafka_offset: int = 0
+
+    @property
+    def arrival(self) -> tuple[int, int]:
+        """Where the event arrived: (partition, offset) orders the versions of one transaction (same key, same
+        partition) as they were received."""
+        return self.kafka_partition, self.kafka_offset
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,11 +48,11 @@ class StepResult:
 
 
 async def _claim(conn: AsyncConnection, limit: int) -> list[ClaimedRow]:
-    """Lock up to ``limit`` unprocessed rows (SKIP LOCKED) and mark them processed, in id order."""
+    """Lock up to ``limit`` unprocessed rows (SKIP LOCKED) and mark them processed; in arrival order."""
     async with conn.cursor() as cur:
         await cur.execute(q("claim_bronze"), {"limit": limit})
         rows = [ClaimedRow(*r) for r in await cur.fetchall()]
-    rows.sort(key=lambda r: r.bronze_id)
+    rows.sort(key=lambda r: r.arrival)
     return rows
 
 
@@ -87,11 +87,11 @@ async def _insert(conn: AsyncConnection, txns: list[PlannedTransaction], latenci
     await conn.execute(q("silver_stage_create"))
     async with conn.cursor() as cur:
         async with cur.copy(q("silver_stage_copy")) as copy:
-            for t in txns:
+            for arrival, t in enumerate(txns):
                 tx, row = t.tx, t.row
                 await copy.write_row((tx.store_id, tx.transaction_id, tx.ts, tx.total_amount, tx.currency,
                                       tx.device_id, tx.customer_segment, tx.payment_method, len(t.lines),
-                                      row.source, row.event_hash, row.bronze_id, row.received_at))
+                                      row.source, row.event_hash, row.bronze_id, row.received_at, arrival))
         await cur.execute(q("insert_transactions_from_stage"))
         rows = await cur.fetchall()
     latencies.extend(float(latency) for _, _, latency in rows)
@@ -103,8 +103,8 @@ async def _insert_transactions(conn: AsyncConnection, plan: Plan,
     """Insert; returns event_hash -> txn_id of new rows and the count already present (replays).
     Appends each new row's bronze -> silver latency (seconds) to ``latencies``.
 
-    Two versions of one (store_id, transaction_id): the one received first (lower bronze id) stays in
-    silver, the other goes to quarantine as ``conflicting_duplicate`` — whatever order concurrent silver
+    Two versions of one (store_id, transaction_id): the one received first (lower partition offset: versions
+    share a key, so a partition) stays in silver, the other goes to quarantine as ``conflicting_duplicate`` — whatever order concurrent silver
     workers commit them in.
     """
     if not plan.transactions:
@@ -117,14 +117,14 @@ async def _insert_transactions(conn: AsyncConnection, plan: Plan,
         q("transactions_by_key"),
         {"store_ids": [t.tx.store_id for t in refused], "transaction_ids": [t.tx.transaction_id for t in refused]},
     )
-    existing = {(s, t): (str(h), int(i), int(b)) for s, t, h, i, b in await cur.fetchall()}
+    existing = {(s, t): (str(h), int(i), (int(p), int(o))) for s, t, h, i, p, o in await cur.fetchall()}
     already = 0
     earlier: list[PlannedTransaction] = []
     for t in refused:
         hit = existing.get((t.tx.store_id, t.tx.transaction_id))
         if hit is not None and hit[0] == t.row.event_hash:
             already += 1  # the same event landed before (e.g. a replayed bronze row)
-        elif hit is not None and hit[2] > t.row.bronze_id:
+        elif hit is not None and hit[2] > t.row.arrival:
             earlier.append(t)  # ours was received first: the row in silver is the later duplicate
         else:
             details = {"existing_event_hash": hit[0] if hit else None, "existing_txn_id": hit[1] if hit else None}
@@ -137,7 +137,7 @@ async def _insert_transactions(conn: AsyncConnection, plan: Plan,
 
 
 async def _displace(conn: AsyncConnection, plan: Plan, earlier: list[PlannedTransaction],
-                    existing: dict[tuple[str, str], tuple[str, int, int]],
+                    existing: dict[tuple[str, str], tuple[str, int, tuple[int, int]]],
                     latencies: list[float]) -> dict[str, int]:
     """Move later versions out of silver into quarantine and insert the earlier ones in their place."""
     by_key = {(t.tx.store_id, t.tx.transaction_id): t for t in earlier}

@@ -35,7 +35,7 @@ async def _run(bootstrap: str, topic: str, dsn: str, expected: int, batch: int) 
                         (rows if isinstance(one, BronzeRow) else dead).append(one)  # type: ignore[arg-type]
                 done = await land(conn, rows, dead)
                 await consumer.commit()
-                landed += done.inserted + done.duplicates + done.dead_letters
+                landed += done.inserted + done.duplicates + len(done.dead_letters)
     finally:
         await consumer.stop()
     assert started is not None
