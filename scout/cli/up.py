@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest_api.tokens import create_token
+from scout.cli.bronze import reset_offsets
 from scout.cli.processes import Children, child_env
 from scout.db import q
-from scout.cli.bronze import reset_offsets
 from scout.kafka import ensure_topics
 from scout.migrate import migrate
 from scout.services import free_port, port_open, wait_until

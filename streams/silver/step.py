@@ -104,8 +104,8 @@ async def _insert_transactions(conn: AsyncConnection, plan: Plan,
     Appends each new row's bronze -> silver latency (seconds) to ``latencies``.
 
     Two versions of one (store_id, transaction_id): the one received first (lower partition offset: versions
-    share a key, so a partition) stays in silver, the other goes to quarantine as ``conflicting_duplicate`` — whatever order concurrent silver
-    workers commit them in.
+    share a key, so a partition) stays in silver, the other goes to quarantine as ``conflicting_duplicate``,
+    whatever order concurrent silver workers commit them in.
     """
     if not plan.transactions:
         return {}, 0
