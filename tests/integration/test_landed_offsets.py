@@ -1,6 +1,6 @@
-"""ops.stream_offsets on real PostgreSQL: landing moves a tracked partition's next offset in the same
-transaction as the rows, never past a record that is not there; holes are reported; partitions start at the
-broker's earliest offset and start over when the broker is behind (a recreated topic)."""
+"""ops.stream_offsets on real PostgreSQL: a claim bumps the epoch; a landing moves the offset in the same
+transaction as its rows, only while epoch and offset still match (else everything rolls back); one record the
+database refuses, or a dead-letter reason it cannot store, never stops a partition."""
 
 from __future__ import annotations
 
@@ -8,103 +8,111 @@ import asyncio
 from typing import Any
 
 import psycopg
+import pytest
 
 from streams.bronze.decode import DeadLetter, Position
-from streams.bronze.offsets import PartitionStart, start_partitions
+from streams.bronze.errors import Fenced
+from streams.bronze.offsets import Move, Owned, claim
 from streams.bronze.sink import LandResult, land
 from tests.factories import bronze_row, tx_dict
 
+TOPIC = "t"
 
-async def _land(dsn: str, rows: list[Any], dead: list[DeadLetter], positions: list[Position] | None = None
-                ) -> LandResult:
+
+async def _land(dsn: str, rows: list[Any], dead: list[DeadLetter], moves: list[Move]) -> LandResult:
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
-        return await land(conn, rows, dead, positions)
+        return await land(conn, rows, dead, TOPIC, moves)
 
 
-async def _start(dsn: str, found: dict[int, PartitionStart], topic: str = "t") -> dict[int, int]:
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        return await start_partitions(conn, topic, found)
+async def _claim(dsn: str, first: dict[int, int], owner: str = "w1") -> dict[int, Owned]:
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        return await claim(conn, TOPIC, first, owner=owner)
 
 
-def _next(dsn: str, topic: str = "t") -> dict[int, int]:
+def _state(dsn: str) -> dict[int, tuple[int, int, str | None]]:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT kafka_partition, next_offset FROM ops.stream_offsets WHERE kafka_topic = %s",
-                            (topic,)).fetchall()
-    return {int(p): int(o) for p, o in rows}
+        rows = conn.execute("SELECT kafka_partition, next_offset, epoch, owner FROM ops.stream_offsets "
+                            "WHERE kafka_topic = %s", (TOPIC,)).fetchall()
+    return {int(p): (int(o), int(e), w) for p, o, e, w in rows}
+
+
+def _count(dsn: str, table: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 (a fixed table name)
+    return int(row[0]) if row else 0
 
 
 def _rows(first: int, count: int) -> list[Any]:
     return [bronze_row(tx_dict(n), offset=n) for n in range(first, first + count)]
 
 
-def test_landing_moves_a_tracked_partition_through_its_batches(database: str) -> None:
-    asyncio.run(_start(database, {0: PartitionStart(earliest=0, end=100)}))
-    assert _next(database) == {0: 0}
-    first = asyncio.run(_land(database, _rows(0, 20), []))
-    again = asyncio.run(_land(database, _rows(10, 20), []))  # a redelivery overlapping the first batch
-    assert first.holes == again.holes == []
-    assert _next(database) == {0: 30}
+def test_a_claim_creates_missing_partitions_and_bumps_every_epoch(database: str) -> None:
+    assert asyncio.run(_claim(database, {0: 5, 1: 0})) == {0: Owned(5, 1), 1: Owned(0, 1)}
+    asyncio.run(_land(database, _rows(5, 10), [], [Move(0, 1, 5, 15)]))
+    # a second claim (another worker after a rebalance) keeps the landed offset, whatever it is told
+    assert asyncio.run(_claim(database, {0: 0, 2: 7}, owner="w2")) == {0: Owned(15, 2), 2: Owned(7, 1)}
+    assert _state(database) == {0: (15, 2, "w2"), 1: (0, 1, "w1"), 2: (7, 1, "w2")}
 
 
-def test_a_batch_past_the_landed_offset_lands_but_reports_the_hole_and_the_offset_waits(database: str) -> None:
-    asyncio.run(_start(database, {0: PartitionStart(earliest=0, end=100)}))
-    asyncio.run(_land(database, _rows(0, 10), []))
-    result = asyncio.run(_land(database, _rows(25, 10), []))  # 10..24 never reached the agent
-    assert result.inserted == 10
-    assert [(h.partition, h.next_offset, h.seen) for h in result.holes] == [(0, 10, 25)]
-    assert _next(database) == {0: 10}
-    mended = asyncio.run(_land(database, _rows(10, 25), []))  # the agent sought back: 10..34 again
-    assert mended.holes == []
-    assert (mended.inserted, mended.duplicates) == (15, 10)
-    assert _next(database) == {0: 35}
+def test_a_landing_moves_the_offsets_with_its_rows_and_dead_letters(database: str) -> None:
+    asyncio.run(_claim(database, {0: 0, 1: 0}))
+    dead = [DeadLetter(b"k", b"not json", "not JSON: bad", Position(TOPIC, 1, 0))]
+    result = asyncio.run(_land(database, _rows(0, 6), dead, [Move(0, 1, 0, 6), Move(1, 1, 0, 1)]))
+    assert (result.inserted, result.duplicates, len(result.dead_letters)) == (6, 0, 1)
+    assert _state(database)[0][:2] == (6, 1) and _state(database)[1][:2] == (1, 1)
 
 
-def test_dead_letters_count_as_handled_offsets(database: str) -> None:
-    asyncio.run(_start(database, {0: PartitionStart(earliest=0, end=100)}))
-    dead = [DeadLetter(b"k", b"not json", "not JSON: bad", Position("t", 0, 3))]
-    rows = [r for r in _rows(0, 6) if r.position.offset != 3]
-    result = asyncio.run(_land(database, rows, dead))
-    assert result.holes == []
-    assert _next(database) == {0: 6}
+def test_a_landing_of_an_old_epoch_is_fenced_and_rolls_back_entirely(database: str) -> None:
+    asyncio.run(_claim(database, {0: 0}))
+    asyncio.run(_claim(database, {0: 0}, owner="w2"))  # the partition moved to w2 (epoch 2)
+    with pytest.raises(Fenced, match=r"partitions \[0\]"):
+        asyncio.run(_land(database, _rows(0, 10), [DeadLetter(None, b"x", "not JSON", Position(TOPIC, 0, 10))],
+                          [Move(0, 1, 0, 11)]))
+    assert _count(database, "bronze.transactions") == 0 and _count(database, "ops.dead_letters") == 0
+    assert _state(database)[0] == (0, 2, "w2")
 
 
-def test_a_batch_landed_in_pieces_moves_the_offset_only_with_its_last_piece(database: str) -> None:
-    asyncio.run(_start(database, {0: PartitionStart(earliest=0, end=100)}))
+def test_a_landing_that_expects_another_offset_is_fenced(database: str) -> None:
+    asyncio.run(_claim(database, {0: 0}))
+    asyncio.run(_land(database, _rows(0, 10), [], [Move(0, 1, 0, 10)]))
+    with pytest.raises(Fenced):  # the same epoch, but from a position PostgreSQL is no longer at
+        asyncio.run(_land(database, _rows(5, 10), [], [Move(0, 1, 5, 15)]))
+    assert _state(database)[0][:2] == (10, 1) and _count(database, "bronze.transactions") == 10
+
+
+def test_two_workers_landing_one_partition_at_once_land_it_once(database: str) -> None:
+    asyncio.run(_claim(database, {0: 0}))
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(_land(database, _rows(0, 300), [], [Move(0, 1, 0, 300)]),
+                                    _land(database, _rows(0, 300), [], [Move(0, 1, 0, 300)]),
+                                    return_exceptions=True)
+
+    outcomes = asyncio.run(both())
+    assert sorted(type(o).__name__ for o in outcomes) == ["Fenced", "LandResult"]
+    assert _count(database, "bronze.transactions") == 300 and _state(database)[0][:2] == (300, 1)
+
+
+def test_a_row_the_database_refuses_becomes_a_dead_letter_in_the_same_landing(database: str) -> None:
+    asyncio.run(_claim(database, {0: 0}))
     rows = _rows(0, 5)
-    for row in rows:  # what the agent does when the database refuses the whole batch: row by row
-        asyncio.run(_land(database, [row], [], []))
-        assert _next(database) == {0: 0}
-    last = asyncio.run(_land(database, [], [], [r.position for r in rows]))
-    assert last.holes == []
-    assert _next(database) == {0: 5}
+    bad = rows[2].__class__(rows[2].event_hash, rows[2].source, "STORE\x00NUL", rows[2].transaction_id,
+                            rows[2].payload_json, rows[2].received_at, rows[2].position)
+    result = asyncio.run(_land(database, [*rows[:2], bad, *rows[3:]], [], [Move(0, 1, 0, 5)]))
+    assert (result.inserted, [d.position.offset for d in result.dead_letters]) == (4, [2])
+    with psycopg.connect(database) as conn:
+        reason = conn.execute("SELECT reason FROM ops.dead_letters WHERE kafka_offset = 2").fetchone()
+    assert reason is not None and reason[0].startswith("refused by database: ")
+    assert _state(database)[0][:2] == (5, 1)
 
 
-def test_a_partition_that_is_not_tracked_is_left_alone(database: str) -> None:
-    result = asyncio.run(_land(database, _rows(50, 5), []))
-    assert result.holes == []
-    assert _next(database) == {}
-
-
-def test_a_partition_starts_at_the_earliest_offset_and_a_tracked_one_keeps_its_place(database: str) -> None:
-    assert asyncio.run(_start(database, {0: PartitionStart(earliest=7, end=100), 1: PartitionStart(0, 0)})) == {}
-    asyncio.run(_land(database, _rows(7, 3), []))
-    assert asyncio.run(_start(database, {0: PartitionStart(earliest=0, end=100)})) == {}
-    assert _next(database) == {0: 10, 1: 0}
-
-
-def test_a_partition_landed_past_the_brokers_end_starts_over_at_its_earliest_offset(database: str) -> None:
-    asyncio.run(_start(database, {0: PartitionStart(earliest=0, end=100)}))
-    asyncio.run(_land(database, _rows(0, 40), []))
-    # the broker now ends at 5: the topic was recreated (or an in-memory broker restarted)
-    assert asyncio.run(_start(database, {0: PartitionStart(earliest=0, end=5)})) == {0: 40}
-    assert _next(database) == {0: 0}
-
-
-def test_two_landings_of_the_same_partition_at_once_leave_the_furthest_offset(database: str) -> None:
-    asyncio.run(_start(database, {0: PartitionStart(earliest=0, end=1000)}))
-
-    async def both() -> None:
-        await asyncio.gather(_land(database, _rows(0, 300), []), _land(database, _rows(0, 200), []))
-
-    asyncio.run(both())
-    assert _next(database) == {0: 300}
+@pytest.mark.parametrize("reason", ["schema: tx.a\x00b: Extra inputs are not permitted", "schema: \ud800: bad",
+                                    "x" * 5000])
+def test_a_dead_letter_whose_reason_cannot_be_stored_as_is_is_stored(database: str, reason: str) -> None:
+    asyncio.run(_claim(database, {0: 0}))
+    dead = [DeadLetter(b"\x00k", b"{\"a\x00\": 1}", reason, Position(TOPIC, 0, 0))]
+    asyncio.run(_land(database, _rows(1, 3), dead, [Move(0, 1, 0, 4)]))
+    with psycopg.connect(database) as conn:
+        stored = conn.execute("SELECT raw, reason FROM ops.dead_letters").fetchall()
+    assert stored[0][0] == b"{\"a\x00\": 1}" and 0 < len(stored[0][1]) <= 500 and "\x00" not in stored[0][1]
+    assert _state(database)[0][:2] == (4, 1) and _count(database, "bronze.transactions") == 3
