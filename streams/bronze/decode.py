@@ -19,6 +19,7 @@ from scout.contract import Envelope, Source
 
 MAX_REASON = 500
 SOURCES = frozenset(get_args(Source))
+ENVELOPE_KEYS = frozenset({"schema", "version", "event_hash", "source", "received_at", "transaction"})
 UNSTORABLE_REASON = "reason not storable (see the raw message)"
 
 
@@ -98,6 +99,8 @@ def _canonical_fast_path(document: dict[str, Any], position: Position) -> Bronze
     Content that is hashed right but breaks the contract is quarantined by silver (invalid_payload)."""
     tx, event_hash, source = document.get("transaction"), document.get("event_hash"), document.get("source")
     if not (isinstance(tx, dict) and isinstance(event_hash, str) and source in SOURCES):
+        return None
+    if document.keys() - ENVELOPE_KEYS:  # an unknown key: the full path names it
         return None
     store_id, transaction_id, received = tx.get("store_id"), tx.get("transaction_id"), document.get("received_at")
     if not (isinstance(store_id, str) and isinstance(transaction_id, str) and isinstance(received, str)):
