@@ -36,7 +36,10 @@ def test_a_wrong_hash_takes_the_validating_path_and_is_dead_lettered() -> None:
 
 
 def test_an_envelope_with_an_unknown_key_takes_the_validating_path_and_is_dead_lettered() -> None:
-    document = orjson.loads(_document({"store_id": "S", "transaction_id": "T", "items": []}))
+    from scout.contract import Envelope, Transaction
+    from tests.unit.payloads import payload
+
+    document = orjson.loads(Envelope.wrap(Transaction.model_validate(payload()), source="api").to_bytes())
     document["extra\x00key"] = 1
     result = decode(orjson.dumps(document), key=None, position=POS)
     assert isinstance(result, DeadLetter) and "extra\\x00key" in result.reason and "\x00" not in result.reason
