@@ -64,8 +64,8 @@ WHERE s.kafka_topic = locked.kafka_topic AND s.kafka_partition = locked.kafka_pa
 RETURNING s.kafka_partition, s.next_offset, s.epoch;
 
 -- name: stream_offsets_fence
--- First statement of a landing transaction: lock the batch's partitions (one order) and read what the
--- landing must still match.
+-- At the end of a landing transaction: lock the batch's partitions (one order) and read what the landing must
+-- still match.
 SELECT kafka_partition, next_offset, epoch
 FROM ops.stream_offsets
 WHERE kafka_topic = %(topic)s AND kafka_partition = ANY(%(partitions)s::int[])

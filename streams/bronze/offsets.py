@@ -6,16 +6,16 @@ The protocol, per partition:
   start, else the broker's earliest offset), bumps the epoch and returns the next offset to land;
 - ``start_position`` checks it against the broker's range: below the earliest offset, retention deleted
   records before they landed (reported, then skipped); above the end, the topic was recreated (refused);
-- every landing transaction locks the batch's rows first (``check_fence``) and moves ``next_offset`` only while
-  epoch and offset are still those it holds (``advance``); otherwise it rolls back.
+- every landing transaction ends by locking the batch's partitions (``check_fence``) and moves ``next_offset``
+  only while epoch and offset are still those it holds (``advance``); otherwise it rolls back.
 
 Example::
 
     owned = await claim(conn, "pos.transactions.v1", {0: 0, 1: 0}, owner="host:123")   # {0: Owned(17, 4), ...}
     start = start_position(owned[0].next_offset, earliest=0, end=40)                     # Start(17, expired=None)
     async with conn.transaction():
-        await check_fence(conn, topic, [Move(0, epoch=4, expected=17, next_offset=40)])  # raises Fenced
         ...                                                                              # rows, dead letters
+        await check_fence(conn, topic, [Move(0, epoch=4, expected=17, next_offset=40)])  # raises Fenced
         await advance(conn, topic, moves)
 """
 
@@ -89,7 +89,8 @@ async def claim(conn: AsyncConnection, topic: str, first_offsets: Mapping[int, i
 
 
 async def check_fence(conn: AsyncConnection, topic: str, moves: Sequence[Move]) -> None:
-    """Inside the landing transaction, first: lock the partitions and raise ``Fenced`` if one moved on."""
+    """Inside the landing transaction, before ``advance``: lock the partitions (one order) and raise ``Fenced``
+    if one moved on."""
     cur = await conn.execute(q("stream_offsets_fence"), {"topic": topic,
                                                          "partitions": sorted(m.partition for m in moves)})
     found = {int(p): (int(o), int(e)) for p, o, e in await cur.fetchall()}

@@ -1,5 +1,5 @@
-"""Land one batch in ``bronze.transactions`` in one database transaction: the fence check, the rows, the dead
-letters and the partitions' next offsets commit together or not at all.
+"""Land one batch in ``bronze.transactions`` in one database transaction: the rows, the dead letters, the
+fence check and the partitions' next offsets commit together or not at all.
 
 Rows go in by COPY when every event is new (the common case), else through a staging table with
 INSERT ... ON CONFLICT (event_hash) DO NOTHING. Rows the database refuses are found one by one (savepoints)
@@ -41,13 +41,12 @@ async def land(conn: AsyncConnection, rows: Sequence[BronzeRow], dead: Sequence[
     """Land rows and dead letters; with ``moves``, fenced and recorded in ``ops.stream_offsets`` (raises
     ``Fenced``, rolling everything back, when a partition is no longer this worker's)."""
     async with conn.transaction():
-        if moves:
-            await check_fence(conn, topic, moves)
         inserted, refused = await _insert_rows(conn, rows)
         letters = [*dead, *refused]
         if letters:
             await _insert_dead(conn, letters)
-        if moves:
+        if moves:  # last, so the partitions' rows are locked only for the end of the transaction
+            await check_fence(conn, topic, moves)
             await advance(conn, topic, moves)
     landed = len(rows) - len(refused)
     return LandResult(len(rows), inserted, landed - inserted, letters)

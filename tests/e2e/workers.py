@@ -17,12 +17,13 @@ from tests.conftest import eventually
 @contextmanager
 def worker_processes(settings: Settings, count: int = 1, **extra: str) -> Iterator[Children]:
     ensure_topics(settings)
-    env = child_env(
-        database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap, topic=settings.topic,
-        dead_letter_topic=settings.dead_letter_topic, stream_app_id=settings.stream_app_id,
-        data_dir=str(settings.data_dir), silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
-        retry_max_backoff_s="1", worker_metrics_port="0", topic_partitions=str(settings.topic_partitions), **extra,
-    )
+    env = child_env(**{
+        "database_url": settings.database_dsn(), "kafka_bootstrap": settings.kafka_bootstrap, "topic": settings.topic,
+        "dead_letter_topic": settings.dead_letter_topic, "stream_app_id": settings.stream_app_id,
+        "data_dir": str(settings.data_dir), "silver_idle_interval_s": "0.1", "bronze_batch_within_s": "0.2",
+        "retry_max_backoff_s": "1", "worker_metrics_port": "0", "topic_partitions": str(settings.topic_partitions),
+        **extra,
+    })
     children = Children(env, settings.data_dir / "logs")
     for n in range(count):
         children.env = {**env, "SCOUT_WORKER_WEB_PORT": str(free_port())}
