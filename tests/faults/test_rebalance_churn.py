@@ -23,9 +23,9 @@ from tests.e2e.workers import worker_processes
 
 pytestmark = pytest.mark.faults
 
-RECORDS = 30_000
-RATE = 3_000  # records per second: faster than two workers land on a 2-core machine, so a backlog builds and
-CHURN_EVERY_S = 3.0  # the rebalances hit consumers whose fetches are ahead of their agents
+RECORDS = 45_000
+RATE = 3_000  # records per second, steady, while workers join, stop and die
+CHURN_EVERY_S = 1.5  # the rebalances hit consumers with fetched batches in hand
 MAX_CHANGES = 30
 
 
