@@ -1,6 +1,6 @@
 """Poison messages for UAT: bytes no device can send through the API, written straight to the topic.
 
-They check the one fault path the API cannot reach: a message the bronze agent cannot decode must end in
+They check the one fault path the API cannot reach: a message the bronze consumer cannot decode must end in
 the dead letters (``ops.dead_letters``, found by its key) and nowhere else, without stopping the stream.
 
 Example::

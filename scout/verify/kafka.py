@@ -1,14 +1,15 @@
 """Kafka checks: the topics with their partitions, and the stream workers' consumer group alive with bounded lag.
 
-The Faust app id (``SCOUT_STREAM_APP_ID``) is the consumer group of every worker; the bronze agent is its
-only Kafka consumer (silver is a task on the same workers, checked through the bronze backlog in ops).
+The Faust app id (``SCOUT_STREAM_APP_ID``) is the consumer group of every worker's bronze consumer (silver is a
+task on the same workers, checked through the bronze backlog in ops). What bronze landed is in PostgreSQL
+(``ops.stream_offsets``); the group's committed offsets are only a mirror, used where PostgreSQL has no row.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, TopicPartition
@@ -67,12 +68,13 @@ def judge_topics(partitions: Mapping[str, int], settings: Settings) -> Result:
 class GroupState:
     state: str
     members: int
-    lag: dict[int, int]  # partition -> messages not yet consumed (or not yet landed in PostgreSQL)
+    lag: dict[int, int]  # partition -> messages not yet landed in PostgreSQL
+    ends: dict[int, int] = field(default_factory=dict)  # partition -> the broker's end offset
 
 
 def group_state(client: KafkaAdminClient, settings: Settings, landed: Mapping[int, int] | None = None) -> GroupState:
-    """The group's members and lag; ``landed`` (partition -> next offset to land, from ``ops.stream_offsets``)
-    counts records the group committed past but PostgreSQL does not have."""
+    """The group's members and lag, counted from ``landed`` (partition -> next offset to land, from
+    ``ops.stream_offsets``) where PostgreSQL has it, else from the group's committed offset."""
     group = settings.stream_app_id
     described = _retry(lambda: client.describe_groups([group]))[group]
     members = len(described["members"])
@@ -83,7 +85,7 @@ def group_state(client: KafkaAdminClient, settings: Settings, landed: Mapping[in
     starts = client.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in parts})
     lag = {tp.partition: _lag(committed.get(tp), starts[tp].offset, ends[tp].offset, (landed or {}).get(tp.partition))
            for tp in parts}
-    return GroupState(str(described["group_state"]), members, lag)
+    return GroupState(str(described["group_state"]), members, lag, {tp.partition: int(ends[tp].offset) for tp in parts})
 
 
 def _retry(call: Callable[[], T], attempts: int = 5) -> T:
@@ -99,11 +101,27 @@ def _retry(call: Callable[[], T], attempts: int = 5) -> T:
 
 
 def _lag(committed: Any, start: int, end: int, landed: int | None = None) -> int:
+    if landed is not None:  # PostgreSQL knows: records before the earliest offset are gone, not waiting
+        return max(0, end - max(landed, start))
     offset = getattr(committed, "offset", -1) if committed is not None else -1
     position = offset if offset >= 0 else start  # nothing committed: the group starts at the beginning
-    if landed is not None and max(landed, start) < position:  # committed past records that never landed
-        position = max(landed, start)
     return max(0, end - position)  # a broker may under-report its end offset
+
+
+def judge_bronze_progress(landed: Mapping[int, tuple[int, float]], ends: Mapping[int, int],
+                          stall_timeout_s: float) -> Result:
+    """``landed``: partition -> (next offset to land, seconds since it last moved). A partition with records
+    waiting whose landed offset has not moved for the stall timeout fails."""
+    check = "bronze progress"
+    if stall_timeout_s <= 0:
+        return ok(check, "stall alarm off (SCOUT_CONSUMER_STALL_TIMEOUT_S=0)")
+    stalled = {p: (ends[p] - offset, idle) for p, (offset, idle) in sorted(landed.items())
+               if ends.get(p, offset) > offset and idle >= stall_timeout_s}
+    if stalled:
+        worst = ", ".join(f"partition {p}: {n:,} waiting, landed offset unchanged for {idle:.0f} s"
+                          for p, (n, idle) in stalled.items())
+        return fail(check, f"{worst}: see the worker's log and docs/RUNBOOK.md#bronze-stalled")
+    return ok(check, f"{len(landed)} partition(s) landed up to the broker or moving")
 
 
 def judge_group(group: str, state: GroupState, expected: Expected) -> Result:
@@ -126,5 +144,11 @@ def judge_group(group: str, state: GroupState, expected: Expected) -> Result:
 
 
 def consumer_group(client: KafkaAdminClient, settings: Settings, expected: Expected,
-                   landed: Mapping[int, int] | None = None) -> Result:
-    return judge_group(settings.stream_app_id, group_state(client, settings, landed), expected)
+                   landed: Mapping[int, tuple[int, float]] | None = None) -> list[Result]:
+    """The group's liveness and lag, and bronze's progress on each partition."""
+    offsets = {p: o for p, (o, _) in (landed or {}).items()}
+    state = group_state(client, settings, offsets)
+    results = [judge_group(settings.stream_app_id, state, expected)]
+    if landed is not None:
+        results.append(judge_bronze_progress(landed, state.ends, settings.consumer_stall_timeout_s))
+    return results

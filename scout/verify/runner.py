@@ -15,7 +15,7 @@ from scout.verify import alerts, database, kafka, scheduler, stages
 from scout.verify.model import Expected, Result, fail
 
 DB_CHECKS = ("roles and grants", "silver backlog", "gold views", "scheduler jobs", "alerts")
-KAFKA_CHECKS = ("kafka topics", "consumer group")
+KAFKA_CHECKS = ("kafka topics", "consumer group", "bronze progress")
 
 
 def run_checks(settings: Settings, expected: Expected) -> list[Result]:
@@ -72,21 +72,26 @@ def _admin(settings: Settings) -> Iterator[Any]:
         client.close()
 
 
-def _landed_offsets(settings: Settings) -> dict[int, int] | None:
-    """Where bronze stands on each partition of the topic (None when the database cannot tell)."""
+def _landed_offsets(settings: Settings) -> dict[int, tuple[int, float]] | None:
+    """Where bronze stands on each partition of the topic and for how many seconds it has not moved (None when
+    the database cannot tell)."""
     try:
         with psycopg.connect(settings.database_dsn(), connect_timeout=5, application_name="scout-verify") as conn:
             rows = conn.execute(q("verify_landed_offsets"), {"topic": settings.topic}).fetchall()
     except (RuntimeError, psycopg.Error):
         return None
-    return {int(p): int(o) for p, o in rows}
+    return {int(p): (int(o), float(idle)) for p, o, idle in rows}
 
 
-def _kafka_checks(settings: Settings, expected: Expected, landed: dict[int, int] | None = None) -> list[Result]:
+def _kafka_checks(settings: Settings, expected: Expected,
+                  landed: dict[int, tuple[int, float]] | None = None) -> list[Result]:
     try:
         with _admin(settings) as client:
-            return [_guard("kafka topics", lambda: kafka.topics(client, settings)),
-                    _guard("consumer group", lambda: kafka.consumer_group(client, settings, expected, landed))]
+            topics = _guard("kafka topics", lambda: kafka.topics(client, settings))
+            try:
+                return [topics, *kafka.consumer_group(client, settings, expected, landed)]
+            except Exception as exc:
+                return [topics, fail("consumer group", f"{type(exc).__name__}: {str(exc).strip()[:300]}")]
     except Exception as exc:  # the client could not even bootstrap
         return [fail("kafka", f"no broker answers at {settings.kafka_bootstrap} ({type(exc).__name__}): check "
                               "SCOUT_KAFKA_BOOTSTRAP and that Kafka is up"),

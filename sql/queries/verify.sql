@@ -67,4 +67,5 @@ FROM ops.alerts WHERE resolved_at IS NULL
 ORDER BY severity, first_seen;
 
 -- name: verify_landed_offsets
-SELECT kafka_partition, next_offset FROM ops.stream_offsets WHERE kafka_topic = %(topic)s;
+SELECT kafka_partition, next_offset, extract(epoch FROM now() - updated_at)::double precision AS idle_s
+FROM ops.stream_offsets WHERE kafka_topic = %(topic)s;

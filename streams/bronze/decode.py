@@ -73,7 +73,7 @@ class DeadLetter:
         return "other"
 
 
-# Reason prefixes of the dead letters (decode below, and the bronze agent) and their metric codes.
+# Reason prefixes of the dead letters (decode below, and the sink) and their metric codes.
 REASON_CODES: tuple[tuple[str, str], ...] = (
     ("empty message", "empty"),
     ("not JSON", "not_json"),

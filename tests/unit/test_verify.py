@@ -15,7 +15,7 @@ from scout.settings import Settings
 from scout.verify import report
 from scout.verify.alerts import judge_alerts
 from scout.verify.database import ROLES, judge_roles
-from scout.verify.kafka import GroupState, _lag, judge_group, judge_topics
+from scout.verify.kafka import GroupState, _lag, judge_bronze_progress, judge_group, judge_topics
 from scout.verify.model import Expected, Result
 from scout.verify.scheduler import allowed_age_s, judge_jobs
 from scout.verify.stages import judge_backlog, judge_gold
@@ -150,12 +150,23 @@ def test_a_stable_group_within_the_bound_passes_and_a_rebalance_warns() -> None:
     assert judge_group("scout", GroupState("PreparingRebalance", 1, {0: 0}), EXPECTED).status == "warn"
 
 
-def test_lag_counts_records_the_group_committed_past_but_postgresql_does_not_have() -> None:
+def test_lag_counts_from_the_offset_landed_in_postgresql_and_from_the_commit_only_without_one() -> None:
     committed = OffsetAndMetadata(100, "", -1)
     assert _lag(committed, 0, 120) == 20
+    assert _lag(None, 0, 120) == 120
     assert _lag(committed, 0, 120, landed=70) == 50  # 70..99 committed, never landed
-    assert _lag(committed, 0, 120, landed=110) == 20  # landed ahead of the commit: the commit counts
+    assert _lag(committed, 0, 120, landed=110) == 10  # the commit is only a mirror
     assert _lag(None, 10, 120, landed=5) == 110  # records before the earliest offset are gone, not waiting
+
+
+def test_bronze_progress_fails_a_partition_with_records_waiting_that_does_not_move() -> None:
+    ends = {0: 100, 1: 50, 2: 80}
+    fine = judge_bronze_progress({0: (100, 900.0), 1: (40, 3.0), 2: (80, 0.0)}, ends, 30)
+    assert fine.status == "ok"  # 0: all landed (idle is fine), 1: moving
+    stuck = judge_bronze_progress({0: (100, 900.0), 1: (40, 45.0)}, ends, 30)
+    assert stuck.status == "fail" and "partition 1: 10 waiting, landed offset unchanged for 45 s" in stuck.detail
+    assert "RUNBOOK.md#bronze-stalled" in stuck.detail
+    assert judge_bronze_progress({1: (40, 45.0)}, ends, 0).status == "ok"
 
 
 # --- silver and gold -------------------------------------------------------------------------------

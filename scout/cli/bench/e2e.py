@@ -173,7 +173,7 @@ def _start(services: BenchServices, dsn: str, port: int, silver_workers: int, lo
     children = Children(env, log_dir)
     children.start("api", "api", "--workers", str(API_WORKERS))
     for n in range(silver_workers):
-        children.start(f"worker-{n}", "worker")  # each runs the bronze agent and the silver loop
+        children.start(f"worker-{n}", "worker")  # each runs the bronze consumer and the silver loop
     children.start("scheduler", "scheduler")
     return children
 
