@@ -14,6 +14,7 @@ import psycopg
 from kafka import KafkaProducer
 
 from scout.contract import Envelope, Transaction
+from scout.kafka import ensure_topics
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
@@ -97,19 +98,27 @@ def test_sigkill_mid_batch_loses_and_doubles_nothing(settings: Settings) -> None
     assert _silver_total(dsn) == sum(Decimal(b["total_amount"]) for b in bodies)
 
 
-def test_sigterm_stops_a_worker_within_seconds(settings: Settings) -> None:
+def test_sigterm_under_load_stops_a_worker_within_seconds_with_nothing_lost(settings: Settings) -> None:
+    ensure_topics(settings)
     gen = Generator(seed=13)
+    count = 20_000
+    _produce(settings, [(b"S%d" % (n % 7), _envelope(gen.transaction(n))) for n in range(count)])
+    dsn = settings.database_dsn()
     with worker_processes(settings) as children:
-        _produce(settings, [(b"S", _envelope(gen.transaction(n))) for n in range(500)])
-        eventually(lambda: _counts(settings.database_dsn()), until=lambda c: c["silver"] == 500, timeout=120,
-                   what="500 in silver")
+        eventually(lambda: _counts(dsn), until=lambda c: c["bronze"] >= 2_000, timeout=120, what="bronze landing")
         worker = children.running[0]
         started = time.monotonic()
-        os.killpg(worker.proc.pid, signal.SIGTERM)
+        os.killpg(worker.proc.pid, signal.SIGTERM)  # in the middle of the backlog
         code = eventually(worker.proc.poll, until=lambda rc: rc is not None, timeout=30, what="the worker to exit")
         stopped_in = time.monotonic() - started
-    print(f"worker stopped {stopped_in:.1f}s after SIGTERM with exit code {code}")
-    assert code == 0
+        at_stop = _counts(dsn)
+        children.start("worker-again", "worker")
+        counts = eventually(lambda: _counts(dsn), until=lambda c: c["silver"] == count, timeout=180,
+                            what="every transaction in silver")
+    print(f"worker stopped {stopped_in:.1f}s after SIGTERM with exit code {code}; bronze then {at_stop['bronze']}")
+    assert code == 0 and stopped_in < 10
+    assert at_stop["bronze"] < count  # it really was under load
+    assert counts == {"bronze": count, "silver": count, "quarantine": 0, "dead": 0}
 
 
 def test_a_row_the_database_refuses_is_dead_lettered_and_its_batch_lands(settings: Settings) -> None:
