@@ -130,11 +130,18 @@ def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] =
                     log_level=settings.log_level, access_log=False)
 
 
+def _stop_before_start(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # told to stop before anything started: nothing to hand over
+
+
 @app.command()
 def worker(
     silver: Annotated[bool, typer.Option(help="Also run the silver loop in this worker.")] = True,
 ) -> None:
     """Run a stream worker (Faust): the bronze consumer and the silver loop."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _stop_before_start)  # until Faust installs its own handler
     from streams.app import create_app, run_worker
 
     settings = _settings()
