@@ -202,6 +202,8 @@ class BronzeConsumer(Service):
 
     async def _claim(self, consumer: AIOKafkaConsumer, partitions: set[int]) -> None:
         """Claim ``partitions`` in PostgreSQL (new epoch), clamp to the broker's range, seek, resume."""
+        if not partitions:
+            return
         tps = {p: TopicPartition(self.topic, p) for p in partitions}
         earliest = await asyncio.wait_for(consumer.beginning_offsets(list(tps.values())), BROKER_TIMEOUT_S)
         end = await asyncio.wait_for(consumer.end_offsets(list(tps.values())), BROKER_TIMEOUT_S)
