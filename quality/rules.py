@@ -52,19 +52,12 @@ class Thresholds:
         if unknown:
             raise ValueError(f"SCOUT_QUALITY_SEVERITIES names unknown rules {unknown}; "
                              f"known: {', '.join(RULES_BY_NAME)}")
-        try:
-            max_amount = Decimal(settings.max_transaction_amount)
-        except ArithmeticError:
-            max_amount = Decimal("NaN")
-        if not max_amount.is_finite() or max_amount < 0:
-            raise ValueError(f"SCOUT_MAX_TRANSACTION_AMOUNT must be a non-negative number, "
-                             f"not {settings.max_transaction_amount!r}")
-        return cls(
-            max_transaction_amount=max_amount,
-            line_sum_tolerance=Decimal(str(settings.line_sum_tolerance)),
+        return cls(  # the amounts and shares are Decimals already bounded by Settings
+            max_transaction_amount=settings.max_transaction_amount,
+            line_sum_tolerance=settings.line_sum_tolerance,
             future_skew=timedelta(seconds=settings.future_skew_s),
-            link_coverage_min=Decimal(str(settings.link_coverage_min)),
-            fuzzy_link_share_max=Decimal(str(settings.fuzzy_link_share_max)),
+            link_coverage_min=settings.link_coverage_min,
+            fuzzy_link_share_max=settings.fuzzy_link_share_max,
             min_lines=settings.quality_min_lines,
             gold_max_staleness=timedelta(seconds=settings.gold_max_staleness_s),
             severities=dict(settings.quality_severities),

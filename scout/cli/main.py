@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scout.cli.config import database_dsn as _dsn
+from scout.cli.config import load_settings as _settings
 from scout.cli.quality import quality_app
 from scout.cli.simulate import simulate, uat
 from scout.settings import Settings
@@ -35,18 +37,6 @@ app.command()(simulate)
 app.command()(uat)
 console = Console()
 err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    from quality.rules import Thresholds
-
-    try:
-        settings = Settings()
-        Thresholds.from_settings(settings)  # refuses unknown rule names in SCOUT_QUALITY_SEVERITIES
-        return settings
-    except Exception as exc:  # pydantic's message names the variable and the reason
-        err.print(f"[red]invalid configuration:[/] {exc}\nFix the SCOUT_* environment variables.")
-        raise typer.Exit(2) from None
 
 
 def _logging(settings: Settings) -> None:
@@ -69,14 +59,6 @@ def _database_errors(dsn: str) -> Iterator[None]:
         err.print(f"[red]database error ({host}):[/] {str(exc).strip()}\n"
                   "Check SCOUT_DATABASE_URL and that `scout migrate` has run.")
         raise typer.Exit(1) from None
-
-
-def _dsn(settings: Settings) -> str:
-    try:
-        return settings.database_dsn()
-    except RuntimeError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
 
 
 @app.command()
