@@ -390,7 +390,7 @@ def bench(
         err.print("[red]--scales needs at least one size of 3,000 line items or more[/]")
         raise typer.Exit(2)
     parts = list(PARTS) if part == "all" else [p for p in PARTS if p in asked]
-    run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]
+    run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]  # broker: a str checked above
               out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console, upload_lines=upload_lines,
               duration=duration, rate=rate, repeats=repeats, gold_scales=gold_scales)
 

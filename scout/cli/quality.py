@@ -94,7 +94,7 @@ def alerts(
         err.print("[red]--status must be active, resolved or all[/]")
         raise typer.Exit(2)
     with psycopg.connect(database_dsn(load_settings())) as conn:
-        rows = list_alerts(conn, status=status, limit=limit)  # type: ignore[arg-type]
+        rows = list_alerts(conn, status=status, limit=limit)  # type: ignore[arg-type]  # a str checked against the Literal above
     table = Table("id", "rule", "severity", "status", "count", "first seen", "last seen", "message")
     for r in rows:
         table.add_row(str(r["id"]), escape(r["rule"] + (f" [{r['subject']}]" if r["subject"] else "")),

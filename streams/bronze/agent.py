@@ -40,7 +40,7 @@ def split(events: Sequence[Any]) -> tuple[list[BronzeRow], list[DeadLetter]]:
         message = event.message
         position = Position(message.topic, message.partition, message.offset)
         result = decode(event.value, key=message.key, position=position)
-        (rows if isinstance(result, BronzeRow) else dead).append(result)  # type: ignore[arg-type]
+        (rows if isinstance(result, BronzeRow) else dead).append(result)  # type: ignore[arg-type]  # mypy does not narrow per branch
     return rows, dead
 
 
@@ -63,7 +63,7 @@ async def persist(resources: StreamResources, rows: list[BronzeRow], dead: list[
     inserted = duplicates = 0
     for row in rows:
         try:
-            one = await retry_transient(lambda r=row: attempt([r], [], []), stage="bronze",  # type: ignore[misc]
+            one = await retry_transient(lambda r=row: attempt([r], [], []), stage="bronze",  # type: ignore[misc]  # a lambda binding row by default
                                         max_backoff=settings.retry_max_backoff_s)
             inserted += one.inserted
             duplicates += one.duplicates
@@ -97,7 +97,7 @@ def register_bronze(app: faust.App, topic: faust.TopicT, dead_topic: faust.Topic
 
     @app.agent(topic, name="bronze", concurrency=1)
     async def bronze(stream: faust.StreamT[bytes]) -> None:
-        batches = stream.take_events(  # type: ignore[attr-defined]
+        batches = stream.take_events(  # type: ignore[attr-defined]  # faust's Stream has it, its StreamT does not declare it
             settings.bronze_batch_size, within=settings.bronze_batch_within_s
         )
         async for events in batches:
