@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from psycopg import sql
+
 from scout.contract import LineItem, Transaction
 from scout.db import q
 from scout.settings import Settings
@@ -219,6 +221,9 @@ def batch_sql(rule: Rule, limits: Thresholds, *, since: datetime, subject: str =
     return q(rule.query_name(subject)).format(**_sql_params(limits, since))
 
 
-def batch_source_sql(batch: Batch, *, since: datetime) -> str:
-    """The query behind a windowed batch (silver_recent, quarantine_recent)."""
+def batch_source_sql(batch: Batch, *, since: datetime, subject: str = "") -> str:
+    """The query behind a batch: a recent window of silver or the quarantine, the gold refresh state, or the
+    gold view ``subject`` (``gold.name``)."""
+    if batch == "gold_view":
+        return q("batch_gold_view").format(view=sql.Identifier(*subject.split(".", 1)).as_string(None))
     return q(f"batch_{batch}").format(since=_since_literal(since))
