@@ -3,6 +3,7 @@
 #   make test   venv + install + Apache Kafka jars + the whole test suite (what CI runs) except the
 #               longest fault scenarios
 #   make test-faults   every fault-injection scenario (tests/faults, docs/RELIABILITY.md)
+#   make schema        rewrite sql/schema.sql from the migrations (tests/integration/test_schema.py)
 
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.installed
 DURATION ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: run test test-faults lint install kafka-jars promtool clean
+.PHONY: run test test-faults lint install kafka-jars promtool schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,10 @@ kafka-jars: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# sql/schema.sql: the schema every migration builds, dumped from an empty embedded PostgreSQL
+schema: install
+	$(BIN)/python -m scout.schema_dump
 
 # promtool and the prometheus server from Debian's package, into .cache/promtool
 promtool:

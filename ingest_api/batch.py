@@ -73,12 +73,12 @@ def _validate(raw: Any) -> Transaction:
 
 def _rejected(index: int, error: ApiError) -> BatchItemResult:
     return BatchItemResult(index=index, status="rejected", reason=error.code, message=error.message,
-                           details=error.details)  # type: ignore[arg-type]
+                           details=error.details)  # type: ignore[arg-type]  # pydantic validates the dicts into ErrorDetail
 
 
 def _placed(index: int, envelope: Envelope, ack: Ack, status: str) -> BatchItemResult:
     tx = envelope.transaction
-    return BatchItemResult(index=index, status=status, event_hash=envelope.event_hash,  # type: ignore[arg-type]
+    return BatchItemResult(index=index, status=status, event_hash=envelope.event_hash,  # type: ignore[arg-type]  # status: accepted|duplicate, validated by pydantic
                            store_id=tx.store_id, transaction_id=tx.transaction_id, partition=ack.partition,
                            offset=ack.offset)
 

@@ -21,23 +21,23 @@ from scout.settings import Settings
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 async def get_publisher(request: Request) -> Publisher:
-    return request.app.state.publisher  # type: ignore[no-any-return]
+    return request.app.state.publisher
 
 
 async def get_pool(request: Request) -> AsyncConnectionPool | None:
-    return request.app.state.pool  # type: ignore[no-any-return]
+    return request.app.state.pool
 
 
 async def get_ingest(request: Request) -> Ingest:
-    return request.app.state.ingest  # type: ignore[no-any-return]
+    return request.app.state.ingest
 
 
 async def get_idempotency(request: Request) -> IdempotencyStore | None:
-    return request.app.state.idempotency  # type: ignore[no-any-return]
+    return request.app.state.idempotency
 
 
 def body_reader(limit_setting: str, endpoint: str) -> Callable[[Request], Awaitable[bytes]]:

@@ -126,7 +126,7 @@ class Publisher:
 
     async def _send_each(self, producer: AIOKafkaProducer, envelopes: Sequence[Envelope]) -> list[Outcome]:
         """One ``send`` per envelope: the messages of concurrent requests share the producer's batches."""
-        futures: list[asyncio.Future | None] = [None] * len(envelopes)  # type: ignore[type-arg]
+        futures: list[asyncio.Future | None] = [None] * len(envelopes)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.produce_timeout_s):
@@ -149,7 +149,7 @@ class Publisher:
         """Many envelopes: one record batch per partition (as full as the batch size allows) and one future per
         batch; the default partitioner's choice, so a store's events keep their partition and their order."""
         topic = self.settings.topic
-        sent: list[tuple[asyncio.Future, int, list[int]]] = []  # type: ignore[type-arg]
+        sent: list[tuple[asyncio.Future, int, list[int]]] = []
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.produce_timeout_s):
@@ -183,7 +183,7 @@ class Publisher:
         return outcomes
 
     async def _submit(self, producer: AIOKafkaProducer, builder: BatchBuilder, partition: int, started: float,
-                      count: int) -> asyncio.Future:  # type: ignore[type-arg]
+                      count: int) -> asyncio.Future:
         builder.close()
         future = await producer.send_batch(builder, self.settings.topic, partition=partition)
         future.add_done_callback(partial(_observe_ack, started, count))
@@ -227,14 +227,14 @@ def _headers(envelope: Envelope) -> list[tuple[str, bytes]]:
     return [("event_hash", envelope.event_hash.encode()), ("source", envelope.source.encode())]
 
 
-def _settled(future: asyncio.Future | None) -> RecordMetadata | BaseException | None:  # type: ignore[type-arg]
+def _settled(future: asyncio.Future | None) -> RecordMetadata | BaseException | None:
     """The future's metadata, its error, or None when it has no answer (not sent, pending or cancelled)."""
     if future is None or not future.done() or future.cancelled():
         return None
     return future.exception() or future.result()
 
 
-def _observe_ack(started: float, count: int, future: asyncio.Future) -> None:  # type: ignore[type-arg]
+def _observe_ack(started: float, count: int, future: asyncio.Future) -> None:
     """One observation per acknowledged message, however they were batched."""
     if not future.cancelled() and future.exception() is None:
         elapsed = time.perf_counter() - started

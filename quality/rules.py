@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from psycopg import sql
+
 from scout.contract import LineItem, Transaction
 from scout.db import q
 from scout.settings import Settings
@@ -52,19 +54,12 @@ class Thresholds:
         if unknown:
             raise ValueError(f"SCOUT_QUALITY_SEVERITIES names unknown rules {unknown}; "
                              f"known: {', '.join(RULES_BY_NAME)}")
-        try:
-            max_amount = Decimal(settings.max_transaction_amount)
-        except ArithmeticError:
-            max_amount = Decimal("NaN")
-        if not max_amount.is_finite() or max_amount < 0:
-            raise ValueError(f"SCOUT_MAX_TRANSACTION_AMOUNT must be a non-negative number, "
-                             f"not {settings.max_transaction_amount!r}")
-        return cls(
-            max_transaction_amount=max_amount,
-            line_sum_tolerance=Decimal(str(settings.line_sum_tolerance)),
+        return cls(  # the amounts and shares are Decimals already bounded by Settings
+            max_transaction_amount=settings.max_transaction_amount,
+            line_sum_tolerance=settings.line_sum_tolerance,
             future_skew=timedelta(seconds=settings.future_skew_s),
-            link_coverage_min=Decimal(str(settings.link_coverage_min)),
-            fuzzy_link_share_max=Decimal(str(settings.fuzzy_link_share_max)),
+            link_coverage_min=settings.link_coverage_min,
+            fuzzy_link_share_max=settings.fuzzy_link_share_max,
             min_lines=settings.quality_min_lines,
             gold_max_staleness=timedelta(seconds=settings.gold_max_staleness_s),
             severities=dict(settings.quality_severities),
@@ -226,6 +221,9 @@ def batch_sql(rule: Rule, limits: Thresholds, *, since: datetime, subject: str =
     return q(rule.query_name(subject)).format(**_sql_params(limits, since))
 
 
-def batch_source_sql(batch: Batch, *, since: datetime) -> str:
-    """The query behind a windowed batch (silver_recent, quarantine_recent)."""
+def batch_source_sql(batch: Batch, *, since: datetime, subject: str = "") -> str:
+    """The query behind a batch: a recent window of silver or the quarantine, the gold refresh state, or the
+    gold view ``subject`` (``gold.name``)."""
+    if batch == "gold_view":
+        return q("batch_gold_view").format(view=sql.Identifier(*subject.split(".", 1)).as_string(None))
     return q(f"batch_{batch}").format(since=_since_literal(since))

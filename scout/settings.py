@@ -2,20 +2,22 @@
 
 Example::
 
-    settings = Settings()                      # reads the environment
+    settings = load_settings()                 # reads the environment; SettingsError names each bad variable
     settings = Settings(kafka_bootstrap="127.0.0.1:19092", topic="t1")   # explicit, for tests
 """
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
+MAX_MONEY = Decimal("9999999999.99")  # the largest numeric(12,2), what silver stores amounts as
 
 
 class Settings(BaseSettings):
@@ -116,15 +118,20 @@ class Settings(BaseSettings):
     catalogue_refresh_s: float = Field(default=5.0, gt=0, description="How often workers load new products")
 
     # --- guardrails -----------------------------------------------------------------------
-    max_transaction_amount: str = Field(default="10000", description="Critical threshold per transaction.")
-    line_sum_tolerance: float = Field(default=0.01, ge=0, le=1)
+    max_transaction_amount: Decimal = Field(
+        default=Decimal("10000"), gt=0, le=MAX_MONEY, decimal_places=2,
+        description="Critical threshold per transaction (a total above it breaks over_threshold).")
+    line_sum_tolerance: Decimal = Field(
+        default=Decimal("0.01"), ge=0, le=1, description="Share of the total the line sum may differ by.")
     future_skew_s: int = Field(default=300, ge=0)
     quality_severities: dict[str, Literal["critical", "warning"]] = Field(
         default_factory=dict,
         description='Override a rule\'s severity, JSON: {"over_threshold": "warning"}; critical is quarantined.',
     )
-    link_coverage_min: float = Field(default=0.95, ge=0, le=1, description="Share of lines linked to a product.")
-    fuzzy_link_share_max: float = Field(default=0.2, ge=0, le=1, description="Share of lines linked by fuzzy match.")
+    link_coverage_min: Decimal = Field(
+        default=Decimal("0.95"), ge=0, le=1, description="Share of lines linked to a product.")
+    fuzzy_link_share_max: Decimal = Field(
+        default=Decimal("0.2"), ge=0, le=1, description="Share of lines linked by fuzzy match.")
     quality_min_lines: int = Field(default=100, ge=1, description="Lines in the window before link shares count.")
     gold_max_staleness_s: float = Field(default=300.0, gt=0, description="Gold behind silver for longer: alert.")
 
@@ -211,7 +218,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _topics_differ(self) -> Settings:
         if self.topic == self.dead_letter_topic:
-            raise ValueError("topic and dead_letter_topic must differ")
+            raise ValueError(f"SCOUT_TOPIC and SCOUT_DEAD_LETTER_TOPIC must differ (both {self.topic!r})")
         return self
 
     @property
@@ -230,3 +237,31 @@ class Settings(BaseSettings):
             "SCOUT_DATABASE_URL is not set. Run `scout up` for the embedded database, "
             "or set SCOUT_DATABASE_URL=postgresql://user@host:5432/db"
         )
+
+
+class SettingsError(ValueError):
+    """Some ``SCOUT_*`` variables were refused; the message has one line per variable with the reason."""
+
+
+def load_settings(**explicit: Any) -> Settings:
+    """``Settings(**explicit)`` from the environment, or ``SettingsError`` naming each refused variable."""
+    try:
+        return Settings(**explicit)
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per error: ``SCOUT_NAME: reason (got 'value')``; a secret's value is never shown."""
+    secret = {name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)}
+    lines = []
+    for error in exc.errors():
+        reason = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a check across fields names its variables itself
+            lines.append(reason)
+            continue
+        field, *inner = [str(part) for part in error["loc"]]
+        variable = f"SCOUT_{field.upper()}" + "".join(f"[{part}]" for part in inner)
+        shown = "" if field in secret else f" (got {error['input']!r})"
+        lines.append(f"{variable}: {reason}{shown}")
+    return "\n".join(lines)

@@ -76,7 +76,7 @@ async def _post(client: httpx.AsyncClient, report: PostReport, **request: object
     """
     for attempt in range(ATTEMPTS):
         try:
-            return await client.post("/v1/transactions", **request)  # type: ignore[arg-type]
+            return await client.post("/v1/transactions", **request)  # type: ignore[arg-type]  # httpx keyword arguments, passed through
         except httpx.TransportError as exc:
             report.error_kinds[type(exc).__name__] += 1
             if attempt + 1 < ATTEMPTS:

@@ -36,7 +36,7 @@ UploadsDep = Annotated[Uploads, Depends(get_uploads)]
 
 
 def _jsonable(job: dict[str, Any]) -> dict[str, Any]:
-    return orjson.loads(orjson.dumps(job))  # type: ignore[no-any-return]
+    return orjson.loads(orjson.dumps(job))
 
 
 async def _job(uploads: Uploads, job_id: UUID) -> dict[str, Any]:

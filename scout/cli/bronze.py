@@ -16,6 +16,7 @@ from kafka import KafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from scout.cli.config import database_dsn, load_settings
 from scout.db import q
 from scout.settings import Settings
 
@@ -50,10 +51,9 @@ def reset_offsets(settings: Settings, dsn: str) -> dict[int, int]:
 @bronze_app.command("offsets")
 def offsets_command() -> None:
     """Per partition: the next offset to land, the broker's range, the epoch and the worker holding it."""
-    from scout.cli.main import _dsn, _settings
 
-    settings = _settings()
-    with psycopg.connect(_dsn(settings)) as conn:
+    settings = load_settings()
+    with psycopg.connect(database_dsn(settings)) as conn:
         rows = conn.execute("SELECT kafka_partition, next_offset, epoch, owner, updated_at FROM ops.stream_offsets "
                             "WHERE kafka_topic = %s ORDER BY kafka_partition", (settings.topic,)).fetchall()
     found = broker_range(settings)
@@ -75,9 +75,8 @@ def reset_offsets_command(
 
     Workers refuse to start while PostgreSQL has landed past the broker's end of a partition; this is the way
     out. Records read again are recognised by their event hash and land once."""
-    from scout.cli.main import _dsn, _settings
 
-    settings = _settings()
+    settings = load_settings()
     found = broker_range(settings)
     if not found:
         console.print(f"[red]topic {settings.topic} has no partitions on the broker[/]; create it first")
@@ -86,5 +85,5 @@ def reset_offsets_command(
         console.print(f"would start {len(found)} partition(s) of {settings.topic} over at "
                       f"{ {p: e for p, (e, _) in found.items()} }; run again with --yes")
         return
-    offsets = reset_offsets(settings, _dsn(settings))
+    offsets = reset_offsets(settings, database_dsn(settings))
     console.print(f"{settings.topic}: partitions start over at {offsets} (new epoch); start the workers")

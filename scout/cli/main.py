@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from scout.cli.bronze import bronze_app
+from scout.cli.config import database_dsn as _dsn
+from scout.cli.config import load_settings as _settings
 from scout.cli.quality import quality_app
 from scout.cli.simulate import simulate, uat
 from scout.settings import Settings
@@ -39,18 +41,6 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _settings() -> Settings:
-    from quality.rules import Thresholds
-
-    try:
-        settings = Settings()
-        Thresholds.from_settings(settings)  # refuses unknown rule names in SCOUT_QUALITY_SEVERITIES
-        return settings
-    except Exception as exc:  # pydantic's message names the variable and the reason
-        err.print(f"[red]invalid configuration:[/] {exc}\nFix the SCOUT_* environment variables.")
-        raise typer.Exit(2) from None
-
-
 def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -71,14 +61,6 @@ def _database_errors(dsn: str) -> Iterator[None]:
         err.print(f"[red]database error ({host}):[/] {str(exc).strip()}\n"
                   "Check SCOUT_DATABASE_URL and that `scout migrate` has run.")
         raise typer.Exit(1) from None
-
-
-def _dsn(settings: Settings) -> str:
-    try:
-        return settings.database_dsn()
-    except RuntimeError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -417,7 +399,7 @@ def bench(
         err.print("[red]--scales needs at least one size of 3,000 line items or more[/]")
         raise typer.Exit(2)
     parts = list(PARTS) if part == "all" else [p for p in PARTS if p in asked]
-    run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]
+    run_bench(parts, count=count, broker=broker, silver_workers=silver_workers,  # type: ignore[arg-type]  # broker: a str checked above
               out_dir=Path(out), cache_dir=Path(".cache").absolute(), console=console, upload_lines=upload_lines,
               duration=duration, rate=rate, repeats=repeats, gold_scales=gold_scales)
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import psycopg
 from psycopg.rows import dict_row
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -145,7 +146,7 @@ def _traffic_then_summary(url: str, dsn: str, rate: float, duration: float, chil
     from jobs.gold import refresh_gold
     from scout.db import open_pool
 
-    with open_pool(Settings(database_url=dsn), name="up-summary") as pool:  # type: ignore[arg-type]
+    with open_pool(Settings(database_url=SecretStr(dsn)), name="up-summary") as pool:
         refresh_gold(pool)
     counts = layer_counts(dsn)
     _summary(console, counts)

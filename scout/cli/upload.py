@@ -27,7 +27,7 @@ def mapping_param(mapping: str) -> str:
 
 def _chunks(raw: BinaryIO, progress: Progress, task: Any) -> Iterator[bytes]:
     """The file's bytes (decompressed when gzip); progress counts bytes of the file on disk."""
-    stream: BinaryIO = gzip.GzipFile(fileobj=raw) if raw.name.endswith(".gz") else raw  # type: ignore[assignment]
+    stream: gzip.GzipFile | BinaryIO = gzip.GzipFile(fileobj=raw) if raw.name.endswith(".gz") else raw
     while chunk := stream.read(CHUNK):
         progress.update(task, completed=raw.tell())
         yield chunk

@@ -38,6 +38,11 @@ def _bin_dir() -> Path:
     return Path(_pgserver().__file__).parent / "pginstall" / "bin"
 
 
+def client_tool(name: str) -> Path:
+    """A PostgreSQL 16 client program shipped in the pgserver wheel (``pg_dump``, ``psql``, ...)."""
+    return _bin_dir() / name
+
+
 def _system_user() -> str | None:
     """pgserver's convention: as root, postgres runs as the ``pgserver`` system user."""
     if os.geteuid() != 0:

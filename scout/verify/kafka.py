@@ -23,7 +23,7 @@ T = TypeVar("T")
 LIVE_STATES = {"Stable", "CompletingRebalance", "PreparingRebalance"}
 
 
-class VerifyAdmin(KafkaAdminClient):  # type: ignore[misc]
+class VerifyAdmin(KafkaAdminClient):
     """kafka-python's admin client, minus its decoding of authorized operations: it raises on codes it does not
     know (the Tansu broker sends some), and verify never reads them."""
 

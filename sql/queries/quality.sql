@@ -12,6 +12,12 @@ SELECT * FROM silver.transactions WHERE processed_at >= {since}
 -- name: batch_quarantine_recent
 SELECT * FROM silver.quarantine WHERE created_at >= {since} AND replayed_at IS NULL
 
+-- name: batch_gold_refresh_state
+SELECT * FROM ops.gold_refresh_state
+
+-- name: batch_gold_view
+SELECT * FROM {view}
+
 -- name: rule_negative_amount
 WITH t AS (SELECT * FROM {batch})
 SELECT t.store_id || '/' || t.transaction_id AS key, 'in silver: total ' || t.total_amount AS detail

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 
 import psycopg
 import pytest
 from psycopg import errors as pg_errors
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from scout.cli.main import app
 from scout.errors import (
     PublishUnavailable,
     TerminalError,
@@ -16,7 +19,7 @@ from scout.errors import (
     backoff_delays,
     classify,
 )
-from scout.settings import Settings
+from scout.settings import Settings, SettingsError, load_settings
 
 
 @pytest.mark.parametrize("bootstrap", ["nohost", "a:b", ":9092", "host:", "", " , ", "ok:9092,bad"])
@@ -73,6 +76,80 @@ def test_job_and_query_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("SCOUT_QUERY_MAX_ROWS", "50")
     settings = Settings()
     assert (settings.bronze_retention_days, settings.query_max_rows, settings.query_timeout_ms) == (7, 50, 5000)
+
+
+def test_money_thresholds_and_tolerances_are_decimals(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert (defaults.max_transaction_amount, defaults.line_sum_tolerance) == (Decimal("10000"), Decimal("0.01"))
+    monkeypatch.setenv("SCOUT_MAX_TRANSACTION_AMOUNT", "2500.50")
+    monkeypatch.setenv("SCOUT_LINE_SUM_TOLERANCE", "0.1")
+    monkeypatch.setenv("SCOUT_LINK_COVERAGE_MIN", "0.9")
+    settings = load_settings()
+    for value in (settings.max_transaction_amount, settings.line_sum_tolerance, settings.link_coverage_min,
+                  settings.fuzzy_link_share_max):
+        assert type(value) is Decimal
+    assert (settings.max_transaction_amount, settings.line_sum_tolerance) == (Decimal("2500.50"), Decimal("0.1"))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("SCOUT_MAX_TRANSACTION_AMOUNT", "abc", "a valid decimal"),
+        ("SCOUT_MAX_TRANSACTION_AMOUNT", "NaN", "a finite number"),
+        ("SCOUT_MAX_TRANSACTION_AMOUNT", "Infinity", "a finite number"),
+        ("SCOUT_MAX_TRANSACTION_AMOUNT", "-1", "greater than 0"),
+        ("SCOUT_MAX_TRANSACTION_AMOUNT", "0", "greater than 0"),
+        ("SCOUT_MAX_TRANSACTION_AMOUNT", "10.005", "no more than 2 decimal places"),
+        ("SCOUT_MAX_TRANSACTION_AMOUNT", "1e10", "less than or equal to 9999999999.99"),
+        ("SCOUT_LINE_SUM_TOLERANCE", "-0.01", "greater than or equal to 0"),
+        ("SCOUT_LINE_SUM_TOLERANCE", "1.5", "less than or equal to 1"),
+        ("SCOUT_LINE_SUM_TOLERANCE", "1%", "a valid decimal"),
+        ("SCOUT_LINK_COVERAGE_MIN", "95", "less than or equal to 1"),
+        ("SCOUT_FUZZY_LINK_SHARE_MAX", "-0.2", "greater than or equal to 0"),
+    ],
+)
+def test_a_bad_threshold_is_refused_at_load_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reason: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert str(refused.value).startswith(f"{variable}: ")
+    assert reason in str(refused.value) and repr(value) in str(refused.value)
+
+
+def test_every_refused_variable_is_listed_and_a_secret_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCOUT_ALERT_WEBHOOK_URL", "ftp://alerts:hunter2@hooks.example.com")
+    monkeypatch.setenv("SCOUT_API_PORT", "0")
+    monkeypatch.setenv("SCOUT_QUALITY_SEVERITIES", '{"over_threshold": "loud"}')
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    lines = str(refused.value).splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "SCOUT_API_PORT", "SCOUT_QUALITY_SEVERITIES[over_threshold]", "SCOUT_ALERT_WEBHOOK_URL"]
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["verify"], ["jobs", "list"], ["quality", "rules"],
+                                     ["quality", "run"], ["quality", "alerts"]])
+def test_every_cli_command_refuses_a_bad_variable_with_its_name(
+    monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("SCOUT_DATABASE_URL", "postgresql://scout@127.0.0.1:1/scout")
+    monkeypatch.setenv("SCOUT_LINE_SUM_TOLERANCE", "5")
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2, result.output
+    output = " ".join(result.output.split())
+    assert "SCOUT_LINE_SUM_TOLERANCE: Input should be less than or equal to 1 (got '5')" in output
+    assert "Fix the SCOUT_* environment variables" in output
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["quality", "run"], ["quality", "alerts"]])
+def test_cli_without_a_database_url_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    monkeypatch.delenv("SCOUT_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert "SCOUT_DATABASE_URL is not set" in " ".join(result.output.split())
 
 
 def test_explicit_argument_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
+from pydantic import SecretStr
 
 from jobs.gold import ANALYTICAL_VIEWS, CORE_VIEWS, GOLD_VIEWS, GoldView, refresh_gold
 from jobs.registry import run_job
@@ -167,7 +168,7 @@ def _freshness(dsn: str, pool: ConnectionPool, settings: Settings, seconds: floa
 
 def bench_gold(dsn: str, *, scales: tuple[int, ...] = (100_000, 1_000_000), repeats: int = 3, batch: int = 1_000,
                freshness_s: float = 90, plot: Path | None = None, say: Any = print) -> dict[str, Any]:
-    settings = Settings(database_url=dsn)  # type: ignore[arg-type]
+    settings = Settings(database_url=SecretStr(dsn))
     result: dict[str, Any] = {"batch_transactions": batch, "scales": {}}
     with ConnectionPool(dsn, min_size=2, max_size=4) as pool:
         for size in sorted(scales):

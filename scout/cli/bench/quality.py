@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from psycopg_pool import ConnectionPool
+from pydantic import SecretStr
 
 from jobs.gold import refresh_gold
 from quality.runner import run_quality
@@ -15,7 +16,7 @@ from scout.settings import Settings
 
 
 def bench_quality(dsn: str, *, line_items: int = 1_000_000, repeats: int = 3, say: Any = print) -> dict[str, Any]:
-    settings = Settings(database_url=dsn)  # type: ignore[arg-type]
+    settings = Settings(database_url=SecretStr(dsn))
     say(f"silver with {line_items:,} line items in the recent window ...")
     have = _grow_to(dsn, line_items)
     result: dict[str, Any] = {"line_items": have, "interval_s": settings.quality_interval_s, "suites": {}}

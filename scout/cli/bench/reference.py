@@ -32,7 +32,10 @@ async def _run(bootstrap: str, topic: str, dsn: str, expected: int, batch: int) 
                 for tp, messages in records.items():
                     for m in messages:
                         one = decode(m.value, key=m.key, position=Position(tp.topic, tp.partition, m.offset))
-                        (rows if isinstance(one, BronzeRow) else dead).append(one)  # type: ignore[arg-type]
+                        if isinstance(one, BronzeRow):
+                            rows.append(one)
+                        else:
+                            dead.append(one)
                 done = await land(conn, rows, dead)
                 await consumer.commit()
                 landed += done.inserted + done.duplicates + len(done.dead_letters)
