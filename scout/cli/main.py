@@ -71,6 +71,20 @@ def _database_errors(dsn: str) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _exit_0_on_sigterm() -> None:
+    """SIGTERM is the ordinary way to stop a service: after the process has shut down cleanly it exits 0.
+
+    uvicorn handles the signal itself and, once shut down, restores this handler and raises the signal again;
+    the scheduler's blocking loop is left through the SystemExit below.
+    """
+    import signal
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
 def _dsn(settings: Settings) -> str:
     try:
         return settings.database_dsn()
@@ -116,6 +130,7 @@ def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] =
 
     settings = _settings()
     _logging(settings)
+    _exit_0_on_sigterm()
     if workers > 1 or os.environ.get(ENV):
         prepare_directory(Path(os.environ.get(ENV) or settings.data_dir / "metrics" / "api").absolute())
     if workers == 1:
@@ -152,6 +167,7 @@ def scheduler() -> None:
     from observability.serve import serve_metrics
 
     serve_metrics(settings.metrics_host, settings.scheduler_metrics_port, process="scheduler")
+    _exit_0_on_sigterm()
     with open_pool(settings, name="scheduler", max_size=4) as pool:
         sched = build_scheduler(settings, pool)
         try:
