@@ -71,6 +71,16 @@ def _database_errors(dsn: str) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _data_dir(settings: Settings) -> None:
+    """Create SCOUT_DATA_DIR (and its parents) when missing; say which variable to fix when that fails."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        err.print(f"[red]cannot create the data folder {settings.data_dir.absolute()}:[/] {exc.strerror}\n"
+                  "Set SCOUT_DATA_DIR to a folder this user can create or write.")
+        raise typer.Exit(2) from None
+
+
 def _exit_0_on_sigterm() -> None:
     """SIGTERM is the ordinary way to stop a service: after the process has shut down cleanly it exits 0.
 
@@ -130,6 +140,7 @@ def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] =
 
     settings = _settings()
     _logging(settings)
+    _data_dir(settings)
     _exit_0_on_sigterm()
     if workers > 1 or os.environ.get(ENV):
         prepare_directory(Path(os.environ.get(ENV) or settings.data_dir / "metrics" / "api").absolute())
@@ -151,6 +162,7 @@ def worker(
     from streams.app import create_app, run_worker
 
     settings = _settings()
+    _data_dir(settings)
     sys.argv = sys.argv[:1]  # Faust reads argv; keep it from seeing ours
     run_worker(create_app(settings, silver=silver), settings)
 

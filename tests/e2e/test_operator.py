@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+from kafka import KafkaProducer
 
 from scout.cli.processes import Children, child_env
 from scout.settings import Settings
 from tests.conftest import eventually
-from tests.e2e.workers import api_process, stop_and_show_logs
+from tests.e2e.workers import api_process, stop_and_show_logs, worker_processes
+from tests.factories import envelope, tx_dict
 
 
 def _stop(children: Children, name: str) -> int:
@@ -39,3 +46,34 @@ def test_scheduler_exits_0_after_sigterm(settings: Settings) -> None:
         assert _stop(children, "scheduler") == 0
     finally:
         stop_and_show_logs(children)
+
+
+def test_worker_creates_a_missing_data_dir_and_lands_events(settings: Settings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"data_dir": tmp_path / "not" / "there" / "yet"})
+    with worker_processes(settings, log_dir=tmp_path / "logs") as children:
+        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        producer.send(settings.topic, key=b"STORE-001", value=envelope(tx_dict(1)).to_bytes())
+        producer.flush()
+        producer.close()
+        eventually(lambda: _bronze_count(settings.database_dsn()), until=lambda n: n == 1, timeout=90,
+                   what="the event in bronze")
+        assert not children.dead()
+    assert settings.data_dir.is_dir()
+
+
+def test_worker_says_which_variable_when_the_data_dir_cannot_be_created(settings: Settings,
+                                                                        tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = _env(settings.model_copy(update={"data_dir": blocker / "data"}), worker_metrics_port="0")
+    done = subprocess.run([sys.executable, "-m", "scout.cli.main", "worker"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "SCOUT_DATA_DIR" in done.stderr and str(blocker / "data") in done.stderr.replace("\n", "")
+
+
+def _bronze_count(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM bronze.transactions").fetchone()
+    assert row is not None
+    return int(row[0])
