@@ -90,7 +90,8 @@ def _exit_now(after_s: float) -> None:
 
 def run_worker(app: faust.App, settings: Settings) -> None:
     """Run the worker in this process until SIGTERM/SIGINT (web server off, 127.0.0.1 if on)."""
-    serve_metrics(settings.metrics_host, settings.worker_metrics_port, process="worker")
+    serve_metrics(settings.metrics_host, settings.worker_metrics_port, process="worker",
+                  variable="SCOUT_WORKER_METRICS_PORT")
     worker = Worker(app, loglevel="warn" if settings.log_level == "warning" else settings.log_level)
     worker.stop_timeout_s = settings.worker_stop_timeout_s
     worker.execute_from_commandline()

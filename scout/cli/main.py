@@ -81,6 +81,18 @@ def _data_dir(settings: Settings) -> None:
         raise typer.Exit(2) from None
 
 
+@contextlib.contextmanager
+def _metrics_port() -> Iterator[None]:
+    """A metrics port that is taken: the message names the variable to set, exit 2 (nothing started yet)."""
+    from observability.serve import MetricsPortTaken
+
+    try:
+        yield
+    except MetricsPortTaken as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
 def _exit_0_on_sigterm() -> None:
     """SIGTERM is the ordinary way to stop a service: after the process has shut down cleanly it exits 0.
 
@@ -164,7 +176,8 @@ def worker(
     settings = _settings()
     _data_dir(settings)
     sys.argv = sys.argv[:1]  # Faust reads argv; keep it from seeing ours
-    run_worker(create_app(settings, silver=silver), settings)
+    with _metrics_port():
+        run_worker(create_app(settings, silver=silver), settings)
 
 
 @app.command()
@@ -178,7 +191,9 @@ def scheduler() -> None:
     _dsn(settings)
     from observability.serve import serve_metrics
 
-    serve_metrics(settings.metrics_host, settings.scheduler_metrics_port, process="scheduler")
+    with _metrics_port():
+        serve_metrics(settings.metrics_host, settings.scheduler_metrics_port, process="scheduler",
+                      variable="SCOUT_SCHEDULER_METRICS_PORT")
     _exit_0_on_sigterm()
     with open_pool(settings, name="scheduler", max_size=4) as pool:
         sched = build_scheduler(settings, pool)

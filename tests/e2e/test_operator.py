@@ -9,11 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import psycopg
 from kafka import KafkaProducer
 
 from scout.cli.processes import Children, child_env
+from scout.kafka import ensure_topics
+from scout.services import free_port
 from scout.settings import Settings
+from scout.verify.kafka import connect
 from tests.conftest import eventually
 from tests.e2e.workers import api_process, stop_and_show_logs, worker_processes
 from tests.factories import envelope, tx_dict
@@ -77,3 +81,45 @@ def _bronze_count(dsn: str) -> int:
         row = conn.execute("SELECT count(*) FROM bronze.transactions").fetchone()
     assert row is not None
     return int(row[0])
+
+
+def test_two_workers_on_one_host_each_serve_metrics_on_their_own_port(settings: Settings) -> None:
+    taken, second = free_port(), free_port()
+    ensure_topics(settings)
+    env = _env(settings, worker_metrics_port=str(taken), silver_idle_interval_s="0.1")
+    children = Children(env, settings.data_dir / "logs")
+    try:
+        children.start("worker-0", "worker")
+        eventually(lambda: _metrics(taken), until=lambda text: "scout_" in text, timeout=90,
+                   what="the first worker's metrics")
+        clash = subprocess.run([sys.executable, "-m", "scout.cli.main", "worker"], env=env, capture_output=True,
+                               text=True, timeout=90)
+        assert clash.returncode == 2  # fails fast instead of running with no metrics
+        message = " ".join(clash.stderr.split())
+        assert f"127.0.0.1:{taken}" in message and "SCOUT_WORKER_METRICS_PORT" in message
+
+        children.env = {**env, "SCOUT_WORKER_METRICS_PORT": str(second)}
+        children.start("worker-1", "worker")
+        eventually(lambda: _metrics(second), until=lambda text: "scout_" in text, timeout=90,
+                   what="the second worker's metrics")
+        members = eventually(lambda: _group_members(settings), until=lambda n: n == 2, timeout=90,
+                             what="both workers in the consumer group")
+        assert members == 2 and _metrics(taken) and not children.dead()
+    finally:
+        stop_and_show_logs(children)
+
+
+def _metrics(port: int) -> str:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+    except httpx.HTTPError:
+        return ""
+    return response.text if response.status_code == 200 else ""
+
+
+def _group_members(settings: Settings) -> int:
+    client = connect(settings)
+    try:
+        return len(client.describe_groups([settings.stream_app_id])[settings.stream_app_id]["members"])
+    finally:
+        client.close()
