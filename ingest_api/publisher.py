@@ -210,17 +210,20 @@ class Publisher:
             accumulator.fail_all(PublishUnavailable("producer discarded after a failed send"))
         await _quiet_stop(producer)
 
-    async def ready(self) -> bool:
+    async def ready(self) -> str | None:
+        """None when Kafka answers and the transactions topic exists; otherwise why not, for /readyz."""
         if self._producer is None and not await self.start():
-            return False
+            return "unreachable"
         producer = self._producer
         if producer is None:
-            return False
+            return "unreachable"
         try:
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
-            return True
+            cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
         except Exception:
-            return False
+            return "unreachable"
+        if self.settings.topic not in cluster.topics():
+            return f"topic {self.settings.topic} missing: run `scout topics create`"
+        return None
 
 
 def _headers(envelope: Envelope) -> list[tuple[str, bytes]]:

@@ -31,6 +31,8 @@ app.add_typer(products_app, name="products")
 tokens_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke device tokens of the ingest API.")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(quality_app, name="quality")
+topics_app = typer.Typer(no_args_is_help=True, help="Scout's Kafka topics.")
+app.add_typer(topics_app, name="topics")
 app.command()(simulate)
 app.command()(uat)
 console = Console()
@@ -135,6 +137,31 @@ def migrate(status: Annotated[bool, typer.Option("--status", help="Only show wha
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
     console.print(f"applied {len(applied)} migration(s): {applied}" if applied else "database is up to date")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the transactions topic (SCOUT_TOPIC_PARTITIONS partitions) and the dead-letter topic when missing.
+
+    Needed once per deployment on a broker that does not create topics by itself (auto.create.topics.enable=false,
+    the usual production setting); `scout up` does it for its embedded broker.
+    """
+    from kafka.errors import KafkaError
+
+    from scout.kafka import ensure_topics
+
+    settings = _settings()
+    wanted = [settings.topic, settings.dead_letter_topic]
+    try:
+        created = ensure_topics(settings)
+    except KafkaError as exc:
+        err.print(f"[red]Kafka error ({settings.kafka_bootstrap}):[/] {exc!r}\n"
+                  "Check SCOUT_KAFKA_BOOTSTRAP and that the broker is up.")
+        raise typer.Exit(1) from None
+    for topic in wanted:
+        partitions = settings.topic_partitions if topic == settings.topic else 1
+        state = "created" if topic in created else "already exists"
+        console.print(f"{topic}: {state}" + (f" ({partitions} partition(s))" if topic in created else ""))
 
 
 @app.command()

@@ -17,10 +17,10 @@ from scout.cli.processes import Children, child_env
 from scout.kafka import ensure_topics
 from scout.services import free_port
 from scout.settings import Settings
-from scout.verify.kafka import connect
+from scout.verify.kafka import connect, partition_counts
 from tests.conftest import eventually
 from tests.e2e.workers import api_process, stop_and_show_logs, worker_processes
-from tests.factories import envelope, tx_dict
+from tests.factories import bearer, envelope, tx_dict
 
 
 def _stop(children: Children, name: str) -> int:
@@ -121,5 +121,53 @@ def _group_members(settings: Settings) -> int:
     client = connect(settings)
     try:
         return len(client.describe_groups([settings.stream_app_id])[settings.stream_app_id]["members"])
+    finally:
+        client.close()
+
+
+def test_api_is_not_ready_until_scout_topics_create_made_the_topics(settings: Settings) -> None:
+    """The harness's Apache Kafka has auto.create.topics.enable=false, as a production broker usually has."""
+    port = free_port()
+    env = _env(settings, api_port=str(port))
+    children = Children(env, settings.data_dir / "logs")
+    children.start("api", "api")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        missing = eventually(lambda: _get(f"{url}/readyz"), until=lambda r: r is not None, timeout=60,
+                             what="the API to answer")
+        assert missing is not None and missing.status_code == 503
+        reason = missing.json()["checks"]["kafka"]
+        assert settings.topic in reason and "scout topics create" in reason
+
+        created = subprocess.run([sys.executable, "-m", "scout.cli.main", "topics", "create"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert created.returncode == 0, created.stderr
+        assert settings.topic in created.stdout and settings.dead_letter_topic in created.stdout
+        again = subprocess.run([sys.executable, "-m", "scout.cli.main", "topics", "create"], env=env,
+                               capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0 and "already" in again.stdout
+
+        ready = eventually(lambda: _get(f"{url}/readyz"), until=lambda r: r is not None and r.status_code == 200,
+                           timeout=60, what="the API ready once the topics exist")
+        assert ready is not None and ready.json()["checks"]["kafka"] == "ok"
+        posted = httpx.post(f"{url}/v1/transactions", json=tx_dict(1), timeout=10,
+                            headers=bearer(settings.database_dsn()))
+        assert posted.status_code == 202, posted.text
+        assert _partitions(settings) == {settings.topic: settings.topic_partitions, settings.dead_letter_topic: 1}
+    finally:
+        stop_and_show_logs(children)
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.HTTPError:
+        return None
+
+
+def _partitions(settings: Settings) -> dict[str, int]:
+    client = connect(settings)
+    try:
+        return partition_counts(client, [settings.topic, settings.dead_letter_topic])
     finally:
         client.close()
