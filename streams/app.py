@@ -15,6 +15,7 @@ import threading
 
 import faust
 
+from observability.logs import summarise_repeats
 from observability.serve import serve_metrics
 from scout.settings import Settings
 from streams.bronze.agent import register_bronze
@@ -72,6 +73,10 @@ class Worker(faust.Worker):
     """A Faust worker that exits on its own when a stop signal did not stop it within ``stop_timeout_s``."""
 
     stop_timeout_s: float = 20.0
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        summarise_repeats(logger.handlers)  # a broker outage: a few lines with counts, not thousands
 
     def _schedule_shutdown(self, signal: signal.Signals) -> None:
         if not self._signal_stop_time:

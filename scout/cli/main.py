@@ -57,6 +57,9 @@ def _logging(settings: Settings) -> None:
     # httpx logs every request's full URL at INFO: the alert webhook's URL carries credentials
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    from observability.logs import summarise_repeats
+
+    summarise_repeats(logging.getLogger().handlers)  # a broker outage: a few lines with counts, not thousands
 
 
 @contextlib.contextmanager
