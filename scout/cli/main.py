@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jobs.names import JOB_NAMES
 from scout.cli.quality import quality_app
 from scout.cli.simulate import simulate, uat
 from scout.settings import Settings
@@ -258,8 +259,8 @@ def jobs_list() -> None:
 
 
 @jobs_app.command("run")
-def jobs_run(name: str) -> None:
-    """Run one job now and print its result."""
+def jobs_run(name: Annotated[str, typer.Argument(help=f"The job: {', '.join(JOB_NAMES)}", metavar="NAME")]) -> None:
+    """Run one job now and print its result (`scout jobs list` says what each one does)."""
     from jobs.registry import JOBS, run_job
     from scout.db import open_pool
 
