@@ -142,7 +142,7 @@ def _traffic_then_summary(url: str, dsn: str, rate: float, duration: float, chil
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        return await post_transactions(url, Generator(int(time.time())), rate=rate,
+        return await post_transactions(url, Generator.live(int(time.time()), rate=rate), rate=rate,
                                        duration_s=duration or float("inf"), concurrency=8, stop=stop,
                                        token=token)
 
