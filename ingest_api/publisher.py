@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -205,22 +206,44 @@ class Publisher:
         async with self._lock:
             if self._producer is producer:
                 self._producer = None
+        sender = getattr(getattr(producer, "_sender", None), "sender_task", None)
+        if sender is not None and not sender.done():  # first stop sending, then fail what is left
+            sender.cancel()
+            await asyncio.wait([sender], timeout=self.settings.produce_timeout_s)
         accumulator = getattr(producer, "_message_accumulator", None)
         if accumulator is not None:
-            accumulator.fail_all(PublishUnavailable("producer discarded after a failed send"))
+            _fail_buffered(accumulator, PublishUnavailable("producer discarded after a failed send"))
         await _quiet_stop(producer)
 
-    async def ready(self) -> bool:
+    async def ready(self) -> str | None:
+        """None when Kafka answers and the transactions topic exists; otherwise why not, for /readyz."""
         if self._producer is None and not await self.start():
-            return False
+            return "unreachable"
         producer = self._producer
         if producer is None:
-            return False
+            return "unreachable"
         try:
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
-            return True
+            cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=2)
         except Exception:
-            return False
+            return "unreachable"
+        if self.settings.topic not in cluster.topics():
+            return f"topic {self.settings.topic} missing: run `scout topics create`"
+        return None
+
+
+def _fail_buffered(accumulator: Any, exc: PublishUnavailable) -> None:
+    """Fail every batch the producer still holds, and mark each failure seen: a request that already gave up
+    on its send will not look at it, and asyncio would log each as "Future exception was never retrieved"."""
+    queued = [b for batches in accumulator._batches.values() for b in batches]
+    batches = queued + list(accumulator._pending_batches)
+    # A batch sent once and queued again for a retry still carries aiokafka's done-callback that removes it from
+    # the pending set: put it there, or failing it raises KeyError in that callback (aiokafka 0.14).
+    accumulator._pending_batches.update(queued)
+    accumulator.fail_all(exc)
+    for batch in batches:
+        for future in (batch.future, batch._drain_waiter, *(f for f, _ in batch._msg_futures)):
+            if future.done() and not future.cancelled():
+                future.exception()
 
 
 def _headers(envelope: Envelope) -> list[tuple[str, bytes]]:

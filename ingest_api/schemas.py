@@ -67,3 +67,30 @@ class BatchResponse(BaseModel):
     duplicate: int
     rejected: int
     results: list[BatchItemResult]
+
+
+class UploadJob(BaseModel):
+    """An upload job (202 when it starts, 200 when read): its state, why it ended, and its counts."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0b6f8f8e-3c57-4b7e-9a53-2f0f0d3f0c11", "filename": "online_retail_II.csv", "state": "succeeded",
+        "reason": None, "resumes": 0, "rows_read": 1000, "rows_accepted": 990, "rows_duplicate": 4,
+        "rows_rejected": 6, "transactions_published": 52, "last_published_invoice": "489485",
+        "created_at": "2026-01-05T08:00:00Z", "updated_at": "2026-01-05T08:00:03Z",
+        "finished_at": "2026-01-05T08:00:03Z"}]})
+
+    id: str = Field(description="The job id (a UUID); `/v1/uploads/{id}`, `/events` and `/errors.csv` follow it.")
+    filename: str
+    state: Literal["running", "succeeded", "stopped", "failed"] = Field(
+        description="`stopped`: the circuit breaker tripped (see `reason`); `failed`: the job could not go on.")
+    reason: str | None = Field(description="Why the job stopped or failed; null while running or when it succeeded.")
+    resumes: int = Field(description="How often another API process resumed it after the one running it died.")
+    rows_read: int = Field(description="Lines read from the file (the header not counted).")
+    rows_accepted: int = Field(description="Lines published as part of a transaction.")
+    rows_duplicate: int = Field(description="Lines repeating one already read; listed in `errors.csv`.")
+    rows_rejected: int = Field(description="Invalid lines; listed with the column and reason in `errors.csv`.")
+    transactions_published: int = Field(description="Invoices published to Kafka (acknowledged, acks=all).")
+    last_published_invoice: str | None = Field(description="The last invoice acknowledged: where a resume goes on.")
+    created_at: str = Field(description="ISO 8601 with time zone.")
+    updated_at: str
+    finished_at: str | None

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -42,6 +42,7 @@ class FeedParams:
     seed: int
     faults: str = ""
     duration_s: float | None = None
+    clock: Literal["live", "simulated"] = "live"  # live: stamped now, at real time; simulated: from 2026-01-05
 
 
 @dataclass
@@ -96,7 +97,8 @@ class Feed:
                 "last_error": self.last_error}
 
     async def _run(self, params: FeedParams, plan: FaultPlan) -> None:
-        gen, n = Generator(params.seed), 0
+        gen = Generator.live(params.seed, rate=params.rate) if params.clock == "live" else Generator(params.seed)
+        n = 0
         try:
             while params.duration_s is None or time.monotonic() - self._started < params.duration_s:
                 delay = self._started + n / params.rate - time.monotonic()

@@ -9,6 +9,10 @@ Example::
     gen = Generator(seed=42)
     tx = gen.transaction(0)          # a dict in the pos.transactions.v1 shape
     gen.transaction(0) == tx         # any n, any order: same result
+    live = Generator.live(42, rate=20)   # transaction n stamped now + n/20 s: a feed sent at 20/s runs at real time
+
+The default clock is simulated and deterministic (from Monday 2026-01-05 00:00 UTC, ``per_day`` transactions a
+simulated day along the daily and weekly curves): what UAT and the benchmarks replay with a seed.
 """
 
 from __future__ import annotations
@@ -86,10 +90,11 @@ class Generator:
     """Transaction n of a seed's stream: ``transaction(n)`` (pure function of seed and n)."""
 
     def __init__(self, seed: int = 42, *, stores: int = 20, per_day: int = 12_000,
-                 start: datetime | None = None) -> None:
+                 start: datetime | None = None, rate: float | None = None) -> None:
         self.seed = seed
         self.per_day = per_day
         self.start = start or datetime(2026, 1, 5, tzinfo=UTC)  # a Monday, 00:00 UTC
+        self.rate = rate  # set: a live clock, transaction n at start + n/rate seconds
         rng = random.Random(seed)
         self.store_list = self._stores(rng, stores)
         self.stores = [s.store_id for s in self.store_list]
@@ -121,8 +126,19 @@ class Generator:
                                             tier, price))
         return products
 
+    @classmethod
+    def live(cls, seed: int, *, rate: float, start: datetime | None = None, stores: int = 20) -> Generator:
+        """A live clock: transaction n is stamped ``start`` (default: now) + n/``rate`` seconds, so a feed that
+        sends at ``rate`` per second carries the current time and runs at real time."""
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        return cls(seed, stores=stores, start=start or datetime.now(UTC), rate=rate)
+
     def timestamp(self, n: int) -> datetime:
-        """Monotone in n: the n-th arrival of a week-periodic traffic curve at ``per_day`` a day."""
+        """Monotone in n: the n-th arrival of a week-periodic traffic curve at ``per_day`` a day (simulated
+        clock), or ``start`` + n/rate seconds (live clock)."""
+        if self.rate is not None:
+            return self.start + timedelta(seconds=n / self.rate)
         per_week = self.per_day * 7
         week, within = divmod(n, per_week)
         share = (within + 0.5) / per_week

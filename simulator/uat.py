@@ -57,6 +57,7 @@ class UatConfig:
     poison: int = 0  # poison messages written straight to the topic (needs kafka_bootstrap)
     kafka_bootstrap: str | None = None
     topic: str = "pos.transactions.v1"
+    catalogue_refresh_s: float = 5.0  # the workers' SCOUT_CATALOGUE_REFRESH_S: how stale their catalogue may be
 
 
 @dataclass
@@ -105,13 +106,26 @@ def wait_for_quality_run(dsn: str, since: datetime, *, timeout_s: float, interva
             time.sleep(interval_s)
 
 
-def find(dsn: str, hashes: list[str], keys: list[tuple[str, str]]) -> Found:
+def find(dsn: str, hashes: list[str], keys: list[tuple[str, str]], misspelt: dict[str, str] | None = None,
+         refresh_s: float = 5.0) -> Found:
+    """Where the hashes ended; ``misspelt`` (event hash -> the SKU of the product its line misspells) is judged
+    only against the products the workers could have known when each line was processed."""
+    misspelt = misspelt or {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         silver = {r[0]: bool(r[3]) for r in conn.execute(q("uat_silver"), {"hashes": hashes})}
         quarantine = {r[0]: list(r[1]) for r in conn.execute(q("uat_quarantine"), {"hashes": hashes})}
         dupes = [f"{r[0]}/{r[1]}" for r in conn.execute(q("uat_silver_keys"), {
             "stores": [k[0] for k in keys], "txns": [k[1] for k in keys]})]
-    return Found(silver, quarantine, dupes)
+        unjudged = frozenset(r[0] for r in conn.execute(q("uat_misspelt_unjudged"), {
+            "hashes": list(misspelt), "skus": list(misspelt.values()), "refresh_s": refresh_s}))
+    return Found(silver, quarantine, dupes, unjudged)
+
+
+def misspelt_products(expected: dict[int, FaultRecord], posted: PlanReport, gen: Generator) -> dict[str, str]:
+    """Event hash of each misspelt line's transaction -> the SKU of the product it misspells (its first line)."""
+    last = {a.n: a.event_hash for a in sorted(posted.answers, key=lambda a: (a.n, a.index)) if a.event_hash}
+    return {last[n]: gen.transaction(n)["items"][0]["product_id"] for n, r in expected.items()
+            if r.outcome == "linked_fuzzy" and n in last}
 
 
 def totals_after_refresh(dsn: str, *, timeout_s: float = 60.0) -> dict[str, Any]:
@@ -198,7 +212,7 @@ def run_uat(config: UatConfig, post: Callable[[Generator, FaultPlan], PlanReport
     gen = Generator(config.seed)
     keys = [(gen.transaction(n)["store_id"], gen.transaction(n)["transaction_id"]) for n in
             sorted({a.n for a in posted.answers})]
-    found = find(config.dsn, hashes, keys)
+    found = find(config.dsn, hashes, keys, misspelt_products(expected, posted, gen), config.catalogue_refresh_s)
     report.figures = {**_figures(posted, expected, found, settle_s), "quality_run_after_settle": quality_seen}
     report.checks = [
         Check("no_server_errors", not posted.errors and not any(s >= 500 for s in posted.by_status), posted.requests,

@@ -17,6 +17,7 @@ import threading
 import faust
 from faust.app.base import BootStrategy
 
+from observability.logs import summarise_repeats
 from observability.serve import serve_metrics
 from scout.settings import Settings
 from streams.bronze.consumer import BronzeConsumer
@@ -74,6 +75,10 @@ class Worker(faust.Worker):
 
     stop_timeout_s: float = 20.0
 
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        summarise_repeats(logger.handlers)  # a broker outage: a few lines with counts, not thousands
+
     def _schedule_shutdown(self, signal: signal.Signals) -> None:
         if not self._signal_stop_time:
             deadline = threading.Timer(self.stop_timeout_s, _exit_now, args=(self.stop_timeout_s,))
@@ -91,7 +96,8 @@ def _exit_now(after_s: float) -> None:
 
 def run_worker(app: faust.App, settings: Settings) -> None:
     """Run the worker in this process until SIGTERM/SIGINT (web server off, 127.0.0.1 if on)."""
-    serve_metrics(settings.metrics_host, settings.worker_metrics_port, process="worker")
+    serve_metrics(settings.metrics_host, settings.worker_metrics_port, process="worker",
+                  variable="SCOUT_WORKER_METRICS_PORT")
     worker = Worker(app, loglevel="warn" if settings.log_level == "warning" else settings.log_level)
     worker.stop_timeout_s = settings.worker_stop_timeout_s
     worker.execute_from_commandline()

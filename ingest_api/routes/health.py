@@ -1,4 +1,4 @@
-"""Liveness (/healthz: the process answers) and readiness (/readyz: Kafka and PostgreSQL reachable)."""
+"""Liveness (/healthz: the process answers) and readiness (/readyz: Kafka with the topic, PostgreSQL reachable)."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ async def _database_ok(pool: PoolDep) -> bool:
         return False
 
 
-@router.get("/readyz", summary="Readiness: Kafka and PostgreSQL reachable")
+@router.get("/readyz", summary="Readiness: Kafka reachable with the transactions topic, PostgreSQL reachable")
 async def readyz(publisher: PublisherDep, pool: PoolDep) -> JSONResponse:
-    kafka, database = await asyncio.gather(publisher.ready(), _database_ok(pool))
-    checks = {"kafka": "ok" if kafka else "unreachable", "database": "ok" if database else "unreachable"}
-    ready = kafka and database
+    kafka_problem, database = await asyncio.gather(publisher.ready(), _database_ok(pool))
+    checks = {"kafka": kafka_problem or "ok", "database": "ok" if database else "unreachable"}
+    ready = kafka_problem is None and database
     return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
                           status_code=200 if ready else 503)

@@ -6,7 +6,7 @@ The feed runs in the API process that answered ``start`` (with several uvicorn w
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -24,6 +24,10 @@ class StartFeed(BaseModel):
     seed: int = 42
     faults: Annotated[str, Field(max_length=1000, description='e.g. "exact_resend=0.05,bad_total=0.01"')] = ""
     duration_s: Annotated[float | None, Field(gt=0, description="Stop by itself after this long")] = None
+    clock: Annotated[Literal["live", "simulated"], Field(
+        description="`live`: transactions carry the current time and advance at real time; `simulated`: the "
+                    "deterministic clock of the seed (from 2026-01-05 00:00 UTC, a simulated day per 12,000 "
+                    "transactions), for repeatable runs")] = "live"
 
 
 class FeedStatus(BaseModel):
@@ -51,7 +55,8 @@ FeedDep = Annotated[Feed, Depends(_feed)]
              responses=error_responses(401, 403, 409, 422, 429, 503))
 async def start(body: StartFeed, feed: FeedDep) -> FeedStatus:
     try:
-        feed.start(FeedParams(rate=body.rate, seed=body.seed, faults=body.faults, duration_s=body.duration_s))
+        feed.start(FeedParams(rate=body.rate, seed=body.seed, faults=body.faults, duration_s=body.duration_s,
+                               clock=body.clock))
     except FeedRunning as exc:
         raise ApiError(409, "feed_running", str(exc)) from None
     except ValueError as exc:

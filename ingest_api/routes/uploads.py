@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from ingest_api.auth import Principal, require_scope
 from ingest_api.errors import ApiError
 from ingest_api.openapi import error_responses
+from ingest_api.schemas import UploadJob
 from ingest_api.uploads.mapping import PRESETS, Mapping, UploadFormatError
 from ingest_api.uploads.service import DONE_STATES, Uploads
 
@@ -46,7 +47,7 @@ async def _job(uploads: Uploads, job_id: UUID) -> dict[str, Any]:
     return _jsonable(job)
 
 
-@router.post("", status_code=202, responses=error_responses(401, 403, 413, 422, 429, 503),
+@router.post("", status_code=202, response_model=UploadJob, responses=error_responses(401, 403, 413, 422, 429, 503),
              summary="Upload a CSV of invoice lines (raw text/csv body or a multipart `file`, streamed to disk)",
              description="Answers 202 with the job once the file is stored; the job publishes one transaction per "
                          "invoice (source=bulk) and keeps counts; follow it at `/v1/uploads/{id}` or `/events`.")
@@ -80,7 +81,7 @@ async def _body(request: Request, filename: str) -> tuple[AsyncIterator[bytes], 
     return chunks(), filename or part.filename or ""
 
 
-@router.get("/{job_id}", responses=error_responses(401, 403, 404, 422, 429, 503),
+@router.get("/{job_id}", response_model=UploadJob, responses=error_responses(401, 403, 404, 422, 429, 503),
             summary="An upload job: state, reason and counts")
 async def get_upload(principal: Uploader, job_id: UUID, uploads: UploadsDep) -> JSONResponse:
     return JSONResponse(await _job(uploads, job_id))

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jobs.names import JOB_NAMES
 from scout.cli.bronze import bronze_app
 from scout.cli.config import database_dsn as _dsn
 from scout.cli.config import load_settings as _settings
@@ -35,6 +36,8 @@ tokens_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke dev
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(quality_app, name="quality")
 app.add_typer(bronze_app, name="bronze")
+topics_app = typer.Typer(no_args_is_help=True, help="Scout's Kafka topics.")
+app.add_typer(topics_app, name="topics")
 app.command()(simulate)
 app.command()(uat)
 console = Console()
@@ -47,6 +50,9 @@ def _logging(settings: Settings) -> None:
     # httpx logs every request's full URL at INFO: the alert webhook's URL carries credentials
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    from observability.logs import summarise_repeats
+
+    summarise_repeats(logging.getLogger().handlers)  # a broker outage: a few lines with counts, not thousands
 
 
 @contextlib.contextmanager
@@ -61,6 +67,42 @@ def _database_errors(dsn: str) -> Iterator[None]:
         err.print(f"[red]database error ({host}):[/] {str(exc).strip()}\n"
                   "Check SCOUT_DATABASE_URL and that `scout migrate` has run.")
         raise typer.Exit(1) from None
+
+
+def _data_dir(settings: Settings) -> None:
+    """Create SCOUT_DATA_DIR (and its parents) when missing; say which variable to fix when that fails."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        err.print(f"[red]cannot create the data folder {settings.data_dir.absolute()}:[/] {exc.strerror}\n"
+                  "Set SCOUT_DATA_DIR to a folder this user can create or write.")
+        raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def _metrics_port() -> Iterator[None]:
+    """A metrics port that is taken: the message names the variable to set, exit 2 (nothing started yet)."""
+    from observability.serve import MetricsPortTaken
+
+    try:
+        yield
+    except MetricsPortTaken as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
+def _exit_0_on_sigterm() -> None:
+    """SIGTERM is the ordinary way to stop a service: after the process has shut down cleanly it exits 0.
+
+    uvicorn handles the signal itself and, once shut down, restores this handler and raises the signal again;
+    the scheduler's blocking loop is left through the SystemExit below.
+    """
+    import signal
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 @app.command()
@@ -85,6 +127,31 @@ def migrate(status: Annotated[bool, typer.Option("--status", help="Only show wha
     console.print(f"applied {len(applied)} migration(s): {applied}" if applied else "database is up to date")
 
 
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the transactions topic (SCOUT_TOPIC_PARTITIONS partitions) and the dead-letter topic when missing.
+
+    Needed once per deployment on a broker that does not create topics by itself (auto.create.topics.enable=false,
+    the usual production setting); `scout up` does it for its embedded broker.
+    """
+    from kafka.errors import KafkaError
+
+    from scout.kafka import ensure_topics
+
+    settings = _settings()
+    wanted = [settings.topic, settings.dead_letter_topic]
+    try:
+        created = ensure_topics(settings)
+    except KafkaError as exc:
+        err.print(f"[red]Kafka error ({settings.kafka_bootstrap}):[/] {exc!r}\n"
+                  "Check SCOUT_KAFKA_BOOTSTRAP and that the broker is up.")
+        raise typer.Exit(1) from None
+    for topic in wanted:
+        partitions = settings.topic_partitions if topic == settings.topic else 1
+        state = "created" if topic in created else "already exists"
+        console.print(f"{topic}: {state}" + (f" ({partitions} partition(s))" if topic in created else ""))
+
+
 @app.command()
 def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
     """Run the ingest API (FastAPI under uvicorn) on SCOUT_API_HOST:SCOUT_API_PORT.
@@ -100,6 +167,8 @@ def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] =
 
     settings = _settings()
     _logging(settings)
+    _data_dir(settings)
+    _exit_0_on_sigterm()
     if workers > 1 or os.environ.get(ENV):
         prepare_directory(Path(os.environ.get(ENV) or settings.data_dir / "metrics" / "api").absolute())
     if workers == 1:
@@ -112,23 +181,19 @@ def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] =
                     log_level=settings.log_level, access_log=False)
 
 
-def _stop_before_start(signum: int, frame: object) -> None:
-    raise SystemExit(0)  # told to stop before anything started: nothing to hand over
-
-
 @app.command()
 def worker(
     silver: Annotated[bool, typer.Option(help="Also run the silver loop in this worker.")] = True,
 ) -> None:
     """Run a stream worker (Faust): the bronze consumer and the silver loop."""
-    import signal
-
-    signal.signal(signal.SIGTERM, _stop_before_start)  # until Faust installs its own handler
+    _exit_0_on_sigterm()  # a worker told to stop while still starting; Faust installs its own handler later
     from streams.app import create_app, run_worker
 
     settings = _settings()
+    _data_dir(settings)
     sys.argv = sys.argv[:1]  # Faust reads argv; keep it from seeing ours
-    run_worker(create_app(settings, silver=silver), settings)
+    with _metrics_port():
+        run_worker(create_app(settings, silver=silver), settings)
 
 
 @app.command()
@@ -142,7 +207,10 @@ def scheduler() -> None:
     _dsn(settings)
     from observability.serve import serve_metrics
 
-    serve_metrics(settings.metrics_host, settings.scheduler_metrics_port, process="scheduler")
+    with _metrics_port():
+        serve_metrics(settings.metrics_host, settings.scheduler_metrics_port, process="scheduler",
+                      variable="SCOUT_SCHEDULER_METRICS_PORT")
+    _exit_0_on_sigterm()
     with open_pool(settings, name="scheduler", max_size=4) as pool:
         sched = build_scheduler(settings, pool)
         try:
@@ -176,8 +244,8 @@ def jobs_list() -> None:
 
 
 @jobs_app.command("run")
-def jobs_run(name: str) -> None:
-    """Run one job now and print its result."""
+def jobs_run(name: Annotated[str, typer.Argument(help=f"The job: {', '.join(JOB_NAMES)}", metavar="NAME")]) -> None:
+    """Run one job now and print its result (`scout jobs list` says what each one does)."""
     from jobs.registry import JOBS, run_job
     from scout.db import open_pool
 

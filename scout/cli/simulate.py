@@ -173,7 +173,8 @@ def uat(
     config = UatConfig(url=url, token=token, dsn=database_url, rate=rate, duration_s=duration, seed=seed,
                        faults=faults, expect_faults=expect_faults, settle_timeout_s=settle_timeout,
                        quality_wait_s=quality_wait, concurrency=concurrency, poison=poison,
-                       kafka_bootstrap=kafka_bootstrap, topic=topic)
+                       kafka_bootstrap=kafka_bootstrap, topic=topic,
+                       catalogue_refresh_s=_catalogue_refresh_s())
     try:
         result = run_uat(config, post=lambda gen, plan: post_with_progress(
             url, gen, plan, rate=rate, duration=duration, token=token, concurrency=concurrency))
@@ -190,3 +191,14 @@ def uat(
         console.print(f"report written to {report}")
     console.print("[green]UAT passed[/]" if result.passed else "[red]UAT failed[/]")
     raise typer.Exit(0 if result.passed else 1)
+
+
+def _catalogue_refresh_s() -> float:
+    """The workers' catalogue refresh (SCOUT_CATALOGUE_REFRESH_S, as the deployment sets it) for judging
+    misspellings; the default when the environment does not say."""
+    from scout.settings import Settings
+
+    try:
+        return Settings().catalogue_refresh_s
+    except ValueError:
+        return Settings.model_fields["catalogue_refresh_s"].default

@@ -41,6 +41,15 @@ def _ensure_database(pg: EmbeddedPostgres) -> str:
     return pg.dsn(DATABASE) if exists else pg.create_database(DATABASE)
 
 
+def _port(wanted: int) -> int:
+    """The configured port, or a free one when another process holds it (0 stays 0: off)."""
+    return wanted if wanted == 0 or not port_open("127.0.0.1", wanted) else free_port()
+
+
+def _metrics_url(host: str, port: int) -> str:
+    return f"http://{host}:{port}/metrics" if port else "off"
+
+
 def _api_ready(url: str) -> bool:
     try:
         return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
@@ -80,7 +89,8 @@ def run_up(settings: Settings, *, duration: float, rate: float, console: Console
     data = settings.data_dir.absolute()
     pg = EmbeddedPostgres(data / "pg", port=free_port())
     broker = TansuBroker(data / "tansu")
-    api_port = settings.api_port if not port_open("127.0.0.1", settings.api_port) else free_port()
+    api_port = _port(settings.api_port)
+    worker_metrics, scheduler_metrics = _port(settings.worker_metrics_port), _port(settings.scheduler_metrics_port)
     children: Children | None = None
     stop = asyncio.Event()
     try:
@@ -99,7 +109,8 @@ def run_up(settings: Settings, *, duration: float, rate: float, console: Console
         reset_offsets(run_settings, dsn)  # the in-memory broker starts empty: land its partitions from 0
         env = child_env(database_url=dsn, kafka_bootstrap=bootstrap, api_port=str(api_port),
                         data_dir=str(data), log_level=settings.log_level,
-                        kafka_idempotence="false")
+                        kafka_idempotence="false", worker_metrics_port=str(worker_metrics),
+                        scheduler_metrics_port=str(scheduler_metrics))
         children = Children(env, data / "logs")
         children.start("api", "api")
         children.start("worker", "worker")
@@ -110,6 +121,8 @@ def run_up(settings: Settings, *, duration: float, rate: float, console: Console
 [bold green]Scout is running[/]
   ingest API     {url}/v1/transactions   (docs: {url}/docs)
   API metrics    {url}/metrics/
+  worker metrics {_metrics_url(settings.metrics_host, worker_metrics)}
+  scheduler      {_metrics_url(settings.metrics_host, scheduler_metrics)}
   PostgreSQL     {dsn}
   Kafka (Tansu)  {bootstrap}   topic {settings.topic}
   device token   {token}   (ingest scope, all stores: `Authorization: Bearer ...`)
@@ -132,7 +145,7 @@ def _traffic_then_summary(url: str, dsn: str, rate: float, duration: float, chil
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        return await post_transactions(url, Generator(int(time.time())), rate=rate,
+        return await post_transactions(url, Generator.live(int(time.time()), rate=rate), rate=rate,
                                        duration_s=duration or float("inf"), concurrency=8, stop=stop,
                                        token=token)
 

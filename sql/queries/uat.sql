@@ -49,3 +49,13 @@ SELECT count(*) FROM ops.quality_runs WHERE started_at >= %(since)s;
 -- Poison messages UAT wrote straight to the topic, found by their keys.
 SELECT convert_from(message_key, 'UTF8') AS key, reason FROM ops.dead_letters
 WHERE message_key = ANY(%(keys)s::bytea[]);
+
+-- name: uat_misspelt_unjudged
+-- Misspelt lines that could not have been linked by name: their product (by the SKU the simulator took off the
+-- line) was not in the catalogue, or entered it less than a worker's catalogue refresh before the transaction
+-- was written to silver (a worker loads new products every SCOUT_CATALOGUE_REFRESH_S).
+SELECT t.event_hash
+FROM unnest(%(hashes)s::text[], %(skus)s::text[]) AS m(event_hash, sku)
+JOIN silver.transactions t ON t.event_hash = m.event_hash
+LEFT JOIN silver.products p ON p.sku = m.sku
+WHERE p.product_key IS NULL OR p.created_at > t.processed_at - make_interval(secs => %(refresh_s)s);

@@ -65,7 +65,7 @@ def split(records: Sequence[ConsumerRecord]) -> tuple[list[BronzeRow], list[Dead
     return rows, dead
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(ConsumerRebalanceListener):
     def __init__(self, bronze: BronzeConsumer) -> None:
         self.bronze = bronze
 

@@ -8,6 +8,7 @@ import csv
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,12 @@ FAULTS = "exact_resend=0.05,conflicting_duplicate=0.03,malformed_json=0.03,missi
 
 @pytest.fixture
 def pipeline(settings: Settings) -> Iterator[tuple[Pipeline, dict[str, str]]]:
+    with _pipeline(settings, catalogue=True) as started:
+        yield started
+
+
+@contextmanager
+def _pipeline(settings: Settings, *, catalogue: bool) -> Iterator[tuple[Pipeline, dict[str, str]]]:
     ensure_topics(settings)
     port = free_port()
     env = child_env(
@@ -43,12 +50,8 @@ def pipeline(settings: Settings) -> Iterator[tuple[Pipeline, dict[str, str]]]:
     )
     _, token = cli_token(env, "--name", "uat feed", "--all-stores", "--rate-limit", "100000")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    catalogue = settings.data_dir / "catalogue.csv"  # a deployment knows its products before UAT
-    with catalogue.open("w", newline="") as out:
-        csv.writer(out).writerows([("sku", "name", "brand", "category"), *(
-            (p.product_id, p.name, p.brand, p.category) for p in Generator(17).products)])
-    subprocess.run([sys.executable, "-m", "scout.cli.main", "products", "import", str(catalogue)], env=env,
-                   check=True, capture_output=True, timeout=60)
+    if catalogue:  # a deployment that knows its products before UAT
+        _import_catalogue(settings.data_dir / "catalogue.csv", env)
     children = Children(env, settings.data_dir / "logs")
     for name in ("api", "worker", "scheduler"):
         children.start(name, name)
@@ -58,6 +61,33 @@ def pipeline(settings: Settings) -> Iterator[tuple[Pipeline, dict[str, str]]]:
         yield Pipeline(url, "", "", token), env
     finally:
         stop_and_show_logs(children)
+
+
+def _import_catalogue(path: Path, env: dict[str, str]) -> None:
+    with path.open("w", newline="") as out:
+        csv.writer(out).writerows([("sku", "name", "brand", "category"), *(
+            (p.product_id, p.name, p.brand, p.category) for p in Generator(17).products)])
+    subprocess.run([sys.executable, "-m", "scout.cli.main", "products", "import", str(path)], env=env,
+                   check=True, capture_output=True, timeout=60)
+
+
+def test_uat_on_a_fresh_deployment_judges_misspellings_only_against_products_it_had(
+        settings: Settings, tmp_path: Path) -> None:
+    """No catalogue: the products appear as lines with their SKUs arrive, so early misspellings have nothing to
+    be linked to. The UAT passes and says how many misspellings it judged and how many it could not."""
+    with _pipeline(settings, catalogue=False) as (pipeline, env):
+        report = tmp_path / "fresh.json"
+        done = subprocess.run(
+            [sys.executable, "-m", "scout.cli.main", "uat", "--url", pipeline.url, "--token", pipeline.token,
+             "--database-url", env["SCOUT_DATABASE_URL"], "--rate", "20", "--duration", "10", "--seed", "5",
+             "--faults", "misspelt_product=0.2", "--settle-timeout", "120", "--report", str(report)],
+            env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    checks = {c["name"]: c for c in orjson.loads(report.read_bytes())["checks"]}
+    detail = checks["faults_ended_where_expected"]["detail"]
+    assert "misspellings judged against the products in the catalogue when each line was processed" in detail
+    judged, unjudged = (int(part.split()[0]) for part in detail.rsplit(": ", 1)[1].split(", ")[:2])
+    assert unjudged > 0 and judged + unjudged == checks["faults_ended_where_expected"]["checked"]
 
 
 def _uat(env: dict[str, str], pipeline: Pipeline, report: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -15,7 +16,8 @@ from tests.conftest import eventually
 
 
 @contextmanager
-def worker_processes(settings: Settings, count: int = 1, **extra: str) -> Iterator[Children]:
+def worker_processes(settings: Settings, count: int = 1, *, log_dir: Path | None = None,
+                     **extra: str) -> Iterator[Children]:
     ensure_topics(settings)
     env = child_env(**{
         "database_url": settings.database_dsn(), "kafka_bootstrap": settings.kafka_bootstrap, "topic": settings.topic,
@@ -24,7 +26,7 @@ def worker_processes(settings: Settings, count: int = 1, **extra: str) -> Iterat
         "retry_max_backoff_s": "1", "worker_metrics_port": "0", "topic_partitions": str(settings.topic_partitions),
         **extra,
     })
-    children = Children(env, settings.data_dir / "logs")
+    children = Children(env, log_dir or settings.data_dir / "logs")
     for n in range(count):
         children.env = {**env, "SCOUT_WORKER_WEB_PORT": str(free_port())}
         children.start(f"worker-{n}", "worker")

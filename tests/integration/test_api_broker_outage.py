@@ -3,6 +3,7 @@ restarted with its data: the very same requests succeed and every event is on th
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import httpx
@@ -13,6 +14,7 @@ from scout.kafka import ensure_topics
 from scout.services.kafka import ApacheKafka
 from scout.settings import Settings
 from tests.conftest import eventually
+from tests.e2e.workers import api_process
 from tests.factories import bearer, topic_messages, tx_dict
 
 
@@ -59,3 +61,29 @@ def _retry(post: object) -> httpx.Response:
     """Resend while the answer is 503, as a device honouring Retry-After would (bounded by a deadline)."""
     return eventually(post, until=lambda r: r.status_code != 503, timeout=60,  # type: ignore[arg-type]
                       what="the request to be accepted after the broker came back", interval=0.5)
+
+
+def test_an_outage_reads_as_a_few_log_lines_with_counts(settings: Settings, own_broker: ApacheKafka) -> None:
+    """`scout api` as a process through a 15 s outage under traffic: aiokafka's connection errors are summarised
+    (the first of a kind, then how many more), and no stray traceback or never-retrieved future is logged."""
+    settings = settings.model_copy(update={"kafka_bootstrap": own_broker.bootstrap, "produce_timeout_s": 1.0})
+    with api_process(settings) as (url, _, children):
+        headers = bearer(settings.database_dsn())
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+            assert client.post("/v1/transactions", json=tx_dict(1)).status_code == 202
+            own_broker.stop()
+            outage_started, n, answers = time.monotonic(), 2, Counter[int]()
+            while time.monotonic() - outage_started < 15:  # bounded traffic through the outage
+                answers[client.post("/v1/transactions", json=tx_dict(n)).status_code] += 1
+                answers[client.get("/readyz").status_code] += 1
+                n += 1
+            own_broker.start(keep_data=True)
+            eventually(lambda: client.get("/readyz").status_code, until=lambda s: s == 200, timeout=60,
+                       what="the API ready again")
+            assert _retry(lambda: client.post("/v1/transactions", json=tx_dict(n))).status_code == 202
+        assert answers[503] > 0
+        log = children.running[0].log.read_text(errors="replace")
+    problems = [line for line in log.splitlines() if " ERROR " in line or " WARNING " in line or " CRITICAL " in line]
+    assert "Traceback" not in log and "never retrieved" not in log, log[-5000:]
+    assert len(problems) <= 40, f"{len(problems)} error/warning lines:\n" + "\n".join(problems[:60])
+    assert any("more in the last" in line for line in problems), "\n".join(problems[:60])

@@ -27,8 +27,8 @@ class FakePublisher:
     async def stop(self) -> None:
         return None
 
-    async def ready(self) -> bool:
-        return not self.down
+    async def ready(self) -> str | None:
+        return "unreachable" if self.down else None
 
     async def publish(self, envelope: Envelope) -> Ack:
         (result,) = await self.publish_many([envelope])

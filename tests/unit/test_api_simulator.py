@@ -4,12 +4,14 @@ rate, faults that break the contract are counted as rejected, stop ends it, stat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from ingest_api.app import create_app
 from scout.settings import Settings
+from simulator.generator import Generator
 from tests.conftest import eventually
 from tests.unit.fakes import FakeIdempotency, FakePublisher, FakeTokens
 
@@ -68,3 +70,31 @@ def test_a_bad_fault_plan_is_refused_and_a_down_broker_is_counted(
                         until=lambda s: s["errors"] >= 5, timeout=20, what="publish errors counted")
     assert status["published"] == 0 and "did not acknowledge" in status["last_error"]
     assert client.post("/v1/simulator/stop", headers=admin).status_code == 200
+
+
+def test_the_feed_is_stamped_with_the_current_time_and_runs_at_real_time(
+        setup: tuple[TestClient, FakePublisher, FakeTokens]) -> None:
+    client, publisher, tokens = setup
+    admin = _auth(tokens.add(scopes=("admin",)))
+    before = datetime.now(UTC)
+    assert client.post("/v1/simulator/start", headers=admin, json={"rate": 50, "seed": 5}).status_code == 202
+    eventually(lambda: len(publisher.published), until=lambda n: n >= 50, timeout=20, what="50 published")
+    client.post("/v1/simulator/stop", headers=admin)
+    after = datetime.now(UTC)
+    stamps = sorted(e.transaction.ts for e in publisher.published)
+    assert before - timedelta(seconds=1) <= stamps[0] <= stamps[-1] <= after + timedelta(seconds=1)
+    # 50 a second for about a second: the clock moved about a second, not a simulated day's worth of minutes
+    assert stamps[-1] - stamps[0] < (after - before) + timedelta(seconds=1)
+
+
+def test_the_simulated_clock_stays_available(setup: tuple[TestClient, FakePublisher, FakeTokens]) -> None:
+    client, publisher, tokens = setup
+    admin = _auth(tokens.add(scopes=("admin",)))
+    started = client.post("/v1/simulator/start", headers=admin, json={"rate": 200, "seed": 5, "clock": "simulated"})
+    assert started.status_code == 202
+    eventually(lambda: len(publisher.published), until=lambda n: n >= 10, timeout=20, what="10 published")
+    client.post("/v1/simulator/stop", headers=admin)
+    first = min(e.transaction.ts for e in publisher.published)
+    assert first.date() == date(2026, 1, 5)
+    assert [e.transaction.ts for e in publisher.published[:10]] == [
+        Generator(5).timestamp(n) for n in range(10)]

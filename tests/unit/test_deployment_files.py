@@ -247,9 +247,8 @@ def test_one_shot_services(services: dict[str, Any]) -> None:
     assert services["migrate"]["command"] == ["migrate"]
     assert services["migrate"]["restart"] == "no"  # quoted in YAML: a bare `no` would be False
     assert services["topics"]["restart"] == "no"
-    topics = " ".join(services["topics"]["entrypoint"])
-    assert "from scout.kafka import ensure_topics" in topics
-    assert "ensure_topics(Settings())" in topics
+    assert services["topics"]["command"] == ["topics", "create"]  # `scout topics create`
+    assert "entrypoint" not in services["topics"]
 
 
 def test_long_running_scout_processes(services: dict[str, Any]) -> None:

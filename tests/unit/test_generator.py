@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from quality.rules import Thresholds, evaluate
 from scout.contract import Transaction
@@ -47,3 +47,12 @@ def test_timestamps_move_forward() -> None:
     stamps = [Transaction.model_validate(gen.transaction(n)).ts for n in range(100)]
     assert stamps[0] >= gen.start
     assert all(later > earlier for earlier, later in itertools.pairwise(stamps))
+
+
+def test_a_live_generator_starts_now_and_advances_at_its_rate() -> None:
+    before = datetime.now(UTC)
+    live = Generator.live(7, rate=20)
+    assert before <= live.timestamp(0) <= datetime.now(UTC)
+    assert live.timestamp(20) - live.timestamp(0) == timedelta(seconds=1)
+    assert live.transaction(3)["ts"] == live.timestamp(3).isoformat()
+    assert Generator(7).transaction(3)["items"] == live.transaction(3)["items"]  # same seed, same baskets

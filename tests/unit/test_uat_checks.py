@@ -52,8 +52,8 @@ def test_a_fault_that_ended_elsewhere_is_named() -> None:
     wrong = Found({**GOOD.silver, "h2": False, "h5": False}, {"h4b": ["conflicting_duplicate"]}, [])
     failures = check_faults(EXPECTED, ANSWERS, wrong).failures
     assert failures == ["n=2 bad_total (TXN-2): expected quarantine(line_sum_mismatch), found silver",
-                        "n=5 misspelt_product (TXN-5): the misspelt line is not linked by name (fuzzy or exact); "
-                        "is the product in the catalogue?"]
+                        "n=5 misspelt_product (TXN-5): the misspelt line is not linked by name (fuzzy or exact) "
+                        "although its product was in the catalogue"]
     accepted_4xx = [*ANSWERS[:4], Answer(3, 0, "missing_field", 202, "h3", False), *ANSWERS[5:]]
     assert any("expected 4xx, got [202]" in f for f in check_faults(EXPECTED, accepted_4xx, GOOD).failures)
 
@@ -73,3 +73,14 @@ def test_an_alert_no_fault_explains_fails() -> None:
     alerts = [{"rule": "negative_amount", "subject": "", "count": 2, "message": "below zero"}]
     check = check_alerts(alerts, EXPECTED, GOOD, ANSWERS)
     assert not check.passed and check.failures == ["negative_amount (-, count 2): below zero"]
+
+
+def test_a_misspelling_of_a_product_not_yet_in_the_catalogue_is_not_judged() -> None:
+    """A fresh deployment: the misspelt line came before any line had created its product, so no pipeline could
+    have linked it; the UAT must not fail for it, and says how many it did not judge."""
+    unlinked = Found({**GOOD.silver, "h5": False}, GOOD.quarantine, [], unjudged_misspelt=frozenset({"h5"}))
+    check = check_faults(EXPECTED, ANSWERS, unlinked)
+    assert check.passed, check.failures
+    assert "0 judged, 1 not (their product was not in the catalogue yet)" in check.detail
+    judged = check_faults(EXPECTED, ANSWERS, GOOD)
+    assert judged.passed and "1 judged, 0 not" in judged.detail
