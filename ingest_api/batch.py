@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from ingest_api.auth import Principal
-from ingest_api.errors import ApiError, invalid
+from ingest_api.bodies import check_document, read_transaction
+from ingest_api.errors import ApiError
 from ingest_api.idempotency import Outcome
 from ingest_api.publisher import Ack
 from ingest_api.schemas import BatchItemResult, BatchResponse
@@ -67,8 +67,8 @@ def split_items(body: bytes, content_type: str | None, max_items: int) -> list[A
 
 def _validate(raw: Any) -> Transaction:
     if isinstance(raw, bytes):
-        return Transaction.model_validate_json(raw)
-    return Transaction.model_validate(raw)
+        return read_transaction(raw)
+    return check_document(raw)
 
 
 def _rejected(index: int, error: ApiError) -> BatchItemResult:
@@ -97,8 +97,8 @@ def _plan(ingest: Ingest, principal: Principal, items: list[Any]) -> _Plan:
     for index, raw in enumerate(items):
         try:
             tx = _validate(raw)
-        except ValidationError as exc:
-            plan.results[index] = _rejected(index, invalid(exc))
+        except ApiError as exc:
+            plan.results[index] = _rejected(index, exc)
             continue
         refused = authorize(principal, tx)
         if refused is not None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from ingest_api.auth import Principal
-from ingest_api.errors import ApiError, invalid
+from ingest_api.bodies import read_transaction
+from ingest_api.errors import ApiError
 from ingest_api.idempotency import Outcome
 from ingest_api.publisher import Ack, Publisher
 from ingest_api.recent import RecentHashes
@@ -37,10 +36,7 @@ def parse_transaction(body: bytes) -> Transaction:
     if not body.strip():
         raise ApiError(422, "validation_error", "(body): a JSON transaction is required",
                        details=[{"field": "(body)", "reason": "empty body"}])
-    try:
-        return Transaction.model_validate_json(body)
-    except ValidationError as exc:
-        raise invalid(exc) from None
+    return read_transaction(body)
 
 
 def authorize(principal: Principal, tx: Transaction) -> ApiError | None:
