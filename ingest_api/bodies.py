@@ -3,6 +3,7 @@
 Example::
 
     tx = read_transaction(body)      # a Transaction, or ApiError 422 with every field path and reason
+    array_members(b'[{...}, {...}]')  # [b'{...}', b'{...}']: each member's own JSON, read alone
 
 The body is parsed once by jiter (the parser inside pydantic, about 1.5 µs for a 300-byte transaction) to
 check what the model alone does not see, then validated by the model from the raw JSON, so numbers are
@@ -11,13 +12,18 @@ read exactly and the error messages are the model's own.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Final
 
 import jiter
+import orjson
 from pydantic import ValidationError
 
 from ingest_api.errors import ApiError, invalid
 from scout.contract import Transaction, spelling_errors
+
+_SPACE: Final = frozenset(" \t\n\r")  # JSON's whitespace
+_SCANNER: Final = json.JSONDecoder()
 
 
 def refused(details: list[dict[str, str]]) -> ApiError:
@@ -25,15 +31,15 @@ def refused(details: list[dict[str, str]]) -> ApiError:
     return ApiError(422, "validation_error", f"{first['field']}: {first['reason']}", details=details)
 
 
-def _document(raw: bytes | str) -> Any:
+def _document(raw: bytes) -> Any:
     """The parsed JSON, or None when it is not valid JSON (the model then says why, in its own words)."""
     try:
-        return jiter.from_json(raw.encode() if isinstance(raw, str) else raw)
+        return jiter.from_json(raw)
     except ValueError:
         return None
 
 
-def read_transaction(raw: bytes | str) -> Transaction:
+def read_transaction(raw: bytes) -> Transaction:
     """One transaction from its JSON text; ApiError 422 naming each refused field."""
     errors = spelling_errors(_document(raw))
     if errors:
@@ -44,12 +50,51 @@ def read_transaction(raw: bytes | str) -> Transaction:
         raise invalid(exc) from None
 
 
-def check_document(document: Any) -> Transaction:
-    """One transaction already parsed (a member of a JSON array); the same checks as ``read_transaction``."""
-    errors = spelling_errors(document)
-    if errors:
-        raise refused(errors)
-    try:
-        return Transaction.model_validate(document)
-    except ValidationError as exc:
-        raise invalid(exc) from None
+def _unreadable(reason: str) -> ApiError:
+    return ApiError(422, "validation_error", f"(body): {reason}", details=[{"field": "(body)", "reason": reason}])
+
+
+def _skip(text: str, pos: int) -> int:
+    """The position after any JSON whitespace at ``pos``."""
+    while pos < len(text) and text[pos] in _SPACE:
+        pos += 1
+    return pos
+
+
+def array_members(body: bytes) -> list[bytes]:
+    """The raw JSON of each member of a JSON array, so that each is read alone, as NDJSON lines are.
+
+    A member that is valid JSON text but not a valid transaction (a lone surrogate such as "\\ud800", a
+    duplicate key, a bad field) is refused alone. Only an array whose structure cannot be followed (a
+    member that is not JSON at all, a missing comma) is refused whole. The standard library's scanner finds
+    where each member ends; it accepts lone surrogates, and bytes that are not UTF-8 travel through it as
+    they are (surrogateescape) for the member's own reading to refuse.
+    """
+    text = body.decode("utf-8", "surrogateescape")
+    pos = _skip(text, 0)
+    if text[pos:pos + 1] != "[":
+        try:
+            orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise _unreadable(f"invalid JSON: {exc}") from None
+        raise _unreadable("expected a JSON array of transactions")
+    members: list[bytes] = []
+    pos = _skip(text, pos + 1)
+    closed = text[pos:pos + 1] == "]"
+    while not closed:
+        try:
+            _, end = _SCANNER.raw_decode(text, pos)
+        except ValueError as exc:
+            raise _unreadable(f"invalid JSON: {exc}") from None
+        except RecursionError:
+            raise _unreadable("invalid JSON: nested too deeply") from None
+        members.append(text[pos:end].encode("utf-8", "surrogateescape"))
+        pos = _skip(text, end)
+        separator = text[pos:pos + 1]
+        if separator not in (",", "]"):
+            raise _unreadable(f"invalid JSON: expected ',' or ']' at char {pos} (member {len(members) - 1})")
+        closed = separator == "]"
+        pos = _skip(text, pos + 1)
+    if pos != len(text):
+        raise _unreadable(f"invalid JSON: unexpected data after the array at char {pos}")
+    return members

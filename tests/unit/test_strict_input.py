@@ -111,3 +111,40 @@ def test_the_checked_money_fields_are_the_money_fields_of_the_contract() -> None
     schema = Transaction.model_json_schema()
     assert money(schema) == set(MONEY_FIELDS)
     assert money(schema["$defs"]["LineItem"]) == set(ITEM_MONEY_FIELDS)
+
+
+# --- a batch answers item by item in both forms -------------------------------------------------------------
+
+LONE_SURROGATE = _raw(payload(transaction_id="TXN-BAD", customer_segment="\ud800"))  # json.dumps escapes it
+assert b"\\ud800" in LONE_SURROGATE
+NOT_UTF8 = _raw(payload(transaction_id="TXN-BAD", customer_segment="CAFE")).replace(b"CAFE", b"caf\xe9")
+
+
+@pytest.mark.parametrize("bad", [LONE_SURROGATE, NOT_UTF8], ids=["lone-surrogate", "not-utf8"])
+def test_a_bad_member_of_a_json_array_is_rejected_alone_as_in_ndjson(client: TestClient, publisher: FakePublisher,
+                                                                     bad: bytes) -> None:
+    members = [_raw(payload(transaction_id="TXN-A")), bad, _raw(payload(transaction_id="TXN-B"))]
+    as_array = _batch(client, members, ndjson=False)
+    assert (as_array["accepted"], as_array["rejected"]) == (2, 1), as_array
+    assert [r["status"] for r in as_array["results"]] == ["accepted", "rejected", "accepted"]
+    assert as_array["results"][1]["reason"] == "validation_error"
+    assert as_array["results"][1]["details"][0]["field"] == "(body)"
+    assert [e.transaction.transaction_id for e in publisher.published] == ["TXN-A", "TXN-B"]
+
+    as_ndjson = _batch(client, members, ndjson=True)  # the same items again: known hashes, the same verdicts
+
+    def verdicts(answer: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [(r["index"], r.get("reason"), r.get("details"), r.get("event_hash")) for r in answer["results"]]
+
+    assert verdicts(as_array) == verdicts(as_ndjson)
+
+
+@pytest.mark.parametrize("body", [b"[", b"[{}", b"[{} {}]", b"[{},]", b"[{}] x", b"[" * 100_000, b'{"a": 1}', b"[]"],
+                         ids=["open", "unclosed", "no-comma", "trailing-comma", "trailing-data", "deep", "object",
+                              "empty"])
+def test_an_array_whose_structure_cannot_be_followed_is_422_whole(client: TestClient, publisher: FakePublisher,
+                                                                  body: bytes) -> None:
+    response = client.post("/v1/transactions:batch", content=body, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["field"] == "(body)"
+    assert publisher.published == []
