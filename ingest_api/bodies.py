@@ -6,13 +6,16 @@ Example::
     array_members(b'[{...}, {...}]')  # [b'{...}', b'{...}']: each member's own JSON, read alone
 
 The body is parsed once by jiter (the parser inside pydantic, about 1.5 µs for a 300-byte transaction) to
-check what the model alone does not see, then validated by the model from the raw JSON, so numbers are
-read exactly and the error messages are the model's own.
+check what the model alone does not see (a key given twice, spellings outside the contract), then
+validated by the model from the raw JSON, so numbers are read exactly and the error messages are the
+model's own.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any, Final
 
 import jiter
@@ -31,16 +34,57 @@ def refused(details: list[dict[str, str]]) -> ApiError:
     return ApiError(422, "validation_error", f"{first['field']}: {first['reason']}", details=details)
 
 
-def _document(raw: bytes) -> Any:
-    """The parsed JSON, or None when it is not valid JSON (the model then says why, in its own words)."""
+class _Object(dict[str, Any]):
+    """A JSON object as the standard library read it, with the keys it held more than once."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    found = _Object(pairs)
+    if len(found) != len(pairs):
+        found.duplicates = tuple(key for key, n in Counter(key for key, _ in pairs).items() if n > 1)
+    return found
+
+
+def _duplicate_paths(node: Any, path: str = "") -> Iterator[str]:
+    prefix = f"{path}." if path else ""
+    if isinstance(node, _Object):
+        yield from (prefix + key for key in node.duplicates)
+        for key, value in node.items():
+            yield from _duplicate_paths(value, prefix + key)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _duplicate_paths(value, f"{prefix}{index}")
+
+
+def _duplicates(raw: bytes, found: str) -> ApiError:
+    """422 naming every key given twice. Only on this rare path is the body read again (by the standard
+    library, which keeps every pair) to find where they are; ``found`` is jiter's message, the fallback."""
     try:
-        return jiter.from_json(raw)
-    except ValueError:
+        paths = list(_duplicate_paths(json.loads(raw.decode("utf-8", "surrogateescape"), object_pairs_hook=_object)))
+    except (ValueError, RecursionError):
+        paths = []
+    if not paths:
+        key = found.split('"')[1] if found.count('"') >= 2 else "(body)"
+        paths = [key]
+    return refused([{"field": path, "reason": f'duplicate key "{path.rsplit(".", 1)[-1]}": the body is ambiguous; '
+                                              "send each key once"} for path in paths])
+
+
+def _document(raw: bytes) -> Any:
+    """The parsed JSON, or None when it is not valid JSON (the model then says why, in its own words).
+    A key given twice in one object is refused: which value was meant is a guess (most parsers keep the last)."""
+    try:
+        return jiter.from_json(raw, catch_duplicate_keys=True)
+    except ValueError as exc:
+        if str(exc).startswith("Detected duplicate key"):
+            raise _duplicates(raw, str(exc)) from None
         return None
 
 
 def read_transaction(raw: bytes) -> Transaction:
-    """One transaction from its JSON text; ApiError 422 naming each refused field."""
+    """One transaction from its JSON text; ApiError 422 naming each refused field (or duplicated key)."""
     errors = spelling_errors(_document(raw))
     if errors:
         raise refused(errors)

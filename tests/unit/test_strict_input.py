@@ -148,3 +148,40 @@ def test_an_array_whose_structure_cannot_be_followed_is_422_whole(client: TestCl
     assert response.status_code == 422, response.text
     assert response.json()["error"]["details"][0]["field"] == "(body)"
     assert publisher.published == []
+
+
+# --- a key given twice is ambiguous: refused, never the last value --------------------------------------------
+
+DUPLICATES = [
+    (b'{"total_amount": "50.00", ' + _raw(payload())[1:], "total_amount"),  # twice, the last one valid
+    (_raw(payload())[:-1] + b', "transaction_id": "TXN-OTHER"}', "transaction_id"),
+    (_raw(payload()).replace(b'"qty": 2', b'"qty": 2, "qty": 3'), "items.0.qty"),
+    (_raw(payload()).replace(b'"qty": 2', b'"qty": 2, "q\\u0074y": 2'), "items.0.qty"),  # the same key, escaped
+    (_raw(payload()).replace(b'"currency": "PHP"', b'"currency": "PHP", "currency": "PHP"'), "currency"),
+]
+
+
+@pytest.mark.parametrize(("raw", "field"), DUPLICATES)
+def test_a_duplicate_key_is_422_naming_it(client: TestClient, publisher: FakePublisher, raw: bytes,
+                                          field: str) -> None:
+    status, answer = _single(client, raw)
+    assert status == 422, answer
+    assert answer["error"]["code"] == "validation_error"
+    _refused(answer, field, "duplicate key")
+    assert publisher.published == []
+
+
+@pytest.mark.parametrize("ndjson", [True, False], ids=["ndjson", "array"])
+@pytest.mark.parametrize(("raw", "field"), DUPLICATES)
+def test_a_duplicate_key_rejects_its_batch_member_alone(client: TestClient, publisher: FakePublisher, raw: bytes,
+                                                        field: str, ndjson: bool) -> None:
+    answer = _batch(client, [_raw(payload(transaction_id="TXN-GOOD")), raw], ndjson=ndjson)
+    assert (answer["accepted"], answer["rejected"]) == (1, 1), answer
+    _refused(answer["results"][1], field, "duplicate key")
+    assert [e.transaction.transaction_id for e in publisher.published] == ["TXN-GOOD"]
+
+
+def test_the_same_key_in_two_objects_is_not_a_duplicate(client: TestClient) -> None:
+    two_lines = payload(items=[item(), item(product_id="SKU-2")], total_amount="100.00")
+    status, answer = _single(client, _raw(two_lines))
+    assert status == 202, answer
