@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from ingest_api.auth import Principal
 from ingest_api.bodies import array_members, read_transaction
@@ -17,7 +18,7 @@ from ingest_api.errors import ApiError
 from ingest_api.idempotency import Outcome
 from ingest_api.publisher import Ack
 from ingest_api.schemas import BatchItemResult, BatchResponse
-from ingest_api.service import Ingest, authorize, count, unavailable
+from ingest_api.service import Ingest, authorize, count, implausible, unavailable
 from scout.contract import Envelope
 
 JSON_TYPES = frozenset({"application/json"})
@@ -76,11 +77,16 @@ class _Plan:
 
 def _plan(ingest: Ingest, principal: Principal, items: list[bytes]) -> _Plan:
     plan = _Plan({}, {}, [])
+    now = datetime.now(UTC)
     for index, raw in enumerate(items):
         try:
             tx = read_transaction(raw)
         except ApiError as exc:
             plan.results[index] = _rejected(index, exc)
+            continue
+        wrong = implausible(tx, ingest.settings, now)
+        if wrong is not None:
+            plan.results[index] = _rejected(index, wrong)
             continue
         refused = authorize(principal, tx)
         if refused is not None:

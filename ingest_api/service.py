@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from ingest_api.auth import Principal
 from ingest_api.bodies import read_transaction
@@ -18,7 +19,7 @@ from ingest_api.publisher import Ack, Publisher
 from ingest_api.recent import RecentHashes
 from ingest_api.schemas import AcceptedResponse
 from observability.metrics import INGEST_REJECTIONS, INGEST_REQUESTS
-from scout.contract import Envelope, Source, Transaction
+from scout.contract import Envelope, Source, Transaction, ts_out_of_range
 from scout.errors import PublishUnavailable
 from scout.settings import Settings
 
@@ -54,6 +55,15 @@ def authorize(principal: Principal, tx: Transaction) -> ApiError | None:
     return None
 
 
+def implausible(tx: Transaction, settings: Settings, now: datetime) -> ApiError | None:
+    """422 when ``ts`` is outside the plausible times of sale (``Settings.ts_range``); None when inside."""
+    earliest, latest = settings.ts_range(now)
+    reason = ts_out_of_range(tx.ts, earliest=earliest, latest=latest)
+    if reason is None:
+        return None
+    return ApiError(422, "validation_error", f"ts: {reason}", details=[{"field": "ts", "reason": reason}])
+
+
 def unavailable(message: str, retry_after_s: int) -> ApiError:
     return ApiError(503, "kafka_unavailable", f"{message}; retry later, nothing was accepted",
                     headers={"Retry-After": str(retry_after_s)})
@@ -82,6 +92,9 @@ class Ingest:
         except ApiError:
             count("single", "rejected", "validation_error")
             raise
+        if (wrong := implausible(tx, self.settings, datetime.now(UTC))) is not None:
+            count("single", "rejected", wrong.code)
+            raise wrong
         refused = authorize(principal, tx)
         if refused is not None:
             count("single", "rejected", refused.code)

@@ -194,11 +194,15 @@ class Envelope(BaseModel):
 
 
 # --- JSON spellings the model alone would accept, refused where bodies are read (the API) -------------------
-# The model reads a money string with Decimal(), which also takes "1e1", "1_000" or "NaN", and a ts given as
-# epoch seconds (a JSON number or a numeric string). These checks hold the JSON a client sends to the
-# documented spellings; they run on the parsed document, once per body, so the model (also used to decode
-# the topic, where the canonical form always passes) stays on pydantic's fast path.
+# The model reads a money string with Decimal(), which also takes "1e1", "1_000" or "NaN", and a ts given
+# as epoch seconds (a JSON number or a numeric string) where the contract says an ISO 8601 string. These
+# checks hold the JSON a client sends to the documented spellings; they run on the parsed document, once
+# per body, so the model (also used to decode the topic, where the canonical form always passes) stays on
+# pydantic's fast path.
 
+ISO_DATETIME: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+TS_SPELLING: Final = ('an ISO 8601 date-time string with an offset, e.g. "2025-01-24T18:30:00Z" (not a number '
+                      'of seconds)')
 MONEY_FIELDS: Final = ("total_amount",)
 ITEM_MONEY_FIELDS: Final = ("unit_price", "line_amount")
 _MONEY_TEXT: Final = re.compile(MONEY_PATTERN)
@@ -221,6 +225,9 @@ def spelling_errors(document: Any) -> list[dict[str, str]]:
     if not isinstance(document, dict):
         return []
     errors = []
+    ts = document.get("ts")
+    if ts is not None and not (isinstance(ts, str) and ISO_DATETIME.match(ts)):
+        errors.append({"field": "ts", "reason": TS_SPELLING})
     for name in MONEY_FIELDS:
         if (reason := _money_spelling(document.get(name))) is not None:
             errors.append({"field": name, "reason": reason})
@@ -233,3 +240,16 @@ def spelling_errors(document: Any) -> list[dict[str, str]]:
                 if (reason := _money_spelling(line.get(name))) is not None:
                     errors.append({"field": f"items.{index}.{name}", "reason": reason})
     return errors
+
+
+def ts_out_of_range(ts: datetime, *, earliest: datetime, latest: datetime) -> str | None:
+    """Why ``ts`` is not a plausible time of sale (before ``earliest`` or after ``latest``), or None."""
+    if ts < earliest:
+        return f"{_iso(ts)} is before {_iso(earliest)}, the earliest accepted"
+    if ts > latest:
+        return f"{_iso(ts)} is after {_iso(latest)}, the latest accepted (receipt plus the allowed lead)"
+    return None
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

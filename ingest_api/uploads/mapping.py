@@ -12,7 +12,8 @@ Rules (documented in README, "Bulk upload"):
   invoices; a line of an invoice already closed is rejected (``invoice_not_contiguous``);
 - an invoice of more than 500 distinct lines (the contract's limit) is rejected (``too_many_lines``);
 - ``store_id`` is the Country column (an online retailer sells per country) or a fixed value;
-- ``ts`` is the local invoice time in the mapping's time zone (Europe/London), converted to UTC;
+- ``ts`` is the local invoice time in the mapping's time zone (Europe/London), converted to UTC; a date
+  outside the plausible range (``Settings.ts_range``) is rejected (``implausible_date``);
 - cancellations (invoice starting with ``C``) are rejected: returns are explicit, never negative sales;
 - non-product codes (postage, fees, adjustments, manual lines, tests, gift vouchers) are rejected;
 - quantity <= 0 and price <= 0 are rejected, as are prices with more than 2 decimal places;
@@ -37,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from scout.contract import MAX_ITEMS, Transaction
+from scout.contract import MAX_ITEMS, Transaction, ts_out_of_range
 
 FIELDS: Final = ("invoice", "stock_code", "description", "quantity", "invoice_date", "price", "customer", "store")
 REQUIRED: Final = ("invoice", "stock_code", "quantity", "invoice_date", "price")
@@ -136,7 +137,7 @@ class _RowInvalid(Exception):
 class _Parser:
     """Turns one CSV record into a line or a ``_RowInvalid``; knows the column positions."""
 
-    def __init__(self, header: list[str], mapping: Mapping) -> None:
+    def __init__(self, header: list[str], mapping: Mapping, ts_range: tuple[datetime, datetime] | None = None) -> None:
         names = [h.strip().lstrip("\ufeff") for h in header]
         missing = [c for f, c in mapping.columns.items() if f in REQUIRED or f == "store"
                    if c not in names]
@@ -146,6 +147,7 @@ class _Parser:
         self.width = len(names)
         self.index = {f: names.index(c) for f, c in mapping.columns.items() if c in names}
         self.zone = ZoneInfo(mapping.timezone)
+        self.ts_range = ts_range
         self.dates: dict[str, datetime] = {}  # the lines of an invoice share their timestamp
         self.prices: dict[str, Decimal | _RowInvalid] = {}  # a catalogue repeats its prices
 
@@ -223,6 +225,10 @@ class _Parser:
             ts = datetime.strptime(raw, self.mapping.date_format).replace(tzinfo=self.zone)
         except ValueError:
             raise _RowInvalid(self.column("invoice_date"), "bad_date", raw) from None
+        if self.ts_range is not None:
+            earliest, latest = self.ts_range
+            if ts_out_of_range(ts, earliest=earliest, latest=latest) is not None:
+                raise _RowInvalid(self.column("invoice_date"), "implausible_date", raw)
         if len(self.dates) > 10_000:
             self.dates.clear()
         self.dates[raw] = ts
@@ -235,14 +241,16 @@ class _Parser:
         return store
 
 
-def map_csv(stream: Iterable[str], mapping: Mapping, *, window: int = OPEN_INVOICES) -> Iterator[Group]:
-    """Groups the rows of each invoice; an invoice is yielded once ``window`` newer invoices have started."""
+def map_csv(stream: Iterable[str], mapping: Mapping, *, window: int = OPEN_INVOICES,
+            ts_range: tuple[datetime, datetime] | None = None) -> Iterator[Group]:
+    """Groups the rows of each invoice; an invoice is yielded once ``window`` newer invoices have started.
+    A date outside ``ts_range`` (earliest, latest) is rejected ``implausible_date``."""
     reader = csv.reader(stream, strict=True)
     try:
         header = next(reader, None)
         if header is None:
             raise UploadFormatError("empty file: no header row")
-        parser = _Parser(header, mapping)
+        parser = _Parser(header, mapping, ts_range)
         yield from _groups(reader, parser, window)
     except csv.Error as exc:
         raise UploadFormatError(f"line {reader.line_num}: malformed CSV ({exc})") from None

@@ -1,10 +1,12 @@
 """The ingest door refuses what the contract does not document instead of guessing: money strings outside the
-pattern, on the single endpoint and in both batch forms (JSON array and NDJSON), each batch member on its own."""
+pattern, duplicate keys, a ts that is not an ISO string or not a plausible time of sale; on the single endpoint
+and in both batch forms (JSON array and NDJSON), each batch member on its own."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -185,3 +187,49 @@ def test_the_same_key_in_two_objects_is_not_a_duplicate(client: TestClient) -> N
     two_lines = payload(items=[item(), item(product_id="SKU-2")], total_amount="100.00")
     status, answer = _single(client, _raw(two_lines))
     assert status == 202, answer
+
+
+# --- ts: an ISO 8601 string, and a plausible time of sale ---------------------------------------------------
+
+def _in(days: float) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize(("ts", "words"), [
+    (1737743400, "ISO 8601"),
+    (1737743400.5, "ISO 8601"),
+    ("1737743400", "ISO 8601"),
+    ("0001-01-01T00:00:00Z", "before 2000-01-01T00:00:00Z"),
+    ("1999-12-31T23:59:59+00:00", "before 2000-01-01T00:00:00Z"),
+    ("9999-12-31T23:59:59Z", "after"),
+    (_in(8), "after"),
+], ids=["epoch-int", "epoch-float", "epoch-string", "year-1", "just-before-2000", "year-9999", "8-days-ahead"])
+def test_a_ts_that_is_not_an_iso_string_or_not_plausible_is_422(client: TestClient, publisher: FakePublisher,
+                                                                  ts: Any, words: str) -> None:
+    status, answer = _single(client, _raw(payload(ts=ts)))
+    assert status == 422, answer
+    assert answer["error"]["message"].startswith("ts: ")
+    _refused(answer, "ts", words)
+    assert publisher.published == []
+    result = _batch(client, [_raw(payload(transaction_id="TXN-GOOD")), _raw(payload(ts=ts))], ndjson=True)
+    assert [r["status"] for r in result["results"]] == ["accepted", "rejected"]
+    _refused(result["results"][1], "ts", words)
+
+
+@pytest.mark.parametrize("ts", ["2000-01-01T00:00:00Z", "2025-01-24 18:30:00+08:00", _in(1)],
+                         ids=["earliest", "space-separator", "a-day-ahead"])
+def test_a_plausible_ts_is_accepted(client: TestClient, ts: str) -> None:
+    """A day ahead passes the door: the future_timestamp guardrail (SCOUT_FUTURE_SKEW_S) judges it in silver."""
+    status, answer = _single(client, _raw(payload(ts=ts)))
+    assert status == 202, answer
+
+
+def test_the_plausible_range_follows_the_settings(publisher: FakePublisher) -> None:
+    settings = Settings(kafka_bootstrap="127.0.0.1:1", database_url=None, auth_required=False,
+                        ts_earliest="2020-01-01T00:00:00Z", ts_max_ahead_s=3600, future_skew_s=60)
+    with TestClient(create_app(settings, publisher=publisher)) as client:  # type: ignore[arg-type]
+        assert _single(client, _raw(payload(ts="2019-06-01T00:00:00Z")))[0] == 422
+        assert _single(client, _raw(payload(ts=_in(0.1))))[0] == 422  # 2.4 h ahead, over 1 h
+        assert _single(client, _raw(payload(ts=_in(0.01))))[0] == 202
+    with pytest.raises(ValueError, match="at least future_skew_s"):
+        Settings(ts_max_ahead_s=60, future_skew_s=300)

@@ -106,3 +106,13 @@ def test_mapping_file_with_a_fixed_store() -> None:
         Mapping.from_dict({"columns": {"invoice": "Invoice"}})
     with pytest.raises(UploadFormatError, match="unknown mapping preset"):
         Mapping.preset("nope")
+
+
+def test_a_date_outside_the_plausible_range_rejects_its_row() -> None:
+    plausible = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
+    body = ("1,85048,X,1,0002-01-01 10:00:00,1.00,,France\n"
+            "1,85049,X,1,2009-12-01 10:00:00,1.00,,France\n"
+            "2,85048,X,1,2031-01-01 10:00:00,1.00,,France\n")
+    gs = list(map_csv(io.StringIO(HEADER + body, newline=""), RETAIL, ts_range=plausible))
+    assert reasons(gs) == [(2, "InvoiceDate", "implausible_date"), (4, "InvoiceDate", "implausible_date")]
+    assert [item.product_id for g in gs if g.transaction for item in g.transaction.items] == ["85049"]
