@@ -125,6 +125,8 @@ def array_members(body: bytes) -> list[bytes]:
     members: list[bytes] = []
     pos = _skip(text, pos + 1)
     closed = text[pos:pos + 1] == "]"
+    if closed:
+        pos = _skip(text, pos + 1)
     while not closed:
         try:
             _, end = _SCANNER.raw_decode(text, pos)

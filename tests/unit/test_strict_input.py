@@ -141,14 +141,17 @@ def test_a_bad_member_of_a_json_array_is_rejected_alone_as_in_ndjson(client: Tes
     assert verdicts(as_array) == verdicts(as_ndjson)
 
 
-@pytest.mark.parametrize("body", [b"[", b"[{}", b"[{} {}]", b"[{},]", b"[{}] x", b"[" * 100_000, b'{"a": 1}', b"[]"],
-                         ids=["open", "unclosed", "no-comma", "trailing-comma", "trailing-data", "deep", "object",
-                              "empty"])
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"[", "invalid JSON"), (b"[{}", "invalid JSON"), (b"[{} {}]", "invalid JSON"), (b"[{},]", "invalid JSON"),
+    (b"[{}] x", "invalid JSON"), (b"[" * 100_000, "invalid JSON"), (b'{"a": 1}', "expected a JSON array"),
+    (b"[]", "empty array"), (b" [ ] ", "empty array"),
+], ids=["open", "unclosed", "no-comma", "trailing-comma", "trailing-data", "deep", "object", "empty", "empty-spaced"])
 def test_an_array_whose_structure_cannot_be_followed_is_422_whole(client: TestClient, publisher: FakePublisher,
-                                                                  body: bytes) -> None:
+                                                                  body: bytes, reason: str) -> None:
     response = client.post("/v1/transactions:batch", content=body, headers=JSON)
     assert response.status_code == 422, response.text
-    assert response.json()["error"]["details"][0]["field"] == "(body)"
+    detail = response.json()["error"]["details"][0]
+    assert detail["field"] == "(body)" and detail["reason"].startswith(reason), detail
     assert publisher.published == []
 
 
@@ -233,3 +236,4 @@ def test_the_plausible_range_follows_the_settings(publisher: FakePublisher) -> N
         assert _single(client, _raw(payload(ts=_in(0.01))))[0] == 202
     with pytest.raises(ValueError, match="at least future_skew_s"):
         Settings(ts_max_ahead_s=60, future_skew_s=300)
+
