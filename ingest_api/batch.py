@@ -3,7 +3,8 @@ produce the new ones together, and answer per transaction.
 
 Example::
 
-    outcome = await ingest_batch(ingest, principal, body, content_type="application/x-ndjson")
+    items = read_batch(ingest, body, content_type="application/x-ndjson")   # each item read alone
+    outcome = await ingest_batch(ingest, principal, items)
     outcome.body.results[3].status      # "accepted" | "duplicate" | "rejected" (with reason)
 """
 
@@ -19,7 +20,8 @@ from ingest_api.idempotency import Outcome
 from ingest_api.publisher import Ack
 from ingest_api.schemas import BatchItemResult, BatchResponse
 from ingest_api.service import Ingest, authorize, count, implausible, unavailable
-from scout.contract import Envelope
+from scout.contract import Envelope, Transaction
+from scout.settings import Settings
 
 JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl",
@@ -66,6 +68,41 @@ def _placed(index: int, envelope: Envelope, ack: Ack, status: str) -> BatchItemR
                            offset=ack.offset)
 
 
+@dataclass(frozen=True)
+class BatchItem:
+    """One item of a batch as read at the door: its JSON text and either its transaction or why it is refused."""
+
+    raw: bytes
+    tx: Transaction | None = None
+    error: ApiError | None = None
+
+    @property
+    def content(self) -> bytes:
+        """What the item says: the canonical JSON of its transaction (key order and number spelling do not
+        count), or its text as sent when it is refused."""
+        return self.tx.canonical_bytes if self.tx is not None else self.raw
+
+
+def _read(raw: bytes, settings: Settings, now: datetime) -> BatchItem:
+    try:
+        tx = read_transaction(raw)
+    except ApiError as exc:
+        return BatchItem(raw, error=exc)
+    wrong = implausible(tx, settings, now)
+    return BatchItem(raw, error=wrong) if wrong is not None else BatchItem(raw, tx=tx)
+
+
+def read_batch(ingest: Ingest, body: bytes, content_type: str | None) -> list[BatchItem]:
+    """Every item of a batch body read alone; ApiError only when the body as a whole cannot be read."""
+    try:
+        items = split_items(body, content_type, ingest.settings.api_batch_max_items)
+    except ApiError as exc:
+        count("batch", "rejected", exc.code)
+        raise
+    now = datetime.now(UTC)
+    return [_read(raw, ingest.settings, now) for raw in items]
+
+
 @dataclass
 class _Plan:
     """Every item's fate before producing: rejected now, known already, or to be produced."""
@@ -75,18 +112,13 @@ class _Plan:
     waiting: list[tuple[int, Envelope, bool]]  # (index, envelope, is a repeat within this batch)
 
 
-def _plan(ingest: Ingest, principal: Principal, items: list[bytes]) -> _Plan:
+def _plan(ingest: Ingest, principal: Principal, items: list[BatchItem]) -> _Plan:
     plan = _Plan({}, {}, [])
-    now = datetime.now(UTC)
-    for index, raw in enumerate(items):
-        try:
-            tx = read_transaction(raw)
-        except ApiError as exc:
-            plan.results[index] = _rejected(index, exc)
-            continue
-        wrong = implausible(tx, ingest.settings, now)
-        if wrong is not None:
-            plan.results[index] = _rejected(index, wrong)
+    for index, item in enumerate(items):
+        tx = item.tx
+        if tx is None:
+            assert item.error is not None
+            plan.results[index] = _rejected(index, item.error)
             continue
         refused = authorize(principal, tx)
         if refused is not None:
@@ -112,13 +144,8 @@ def _count(results: list[BatchItemResult]) -> None:
             count("batch", result.status)
 
 
-async def ingest_batch(ingest: Ingest, principal: Principal, body: bytes, content_type: str | None) -> Outcome:
+async def ingest_batch(ingest: Ingest, principal: Principal, items: list[BatchItem]) -> Outcome:
     """Judge each transaction alone; 200 with per-item results, or 503 when Kafka took none of them."""
-    try:
-        items = split_items(body, content_type, ingest.settings.api_batch_max_items)
-    except ApiError as exc:
-        count("batch", "rejected", exc.code)
-        raise
     plan = _plan(ingest, principal, items)
     sent = list(plan.to_send.values())
     acks = dict(zip(plan.to_send, await ingest.publisher.publish_many(sent), strict=True))

@@ -3,7 +3,8 @@
 Example::
 
     ingest = Ingest(settings, publisher, RecentHashes(max_size=100_000, ttl_s=600))
-    outcome = await ingest.one(principal, body)       # 202 AcceptedResponse, or raises ApiError
+    tx = ingest.read(body)                            # the transaction, or raises ApiError 422
+    outcome = await ingest.one(principal, tx)         # 202 AcceptedResponse, or raises ApiError
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ class Ingest:
     recent: RecentHashes
     source: Source = "api"
 
-    async def one(self, principal: Principal, body: bytes) -> Outcome:
-        """One transaction: 202 after Kafka's ack (or for a recently acknowledged hash), else ApiError."""
+    def read(self, body: bytes) -> Transaction:
+        """The body's transaction as the door admits it (contract, spellings, plausible ts), else ApiError 422."""
         try:
             tx = parse_transaction(body)
         except ApiError:
@@ -95,6 +96,10 @@ class Ingest:
         if (wrong := implausible(tx, self.settings, datetime.now(UTC))) is not None:
             count("single", "rejected", wrong.code)
             raise wrong
+        return tx
+
+    async def one(self, principal: Principal, tx: Transaction) -> Outcome:
+        """One read transaction: 202 after Kafka's ack (or for a recently acknowledged hash), else ApiError."""
         refused = authorize(principal, tx)
         if refused is not None:
             count("single", "rejected", refused.code)

@@ -237,3 +237,38 @@ def test_the_plausible_range_follows_the_settings(publisher: FakePublisher) -> N
     with pytest.raises(ValueError, match="at least future_skew_s"):
         Settings(ts_max_ahead_s=60, future_skew_s=300)
 
+
+# --- Idempotency-Key: the same transaction in another spelling is the same request -------------------------
+
+def _respelt(body: dict[str, Any]) -> bytes:
+    """The same transaction: keys in reverse order, indented, money as JSON numbers in another spelling."""
+    reordered = dict(reversed(list(body.items())))
+    reordered["items"] = [dict(reversed(list(line.items()))) for line in body["items"]]
+    text = json.dumps(reordered, indent=3)
+    return text.replace('"50.00"', "5.0e1").replace('"25.00"', "25").encode()
+
+
+def test_a_key_resent_with_the_same_transaction_in_another_spelling_replays(client: TestClient,
+                                                                             publisher: FakePublisher) -> None:
+    key = {"Idempotency-Key": "respelt-1", **JSON}
+    first = client.post("/v1/transactions", content=_raw(payload()), headers=key)
+    again = client.post("/v1/transactions", content=_respelt(payload()), headers=key)
+    assert first.status_code == again.status_code == 202, again.text
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.content == first.content
+    other = client.post("/v1/transactions", content=_respelt(payload(total_amount="50.01")), headers=key)
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
+    assert len(publisher.published) == 1
+
+
+def test_a_batch_key_resent_in_another_spelling_or_form_replays(client: TestClient,
+                                                                publisher: FakePublisher) -> None:
+    bodies = [payload(transaction_id="TXN-A"), payload(transaction_id="TXN-B")]
+    first = client.post("/v1/transactions:batch", content=b"[" + b",".join(_raw(b) for b in bodies) + b"]",
+                        headers={"Idempotency-Key": "batch-respelt", **JSON})
+    again = client.post("/v1/transactions:batch",
+                        content=b"\n".join(_respelt(b).replace(b"\n", b"") for b in bodies),
+                        headers={"Idempotency-Key": "batch-respelt", **NDJSON})
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.headers.get("idempotent-replayed") == "true" and again.content == first.content
+    assert len(publisher.published) == 2
