@@ -80,6 +80,18 @@ def test_upload_publishes_one_transaction_per_invoice_and_lists_rejected_rows(cl
     assert after["scout_uploads_active"] == 0
 
 
+def test_errors_csv_quotes_values_that_a_spreadsheet_would_run(client: TestClient) -> None:
+    body = HEADER + line("1", "85048", qty="=1+1") + line("2", "85048", qty="-3") \
+        + line("3", "85048", qty="@SUM(A1)") + line("4", "85048")
+    job = finished(client, client.post("/v1/uploads", content=body.encode()).json()["id"])
+    assert (job["state"], job["rows_rejected"], job["transactions_published"]) == ("succeeded", 3, 1)
+    errors = client.get(f"/v1/uploads/{job['id']}/errors.csv")
+    assert errors.text.splitlines() == [
+        "row,column,reason,value", "2,Quantity,not_an_integer,'=1+1", "3,Quantity,non_positive_quantity,-3",
+        "4,Quantity,not_an_integer,'@SUM(A1)",
+    ]
+
+
 def test_breaker_stops_a_file_with_30_percent_bad_rows_and_reports_what_was_published(
         client: TestClient, settings: Settings) -> None:
     rows = [line(str(n), "A", price="abc" if n % 10 < 3 else "1.00") for n in range(1, 1001)]
