@@ -61,8 +61,10 @@ MONEY_SCHEMA: Final = {
 Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2, allow_inf_nan=False), AfterValidator(_cents),
                   WithJsonSchema(MONEY_SCHEMA)]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
-Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
-Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+TEXT_MAX: Final = 200
+IDENT_MAX: Final = 64
+Text = Annotated[str, Field(min_length=1, max_length=TEXT_MAX, pattern=r"^[^\x00]+$")]
+Ident = Annotated[str, Field(min_length=1, max_length=IDENT_MAX, pattern=r"^[^\x00-\x1f]+$")]
 
 
 class LineItem(BaseModel):
