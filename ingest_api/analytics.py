@@ -8,7 +8,6 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest_api.errors import ApiError
 from ingest_api.query_guard import QueryRefused, guard
+from scout.csv_cells import csv_writer
 from scout.db import q
 from scout.settings import Settings
 
@@ -205,19 +205,23 @@ def query_body(result: QueryResult) -> dict[str, Any]:
 
 
 def to_csv(result: QueryResult) -> str:
+    """The result as CSV; text that could start a spreadsheet formula is quoted (``scout.csv_cells``)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out, lineterminator="\n")
     writer.writerow([c["name"] for c in result.columns])
     for row in result.rows:
         writer.writerow([_csv_cell(v) for v in row])
     return out.getvalue()
 
 
-def _csv_cell(value: Any) -> str:
+def _csv_cell(value: Any) -> Any:
+    """A cell: numbers stay numbers (a negative amount is not a formula), everything else becomes text."""
     if value is None:
         return ""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return value
     if isinstance(value, dict | list):
         return to_json(value).decode()
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
-    return str(_default(value)) if not isinstance(value, str | int | bool) else str(value)
+    return str(_default(value)) if not isinstance(value, str | bool) else str(value)

@@ -3,25 +3,25 @@ produce the new ones together, and answer per transaction.
 
 Example::
 
-    outcome = await ingest_batch(ingest, principal, body, content_type="application/x-ndjson")
+    items = read_batch(ingest, body, content_type="application/x-ndjson")   # each item read alone
+    outcome = await ingest_batch(ingest, principal, items)
     outcome.body.results[3].status      # "accepted" | "duplicate" | "rejected" (with reason)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import orjson
-from pydantic import ValidationError
+from datetime import UTC, datetime
 
 from ingest_api.auth import Principal
-from ingest_api.errors import ApiError, invalid
+from ingest_api.bodies import array_members, read_transaction
+from ingest_api.errors import ApiError
 from ingest_api.idempotency import Outcome
 from ingest_api.publisher import Ack
 from ingest_api.schemas import BatchItemResult, BatchResponse
-from ingest_api.service import Ingest, authorize, count, unavailable
+from ingest_api.service import Ingest, authorize, count, implausible, unavailable
 from scout.contract import Envelope, Transaction
+from scout.settings import Settings
 
 JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl",
@@ -34,8 +34,9 @@ def _media_type(content_type: str | None) -> str | None:
     return content_type.split(";", 1)[0].strip().lower() or None
 
 
-def split_items(body: bytes, content_type: str | None, max_items: int) -> list[Any]:
-    """The raw items of a batch body: parsed values (JSON array) or lines (NDJSON, blank lines skipped)."""
+def split_items(body: bytes, content_type: str | None, max_items: int) -> list[bytes]:
+    """The raw JSON of each item of a batch body: the members of a JSON array, or the lines of NDJSON (blank
+    lines skipped). Each is then read alone, the same way in both forms."""
     media = _media_type(content_type)
     if media is not None and media not in JSON_TYPES | NDJSON_TYPES:
         raise ApiError(415, "unsupported_media_type",
@@ -45,17 +46,7 @@ def split_items(body: bytes, content_type: str | None, max_items: int) -> list[A
         raise ApiError(422, "validation_error", "(body): a batch needs at least one transaction",
                        details=[{"field": "(body)", "reason": "empty body"}])
     is_array = media in JSON_TYPES if media is not None else stripped.startswith(b"[")
-    if is_array:
-        try:
-            items = orjson.loads(stripped)
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(422, "validation_error", f"(body): invalid JSON: {exc}",
-                           details=[{"field": "(body)", "reason": f"invalid JSON: {exc}"}]) from None
-        if not isinstance(items, list):
-            raise ApiError(422, "validation_error", "(body): expected a JSON array of transactions",
-                           details=[{"field": "(body)", "reason": "expected a JSON array of transactions"}])
-    else:
-        items = [line for line in stripped.split(b"\n") if line.strip()]
+    items = array_members(stripped) if is_array else [line for line in stripped.split(b"\n") if line.strip()]
     if len(items) > max_items:
         raise ApiError(413, "too_many_items", f"{len(items)} transactions exceed the limit of {max_items} per batch",
                        details=[{"field": "(body)", "reason": f"at most {max_items} transactions per batch"}])
@@ -63,12 +54,6 @@ def split_items(body: bytes, content_type: str | None, max_items: int) -> list[A
         raise ApiError(422, "validation_error", "(body): a batch needs at least one transaction",
                        details=[{"field": "(body)", "reason": "empty array"}])
     return items
-
-
-def _validate(raw: Any) -> Transaction:
-    if isinstance(raw, bytes):
-        return Transaction.model_validate_json(raw)
-    return Transaction.model_validate(raw)
 
 
 def _rejected(index: int, error: ApiError) -> BatchItemResult:
@@ -83,6 +68,41 @@ def _placed(index: int, envelope: Envelope, ack: Ack, status: str) -> BatchItemR
                            offset=ack.offset)
 
 
+@dataclass(frozen=True)
+class BatchItem:
+    """One item of a batch as read at the door: its JSON text and either its transaction or why it is refused."""
+
+    raw: bytes
+    tx: Transaction | None = None
+    error: ApiError | None = None
+
+    @property
+    def content(self) -> bytes:
+        """What the item says: the canonical JSON of its transaction (key order and number spelling do not
+        count), or its text as sent when it is refused."""
+        return self.tx.canonical_bytes if self.tx is not None else self.raw
+
+
+def _read(raw: bytes, settings: Settings, now: datetime) -> BatchItem:
+    try:
+        tx = read_transaction(raw)
+    except ApiError as exc:
+        return BatchItem(raw, error=exc)
+    wrong = implausible(tx, settings, now)
+    return BatchItem(raw, error=wrong) if wrong is not None else BatchItem(raw, tx=tx)
+
+
+def read_batch(ingest: Ingest, body: bytes, content_type: str | None) -> list[BatchItem]:
+    """Every item of a batch body read alone; ApiError only when the body as a whole cannot be read."""
+    try:
+        items = split_items(body, content_type, ingest.settings.api_batch_max_items)
+    except ApiError as exc:
+        count("batch", "rejected", exc.code)
+        raise
+    now = datetime.now(UTC)
+    return [_read(raw, ingest.settings, now) for raw in items]
+
+
 @dataclass
 class _Plan:
     """Every item's fate before producing: rejected now, known already, or to be produced."""
@@ -92,13 +112,13 @@ class _Plan:
     waiting: list[tuple[int, Envelope, bool]]  # (index, envelope, is a repeat within this batch)
 
 
-def _plan(ingest: Ingest, principal: Principal, items: list[Any]) -> _Plan:
+def _plan(ingest: Ingest, principal: Principal, items: list[BatchItem]) -> _Plan:
     plan = _Plan({}, {}, [])
-    for index, raw in enumerate(items):
-        try:
-            tx = _validate(raw)
-        except ValidationError as exc:
-            plan.results[index] = _rejected(index, invalid(exc))
+    for index, item in enumerate(items):
+        tx = item.tx
+        if tx is None:
+            assert item.error is not None
+            plan.results[index] = _rejected(index, item.error)
             continue
         refused = authorize(principal, tx)
         if refused is not None:
@@ -124,13 +144,8 @@ def _count(results: list[BatchItemResult]) -> None:
             count("batch", result.status)
 
 
-async def ingest_batch(ingest: Ingest, principal: Principal, body: bytes, content_type: str | None) -> Outcome:
+async def ingest_batch(ingest: Ingest, principal: Principal, items: list[BatchItem]) -> Outcome:
     """Judge each transaction alone; 200 with per-item results, or 503 when Kafka took none of them."""
-    try:
-        items = split_items(body, content_type, ingest.settings.api_batch_max_items)
-    except ApiError as exc:
-        count("batch", "rejected", exc.code)
-        raise
     plan = _plan(ingest, principal, items)
     sent = list(plan.to_send.values())
     acks = dict(zip(plan.to_send, await ingest.publisher.publish_many(sent), strict=True))

@@ -71,6 +71,7 @@ IngestCaller = Annotated[Principal, Depends(require_scope("ingest"))]
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", pattern=KEY_PATTERN,
-           description="Optional. The same key and body within the retention window replay the first answer "
-                       "(`Idempotent-Replayed: true`); the same key with another body is 409."),
+           description="Optional. The same key and the same transactions (compared in canonical form: key order "
+                       "and number spelling do not count) within the retention window replay the first answer "
+                       "(`Idempotent-Replayed: true`); the same key with other transactions is 409."),
 ]

@@ -7,8 +7,9 @@ Example::
 
 - no key: the request runs as usual;
 - a new key: the request runs; a final 2xx answer is stored and replayed for the retention window
-  (with ``Idempotent-Replayed: true``) to any later request with the same key and the same body;
-- the same key with another body (or another endpoint): 409 ``idempotency_key_reused``;
+  (with ``Idempotent-Replayed: true``) to any later request with the same key and the same content (the
+  transactions in canonical form: key order, whitespace and number spelling do not count);
+- the same key with other content (or another endpoint): 409 ``idempotency_key_reused``;
 - the same key while the first request still runs: 409 ``idempotency_key_in_progress`` (retry soon);
 - errors (422, 403, 503 ...) and partial answers are not stored: the key is released and a retry runs again.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -106,9 +107,13 @@ class PgIdempotencyStore:
                 return total
 
 
-def request_fingerprint(method: str, path: str, body: bytes) -> str:
+def request_fingerprint(method: str, path: str, contents: Iterable[bytes]) -> str:
+    """What makes two requests the same for a key: endpoint and content, each transaction in its canonical
+    form (the event hash's), so key order, whitespace and number spelling do not make another request."""
     digest = hashlib.sha256(f"{method} {path}\n".encode())
-    digest.update(body)
+    for content in contents:
+        digest.update(b"%d\n" % len(content))
+        digest.update(content)
     return digest.hexdigest()
 
 

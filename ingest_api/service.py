@@ -3,23 +3,24 @@
 Example::
 
     ingest = Ingest(settings, publisher, RecentHashes(max_size=100_000, ttl_s=600))
-    outcome = await ingest.one(principal, body)       # 202 AcceptedResponse, or raises ApiError
+    tx = ingest.read(body)                            # the transaction, or raises ApiError 422
+    outcome = await ingest.one(principal, tx)         # 202 AcceptedResponse, or raises ApiError
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from pydantic import ValidationError
+from datetime import UTC, datetime
 
 from ingest_api.auth import Principal
-from ingest_api.errors import ApiError, invalid
+from ingest_api.bodies import read_transaction
+from ingest_api.errors import ApiError
 from ingest_api.idempotency import Outcome
 from ingest_api.publisher import Ack, Publisher
 from ingest_api.recent import RecentHashes
 from ingest_api.schemas import AcceptedResponse
 from observability.metrics import INGEST_REJECTIONS, INGEST_REQUESTS
-from scout.contract import Envelope, Source, Transaction
+from scout.contract import Envelope, Source, Transaction, ts_out_of_range
 from scout.errors import PublishUnavailable
 from scout.settings import Settings
 
@@ -37,10 +38,7 @@ def parse_transaction(body: bytes) -> Transaction:
     if not body.strip():
         raise ApiError(422, "validation_error", "(body): a JSON transaction is required",
                        details=[{"field": "(body)", "reason": "empty body"}])
-    try:
-        return Transaction.model_validate_json(body)
-    except ValidationError as exc:
-        raise invalid(exc) from None
+    return read_transaction(body)
 
 
 def authorize(principal: Principal, tx: Transaction) -> ApiError | None:
@@ -56,6 +54,15 @@ def authorize(principal: Principal, tx: Transaction) -> ApiError | None:
                         f"device_id={tx.device_id!r} (transaction_id={tx.transaction_id!r})",
                         details=[{"field": "device_id", "reason": "not the device of this token"}])
     return None
+
+
+def implausible(tx: Transaction, settings: Settings, now: datetime) -> ApiError | None:
+    """422 when ``ts`` is outside the plausible times of sale (``Settings.ts_range``); None when inside."""
+    earliest, latest = settings.ts_range(now)
+    reason = ts_out_of_range(tx.ts, earliest=earliest, latest=latest)
+    if reason is None:
+        return None
+    return ApiError(422, "validation_error", f"ts: {reason}", details=[{"field": "ts", "reason": reason}])
 
 
 def unavailable(message: str, retry_after_s: int) -> ApiError:
@@ -79,13 +86,20 @@ class Ingest:
     recent: RecentHashes
     source: Source = "api"
 
-    async def one(self, principal: Principal, body: bytes) -> Outcome:
-        """One transaction: 202 after Kafka's ack (or for a recently acknowledged hash), else ApiError."""
+    def read(self, body: bytes) -> Transaction:
+        """The body's transaction as the door admits it (contract, spellings, plausible ts), else ApiError 422."""
         try:
             tx = parse_transaction(body)
         except ApiError:
             count("single", "rejected", "validation_error")
             raise
+        if (wrong := implausible(tx, self.settings, datetime.now(UTC))) is not None:
+            count("single", "rejected", wrong.code)
+            raise wrong
+        return tx
+
+    async def one(self, principal: Principal, tx: Transaction) -> Outcome:
+        """One read transaction: 202 after Kafka's ack (or for a recently acknowledged hash), else ApiError."""
         refused = authorize(principal, tx)
         if refused is not None:
             count("single", "rejected", refused.code)

@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -46,11 +47,12 @@ def _cents(value: Decimal) -> Decimal:
     return value.quantize(CENT) + 0  # "1.5" -> 1.50; -0.00 -> 0.00: one value, one hash
 
 
+MONEY_PATTERN: Final = r"^\s*[+-]?(\d{1,10}(\.\d{0,2}0*)?|\.\d{1,2}0*)\s*$"
 MONEY_SCHEMA: Final = {
     "description": "Decimal money, at most 2 decimal places, less than 10,000,000,000 in absolute value: "
                    "a JSON string (\"25.00\") or number (25).",
     "anyOf": [
-        {"type": "string", "pattern": r"^\s*[+-]?(\d{1,10}(\.\d{0,2}0*)?|\.\d{1,2}0*)\s*$"},
+        {"type": "string", "pattern": MONEY_PATTERN},
         {"type": "number", "multipleOf": 0.01, "exclusiveMinimum": -1e10, "exclusiveMaximum": 1e10},
     ],
 }
@@ -59,8 +61,10 @@ MONEY_SCHEMA: Final = {
 Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2, allow_inf_nan=False), AfterValidator(_cents),
                   WithJsonSchema(MONEY_SCHEMA)]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
-Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
-Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+TEXT_MAX: Final = 200
+IDENT_MAX: Final = 64
+Text = Annotated[str, Field(min_length=1, max_length=TEXT_MAX, pattern=r"^[^\x00]+$")]
+Ident = Annotated[str, Field(min_length=1, max_length=IDENT_MAX, pattern=r"^[^\x00-\x1f]+$")]
 
 
 class LineItem(BaseModel):
@@ -189,3 +193,65 @@ class Envelope(BaseModel):
 
     def hash_matches(self) -> bool:
         return self.transaction.event_hash() == self.event_hash
+
+
+# --- JSON spellings the model alone would accept, refused where bodies are read (the API) -------------------
+# The model reads a money string with Decimal(), which also takes "1e1", "1_000" or "NaN", and a ts given
+# as epoch seconds (a JSON number or a numeric string) where the contract says an ISO 8601 string. These
+# checks hold the JSON a client sends to the documented spellings; they run on the parsed document, once
+# per body, so the model (also used to decode the topic, where the canonical form always passes) stays on
+# pydantic's fast path.
+
+ISO_DATETIME: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+TS_SPELLING: Final = ('an ISO 8601 date-time string with an offset, e.g. "2025-01-24T18:30:00Z" (not a number '
+                      'of seconds)')
+MONEY_FIELDS: Final = ("total_amount",)
+ITEM_MONEY_FIELDS: Final = ("unit_price", "line_amount")
+_MONEY_TEXT: Final = re.compile(MONEY_PATTERN)
+MONEY_SPELLING: Final = ('a decimal string has digits with an optional sign and decimal point, at most 2 decimal '
+                         'places and no exponent, e.g. "25.00" (or send a JSON number)')
+
+
+def _money_spelling(value: Any) -> str | None:
+    if isinstance(value, str) and _MONEY_TEXT.match(value) is None:
+        return MONEY_SPELLING
+    return None
+
+
+def spelling_errors(document: Any) -> list[dict[str, str]]:
+    """Field paths and reasons for spellings outside the documented contract, in a parsed JSON transaction.
+
+    JSON numbers are read exactly in any JSON spelling (``25``, ``25.0``, ``2.5e1``): the contract allows a
+    number, and a number has one value. Anything else (not an object, wrong types) is left to the model.
+    """
+    if not isinstance(document, dict):
+        return []
+    errors = []
+    ts = document.get("ts")
+    if ts is not None and not (isinstance(ts, str) and ISO_DATETIME.match(ts)):
+        errors.append({"field": "ts", "reason": TS_SPELLING})
+    for name in MONEY_FIELDS:
+        if (reason := _money_spelling(document.get(name))) is not None:
+            errors.append({"field": name, "reason": reason})
+    items = document.get("items")
+    if isinstance(items, list):
+        for index, line in enumerate(items):
+            if not isinstance(line, dict):
+                continue
+            for name in ITEM_MONEY_FIELDS:
+                if (reason := _money_spelling(line.get(name))) is not None:
+                    errors.append({"field": f"items.{index}.{name}", "reason": reason})
+    return errors
+
+
+def ts_out_of_range(ts: datetime, *, earliest: datetime, latest: datetime) -> str | None:
+    """Why ``ts`` is not a plausible time of sale (before ``earliest`` or after ``latest``), or None."""
+    if ts < earliest:
+        return f"{_iso(ts)} is before {_iso(earliest)}, the earliest accepted"
+    if ts > latest:
+        return f"{_iso(ts)} is after {_iso(latest)}, the latest accepted (receipt plus the allowed lead)"
+    return None
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

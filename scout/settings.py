@@ -9,11 +9,12 @@ Example::
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
@@ -124,6 +125,15 @@ class Settings(BaseSettings):
     line_sum_tolerance: Decimal = Field(
         default=Decimal("0.01"), ge=0, le=1, description="Share of the total the line sum may differ by.")
     future_skew_s: int = Field(default=300, ge=0)
+    ts_earliest: AwareDatetime = Field(
+        default=datetime(2000, 1, 1, tzinfo=UTC),
+        description="A ts before this is refused where transactions come in (API 422, upload row rejected).",
+    )
+    ts_max_ahead_s: int = Field(
+        default=7 * 86_400, ge=0,
+        description="A ts later than its receipt plus this is refused where transactions come in; nearer ones "
+                    "pass to the future_timestamp guardrail (future_skew_s), whose severity is configurable.",
+    )
     quality_severities: dict[str, Literal["critical", "warning"]] = Field(
         default_factory=dict,
         description='Override a rule\'s severity, JSON: {"over_threshold": "warning"}; critical is quarantined.',
@@ -220,6 +230,17 @@ class Settings(BaseSettings):
         if self.topic == self.dead_letter_topic:
             raise ValueError(f"SCOUT_TOPIC and SCOUT_DEAD_LETTER_TOPIC must differ (both {self.topic!r})")
         return self
+
+    @model_validator(mode="after")
+    def _lead_covers_the_skew(self) -> Settings:
+        if self.ts_max_ahead_s < self.future_skew_s:
+            raise ValueError(f"ts_max_ahead_s ({self.ts_max_ahead_s}) must be at least future_skew_s "
+                             f"({self.future_skew_s}): the future_timestamp guardrail judges what lies between")
+        return self
+
+    def ts_range(self, now: datetime) -> tuple[datetime, datetime]:
+        """The plausible times of sale for a transaction received at ``now``: (earliest, latest)."""
+        return self.ts_earliest, now + timedelta(seconds=self.ts_max_ahead_s)
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from scout.csv_cells import csv_writer
 from simulator.faults import FaultPlan, FaultRecord, Sent
 from simulator.source import TransactionSource
 
@@ -60,8 +61,9 @@ def _csv_rows(body: dict[str, Any]) -> Iterator[list[str]]:
 
 def write_csv(out: IO[str], gen: TransactionSource, plan: FaultPlan, *, count: int,
               records: IO[bytes] | None = None) -> Counter[str]:
-    """An invoice CSV (header + one row per line item); malformed JSON bodies have no CSV form and are skipped."""
-    writer = csv.writer(out, lineterminator="\n")
+    """An invoice CSV (header + one row per line item); malformed JSON bodies have no CSV form and are skipped.
+    Text that could start a spreadsheet formula is quoted (``scout.csv_cells``)."""
+    writer = csv_writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     counts: Counter[str] = Counter()
     for _, sent, record in planned(gen, plan, count):

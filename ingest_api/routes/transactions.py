@@ -2,7 +2,8 @@
 
 The hot path keeps FastAPI dependencies to the caller (security, in the OpenAPI document) and the
 Idempotency-Key header: FastAPI resolves every dependency anew on each request, so the body, the ingest
-stage and the idempotency store are taken directly.
+stage and the idempotency store are taken directly. A body is read (and refused with 422) before its
+Idempotency-Key is looked at; the key then covers the transactions' canonical content, not the bytes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from ingest_api.batch import ingest_batch
+from ingest_api.batch import read_batch as read_items
 from ingest_api.deps import IdempotencyKey, IngestCaller, body_reader
 from ingest_api.idempotency import answer_once, request_fingerprint
 from ingest_api.openapi import BATCH_BODY, SINGLE_BODY, error_responses
@@ -33,13 +35,14 @@ read_batch = body_reader("api_batch_max_bytes", "batch")
 )
 async def post_transaction(principal: IngestCaller, request: Request,
                            idempotency_key: IdempotencyKey = None) -> Response:
-    body = await read_single(request)
     ingest: Ingest = request.app.state.ingest
+    tx = ingest.read(await read_single(request))
     return await answer_once(
         request.app.state.idempotency, owner=principal.owner, key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body) if idempotency_key is not None else "",
+        fingerprint=request_fingerprint("POST", request.url.path, [tx.canonical_bytes])
+        if idempotency_key is not None else "",
         retry_after_s=ingest.settings.retry_after_s,
-        produce=lambda: ingest.one(principal, body),
+        produce=lambda: ingest.one(principal, tx),
     )
 
 
@@ -55,11 +58,12 @@ async def post_transaction(principal: IngestCaller, request: Request,
                 "acknowledged none; items rejected with `kafka_unavailable` can be resent as they are.",
 )
 async def post_batch(principal: IngestCaller, request: Request, idempotency_key: IdempotencyKey = None) -> Response:
-    body = await read_batch(request)
     ingest: Ingest = request.app.state.ingest
+    items = read_items(ingest, await read_batch(request), request.headers.get("content-type"))
     return await answer_once(
         request.app.state.idempotency, owner=principal.owner, key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body) if idempotency_key is not None else "",
+        fingerprint=request_fingerprint("POST", request.url.path, [item.content for item in items])
+        if idempotency_key is not None else "",
         retry_after_s=ingest.settings.retry_after_s,
-        produce=lambda: ingest_batch(ingest, principal, body, request.headers.get("content-type")),
+        produce=lambda: ingest_batch(ingest, principal, items),
     )

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Final
@@ -87,8 +88,8 @@ class UploadJob:
         try:
             try:
                 with path.open(encoding="utf-8", newline="") as stream:
-                    state, reason = await self._publish_all(_after(map_csv(stream, self.mapping),
-                                                                      self.counts.read))
+                    groups = map_csv(stream, self.mapping, ts_range=self.settings.ts_range(datetime.now(UTC)))
+                    state, reason = await self._publish_all(_after(groups, self.counts.read))
             except UploadFormatError as exc:
                 state, reason = "failed", f"upload_id={self.job_id}: {exc}"
             except Exception as exc:  # the job row must say why it ended; the error is logged with its trace

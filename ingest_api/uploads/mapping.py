@@ -12,13 +12,17 @@ Rules (documented in README, "Bulk upload"):
   invoices; a line of an invoice already closed is rejected (``invoice_not_contiguous``);
 - an invoice of more than 500 distinct lines (the contract's limit) is rejected (``too_many_lines``);
 - ``store_id`` is the Country column (an online retailer sells per country) or a fixed value;
-- ``ts`` is the local invoice time in the mapping's time zone (Europe/London), converted to UTC;
+- ``ts`` is the local invoice time in the mapping's time zone (Europe/London), converted to UTC; a date
+  outside the plausible range (``Settings.ts_range``) is rejected (``implausible_date``);
 - cancellations (invoice starting with ``C``) are rejected: returns are explicit, never negative sales;
 - non-product codes (postage, fees, adjustments, manual lines, tests, gift vouchers) are rejected;
 - quantity <= 0 and price <= 0 are rejected, as are prices with more than 2 decimal places;
 - a missing customer is accepted (the contract has no customer field); a missing description is fine
   when the stock code is present;
-- an exact repeat of a line already in the same invoice is dropped and counted as a duplicate.
+- an exact repeat of a line already in the same invoice is dropped and counted as a duplicate;
+- a cell longer than its field allows (64 characters for invoice, stock code and store, 200 for the
+  description, ``CELL_MAX`` for any other column) rejects its row (``too_long``); the rest of the file and
+  of its invoice go on.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from scout.contract import MAX_ITEMS, Transaction
+from scout.contract import IDENT_MAX, MAX_ITEMS, TEXT_MAX, Transaction, ts_out_of_range
 
 FIELDS: Final = ("invoice", "stock_code", "description", "quantity", "invoice_date", "price", "customer", "store")
 REQUIRED: Final = ("invoice", "stock_code", "quantity", "invoice_date", "price")
@@ -47,6 +51,13 @@ NON_PRODUCT_CODES: Final = frozenset({
 NON_PRODUCT_PATTERN: Final = re.compile(r"^(TEST|gift_)", re.IGNORECASE)
 MAX_INVOICES_REMEMBERED: Final = 5_000_000
 OPEN_INVOICES: Final = 16  # invoices in the sample interleave with at most 3 others
+# The longest a cell may be: the contract's limits for the mapped fields, and this for any other column.
+CELL_MAX: Final = 1_000
+FIELD_MAX: Final = {"invoice": IDENT_MAX, "stock_code": IDENT_MAX, "store": IDENT_MAX, "description": TEXT_MAX}
+# The CSV reader's own limit (its default, 128 KiB, failed the whole file): a longer cell is read, and its
+# row rejected ``too_long``; only a single cell past this many characters stops the file, since the reader
+# can then no longer tell where its row ends.
+READ_FIELD_LIMIT: Final = 16 * 1024 * 1024
 
 
 class UploadFormatError(ValueError):
@@ -136,16 +147,21 @@ class _RowInvalid(Exception):
 class _Parser:
     """Turns one CSV record into a line or a ``_RowInvalid``; knows the column positions."""
 
-    def __init__(self, header: list[str], mapping: Mapping) -> None:
+    def __init__(self, header: list[str], mapping: Mapping, ts_range: tuple[datetime, datetime] | None = None) -> None:
         names = [h.strip().lstrip("\ufeff") for h in header]
         missing = [c for f, c in mapping.columns.items() if f in REQUIRED or f == "store"
                    if c not in names]
         if missing:
             raise UploadFormatError(f"missing columns: {', '.join(missing)} (header: {', '.join(names)})")
         self.mapping = mapping
+        self.names = names
         self.width = len(names)
         self.index = {f: names.index(c) for f, c in mapping.columns.items() if c in names}
+        self.limits = [CELL_MAX] * len(names)
+        for name, i in self.index.items():
+            self.limits[i] = FIELD_MAX.get(name, CELL_MAX)
         self.zone = ZoneInfo(mapping.timezone)
+        self.ts_range = ts_range
         self.dates: dict[str, datetime] = {}  # the lines of an invoice share their timestamp
         self.prices: dict[str, Decimal | _RowInvalid] = {}  # a catalogue repeats its prices
 
@@ -155,6 +171,15 @@ class _Parser:
     def value(self, record: list[str], name: str) -> str:
         i = self.index.get(name)
         return record[i].strip() if i is not None else ""
+
+    def too_long(self, record: list[str], row: int) -> RowError | None:
+        """The first cell longer than its column allows (the contract's limit, or ``CELL_MAX``), as a row error."""
+        for i, cell in enumerate(record):
+            limit = self.limits[i] if i < len(self.limits) else CELL_MAX
+            if len(cell) > limit and len(cell.strip()) > limit:
+                name = self.names[i] if i < len(self.names) else "*"
+                return RowError(row, name, "too_long", f"{len(cell)} characters, at most {limit}: {cell[:40]}...")
+        return None
 
     def invoice(self, record: list[str]) -> str:
         return self.value(record, "invoice")
@@ -223,6 +248,10 @@ class _Parser:
             ts = datetime.strptime(raw, self.mapping.date_format).replace(tzinfo=self.zone)
         except ValueError:
             raise _RowInvalid(self.column("invoice_date"), "bad_date", raw) from None
+        if self.ts_range is not None:
+            earliest, latest = self.ts_range
+            if ts_out_of_range(ts, earliest=earliest, latest=latest) is not None:
+                raise _RowInvalid(self.column("invoice_date"), "implausible_date", raw)
         if len(self.dates) > 10_000:
             self.dates.clear()
         self.dates[raw] = ts
@@ -230,21 +259,28 @@ class _Parser:
 
     def _store(self, record: list[str]) -> str:
         store = self.value(record, "store")
-        if not store or len(store) > 64:
-            raise _RowInvalid(self.column("store"), "missing_value" if not store else "too_long", store)
+        if not store:
+            raise _RowInvalid(self.column("store"), "missing_value", store)
         return store
 
 
-def map_csv(stream: Iterable[str], mapping: Mapping, *, window: int = OPEN_INVOICES) -> Iterator[Group]:
-    """Groups the rows of each invoice; an invoice is yielded once ``window`` newer invoices have started."""
+def map_csv(stream: Iterable[str], mapping: Mapping, *, window: int = OPEN_INVOICES,
+            ts_range: tuple[datetime, datetime] | None = None) -> Iterator[Group]:
+    """Groups the rows of each invoice; an invoice is yielded once ``window`` newer invoices have started.
+    A date outside ``ts_range`` (earliest, latest) is rejected ``implausible_date``."""
+    if csv.field_size_limit() < READ_FIELD_LIMIT:
+        csv.field_size_limit(READ_FIELD_LIMIT)  # process-wide: it only ever grows, for every reader
     reader = csv.reader(stream, strict=True)
     try:
         header = next(reader, None)
         if header is None:
             raise UploadFormatError("empty file: no header row")
-        parser = _Parser(header, mapping)
+        parser = _Parser(header, mapping, ts_range)
         yield from _groups(reader, parser, window)
     except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise UploadFormatError(f"line {reader.line_num}: a single cell of more than {READ_FIELD_LIMIT} "
+                                    "characters; the file cannot be read past it") from None
         raise UploadFormatError(f"line {reader.line_num}: malformed CSV ({exc})") from None
     except UnicodeDecodeError as exc:
         raise UploadFormatError(f"after line {reader.line_num}: not UTF-8 text ({exc.reason})") from None
@@ -257,6 +293,9 @@ def _groups(reader: Any, parser: _Parser, window: int) -> Iterator[Group]:
         if not "".join(record).strip():
             continue  # blank line (every cell empty or spaces)
         row = reader.line_num
+        if (oversized := parser.too_long(record, row)) is not None:
+            yield Group("", rows=1, errors=[oversized])  # kept out of its invoice, which goes on without it
+            continue
         invoice = parser.invoice(record)
         if invoice in open_:
             open_.move_to_end(invoice)

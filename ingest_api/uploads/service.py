@@ -15,7 +15,6 @@ and resumes it from its last recorded checkpoint with the spooled file (kept und
 from __future__ import annotations
 
 import asyncio
-import csv
 import dataclasses
 import io
 import logging
@@ -33,6 +32,7 @@ from ingest_api.errors import ApiError
 from ingest_api.publisher import Publisher
 from ingest_api.uploads.job import EXCLUDED, Counts, UploadJob
 from ingest_api.uploads.mapping import Mapping
+from scout.csv_cells import csv_writer
 from scout.db import q
 from scout.settings import Settings
 
@@ -166,13 +166,14 @@ class Uploads:
             return await cur.fetchone()
 
     async def errors_csv(self, job_id: UUID) -> AsyncIterator[str]:
-        """The rejected rows as CSV lines: row, column, reason, value."""
+        """The rejected rows as CSV lines: row, column, reason, value (a value that could start a spreadsheet
+        formula is quoted, ``scout.csv_cells``)."""
         yield "row,column,reason,value\r\n"
         async with self.pool.connection() as conn, conn.cursor(name=f"errors_{job_id.hex}") as cur:
             await cur.execute(q("upload_errors_list"), {"id": job_id})
             async for record in cur:
                 buf = io.StringIO()
-                csv.writer(buf).writerow(record)
+                csv_writer(buf).writerow(record)
                 yield buf.getvalue()
 
     async def close(self) -> None:

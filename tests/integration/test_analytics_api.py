@@ -178,3 +178,12 @@ def test_the_analyst_guide_describes_every_gold_view() -> None:
     for view in [v.name for v in GOLD_VIEWS]:
         assert f"### {view} " in text, view
     assert "gold.refresh_status" in text
+
+
+def test_query_as_csv_quotes_text_that_a_spreadsheet_would_run(client: TestClient) -> None:
+    sql = ("SELECT '=cmd|'' /C calc''!A0' AS description, '@SUM(1+1)' AS other, '-3' AS text_number, "
+           "-3 AS qty, -12.50::numeric AS amount FROM gold.sales_by_store_day LIMIT 1")
+    response = client.post("/v1/query", json={"sql": sql, "format": "csv"})
+    assert response.status_code == 200, response.text
+    assert response.text.splitlines() == ["description,other,text_number,qty,amount",
+                                          "'=cmd|' /C calc'!A0,'@SUM(1+1),-3,-3,-12.50"]

@@ -3,6 +3,7 @@ the first request runs, per-token key spaces, expiry, and refusals that are not 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import psycopg
@@ -48,6 +49,19 @@ def test_same_key_other_body_is_409(client: TestClient, settings: Settings) -> N
     for response in (other, other_endpoint):
         assert response.status_code == 409, response.text
         assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert len(topic_messages(settings)) == 1
+
+
+def test_same_key_same_transaction_in_another_key_order_and_spelling_replays(client: TestClient,
+                                                                             settings: Settings) -> None:
+    key = {"Idempotency-Key": "respelt", "Content-Type": "application/json"}
+    body = tx_dict(1)
+    respelt = json.dumps(dict(reversed(list(body.items()))), indent=2).replace(f'"{body["total_amount"]}"',
+                                                                              body["total_amount"])
+    first = client.post("/v1/transactions", content=json.dumps(body), headers=key)
+    again = client.post("/v1/transactions", content=respelt, headers=key)
+    assert first.status_code == again.status_code == 202, again.text
+    assert again.headers["idempotent-replayed"] == "true" and again.content == first.content
     assert len(topic_messages(settings)) == 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,6 +80,39 @@ def test_upload_publishes_one_transaction_per_invoice_and_lists_rejected_rows(cl
     assert grew == {"scout_upload_rows_total,outcome=accepted": 3, "scout_upload_rows_total,outcome=duplicate": 1,
                     "scout_upload_rows_total,outcome=rejected": 3, "scout_uploads_total,state=succeeded": 1}
     assert after["scout_uploads_active"] == 0
+
+
+def test_errors_csv_quotes_values_that_a_spreadsheet_would_run(client: TestClient) -> None:
+    body = HEADER + line("1", "85048", qty="=1+1") + line("2", "85048", qty="-3") \
+        + line("3", "85048", qty="@SUM(A1)") + line("4", "85048")
+    job = finished(client, client.post("/v1/uploads", content=body.encode()).json()["id"])
+    assert (job["state"], job["rows_rejected"], job["transactions_published"]) == ("succeeded", 3, 1)
+    errors = client.get(f"/v1/uploads/{job['id']}/errors.csv")
+    assert errors.text.splitlines() == [
+        "row,column,reason,value", "2,Quantity,not_an_integer,'=1+1", "3,Quantity,non_positive_quantity,-3",
+        "4,Quantity,not_an_integer,'@SUM(A1)",
+    ]
+
+
+def test_a_five_megabyte_cell_rejects_its_row_and_the_rest_is_published(client: TestClient,
+                                                                       settings: Settings) -> None:
+    huge = "X" * 5_000_000
+    body = HEADER + line("1", "85048") \
+        + f"2,85049,{huge},1,2009-12-01 07:45:00,1.00,13085.0,United Kingdom\n" + line("2", "85050") \
+        + f"3,85048,ITEM,1,2009-12-01 07:45:00,1.00,{huge},France\n" + line("4", "85048")
+    response = client.post("/v1/uploads", content=body.encode(), headers={"Content-Type": "text/csv"})
+    assert response.status_code == 202, response.text
+    job = finished(client, response.json()["id"])
+    assert (job["state"], job["reason"], job["rows_read"], job["rows_accepted"], job["rows_rejected"],
+            job["transactions_published"]) == ("succeeded", None, 5, 3, 2, 3)
+    published = {m["transaction"]["transaction_id"]: m["transaction"] for _, m in topic_messages(settings)}
+    assert sorted(published) == ["1", "2", "4"]
+    assert [i["product_id"] for i in published["2"]["items"]] == ["85050"]  # its invoice goes on without it
+    errors = list(csv.reader(io.StringIO(client.get(f"/v1/uploads/{job['id']}/errors.csv").text)))
+    assert [row[:3] for row in errors] == [["row", "column", "reason"], ["3", "Description", "too_long"],
+                                           ["5", "Customer ID", "too_long"]]
+    assert errors[1][3].startswith("5000000 characters, at most 200: XXX")
+    assert errors[2][3].startswith("5000000 characters, at most 1000: XXX")
 
 
 def test_breaker_stops_a_file_with_30_percent_bad_rows_and_reports_what_was_published(

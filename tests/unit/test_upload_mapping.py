@@ -106,3 +106,25 @@ def test_mapping_file_with_a_fixed_store() -> None:
         Mapping.from_dict({"columns": {"invoice": "Invoice"}})
     with pytest.raises(UploadFormatError, match="unknown mapping preset"):
         Mapping.preset("nope")
+
+
+def test_a_date_outside_the_plausible_range_rejects_its_row() -> None:
+    plausible = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
+    body = ("1,85048,X,1,0002-01-01 10:00:00,1.00,,France\n"
+            "1,85049,X,1,2009-12-01 10:00:00,1.00,,France\n"
+            "2,85048,X,1,2031-01-01 10:00:00,1.00,,France\n")
+    gs = list(map_csv(io.StringIO(HEADER + body, newline=""), RETAIL, ts_range=plausible))
+    assert reasons(gs) == [(2, "InvoiceDate", "implausible_date"), (4, "InvoiceDate", "implausible_date")]
+    assert [item.product_id for g in gs if g.transaction for item in g.transaction.items] == ["85049"]
+
+
+def test_a_cell_longer_than_its_field_rejects_only_its_row() -> None:
+    gs = groups("1,85048,ok,1,2009-12-01 10:00:00,1.00,,France\n"
+                f"1,85049,{'d' * 201},1,2009-12-01 10:00:00,1.00,,France\n"
+                f"1,{'s' * 65},ok,1,2009-12-01 10:00:00,1.00,,France\n"
+                f"1,85050,ok,1,2009-12-01 10:00:00,1.00,{'c' * 1001},France\n"
+                f"1,85051,{'d' * 200},1,2009-12-01 10:00:00,1.00,,France\n")
+    assert reasons(gs) == [(3, "Description", "too_long"), (4, "StockCode", "too_long"),
+                           (5, "Customer ID", "too_long")]
+    (invoice,) = [g.transaction for g in gs if g.transaction is not None]
+    assert [item.product_id for item in invoice.items] == ["85048", "85051"]
