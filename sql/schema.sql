@@ -1212,8 +1212,23 @@ CREATE TABLE ops.stream_offsets (
     kafka_partition integer NOT NULL,
     next_offset bigint NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    epoch bigint DEFAULT 0 NOT NULL,
+    owner text,
+    CONSTRAINT stream_offsets_epoch_check CHECK ((epoch >= 0)),
     CONSTRAINT stream_offsets_next_offset_check CHECK ((next_offset >= 0))
 );
+
+--
+-- Name: COLUMN stream_offsets.next_offset; Type: COMMENT; Schema: ops
+--
+
+COMMENT ON COLUMN ops.stream_offsets.next_offset IS 'The next offset to land: every record before it is in bronze or the dead letters';
+
+--
+-- Name: COLUMN stream_offsets.epoch; Type: COMMENT; Schema: ops
+--
+
+COMMENT ON COLUMN ops.stream_offsets.epoch IS 'Bumped on every assignment; a landing whose epoch is not this one is refused (fenced)';
 
 --
 -- Name: upload_errors; Type: TABLE; Schema: ops
