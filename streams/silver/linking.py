@@ -29,7 +29,7 @@ from rapidfuzz.distance import OSA
 
 from streams.silver.wordmatch import align, learn_pair, stem, vowelless
 
-LinkMethod = Literal["sku", "name", "fuzzy", "unlinked"]
+LinkMethod = Literal["sku", "alias", "name", "fuzzy", "unlinked"]
 
 CONFIDENCE: dict[LinkMethod, Decimal] = {
     "sku": Decimal("1.000"),
