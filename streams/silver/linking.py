@@ -4,14 +4,15 @@ split, vowels dropped, abbreviations; streams/silver/wordmatch.py), else unlinke
 
 Precision comes from word alignment: every word of the name must match a word of the product (typos
 allowed in long words, exact for numbers and short words, abbreviations only for words the catalogue does
-not know) and the other way round, so "SQUARE FLOOR CUSHION VINTAGE PINK" never links to "... VINTAGE
-RED", and notes like "damaged" link to nothing. A name that two products could both explain links to
-neither.
+not know or that have no vowel) and the other way round, so "SQUARE FLOOR CUSHION VINTAGE PINK" never
+links to "... VINTAGE RED", and notes like "damaged" link to nothing. A name that two products could
+both explain links to neither.
 
 Example::
 
     catalogue = Catalogue([(1, "SKU-1", "Coca-Cola 350ml")])
     catalogue.match("coca cola 350 ml")     # -> Match(product_key=1, method="fuzzy", confidence=...)
+    catalogue.learn("XMAS TREE", 7)         # a name printed beside SKU 7's product: receipt words to learn
 """
 
 from __future__ import annotations

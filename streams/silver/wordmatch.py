@@ -9,7 +9,7 @@ Every word on each side must be used, so colour, size and number siblings never 
 
 Example::
 
-    align("wht heart tlight hldr".split(), "white heart t light holder".split(), vocab, {})  # -> 0.14 (cost)
+    align("wht heart tlight hldr".split(), "white heart t light holder".split(), vocab, {})  # -> 0.12 (the cost)
     align("blue heart".split(), "black heart".split(), vocab, {})                            # -> None
 """
 
