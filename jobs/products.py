@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool
 from scout.db import q
 from scout.errors import TerminalError
 from scout.settings import Settings
+from streams.silver.catalogue import LEARN_FROM_LINES
 from streams.silver.linking import Catalogue, normalise_name
 
 REQUIRED = ("sku", "name")
@@ -79,7 +80,10 @@ def import_products(conn: psycopg.Connection, rows: Iterable[ProductRow], *, bat
 
 def _catalogue(conn: psycopg.Connection, settings: Settings) -> Catalogue:
     rows = conn.execute(q("products_since"), {"after": 0}).fetchall()
-    return Catalogue(((int(k), s, n) for k, s, n in rows), threshold=settings.link_fuzzy_threshold)
+    catalogue = Catalogue(((int(k), s, n) for k, s, n in rows), threshold=settings.link_fuzzy_threshold)
+    for name, key in conn.execute(q("sku_confirmed_names"), {"limit": LEARN_FROM_LINES}).fetchall():
+        catalogue.learn(name, int(key))  # receipt words confirmed by SKU ("XMAS" for "CHRISTMAS")
+    return catalogue
 
 
 def relink(pool: ConnectionPool, settings: Settings, *, batch: int = 5000, force: bool = False) -> dict[str, Any]:

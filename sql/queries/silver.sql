@@ -28,9 +28,6 @@ FROM unnest(%(skus)s::text[], %(names)s::text[], %(norms)s::text[], %(brands)s::
 ORDER BY sku
 ON CONFLICT (sku) DO NOTHING;
 
--- name: products_by_sku
-SELECT sku, product_key FROM silver.products WHERE sku = ANY(%(skus)s::text[]);
-
 -- name: products_by_name
 SELECT DISTINCT ON (name_norm) name_norm, product_key
 FROM silver.products
@@ -144,3 +141,33 @@ RETURNING b.id;
 -- name: displace_transactions
 DELETE FROM silver.transactions WHERE txn_id = ANY(%(txn_ids)s::bigint[])
 RETURNING txn_id, bronze_id, event_hash, store_id, transaction_id;
+
+-- name: known_skus
+-- Each SKU's product: its own (method sku), else the product its alias points to (method alias).
+SELECT p.sku, p.product_key, 'sku' AS method, 1.000 AS confidence
+FROM silver.products p WHERE p.sku = ANY(%(skus)s::text[])
+UNION ALL
+SELECT a.sku, a.product_key, 'alias', a.confidence
+FROM silver.product_aliases a
+WHERE a.sku = ANY(%(skus)s::text[]) AND NOT EXISTS (SELECT 1 FROM silver.products p WHERE p.sku = a.sku);
+
+-- name: lock_new_skus
+-- One worker at a time decides what an unknown SKU is (a product or an alias); in SKU order, so no deadlock.
+SELECT pg_advisory_xact_lock(hashtextextended('silver.sku:' || s, 0))
+FROM (SELECT s FROM unnest(%(skus)s::text[]) AS s ORDER BY s) AS sorted;
+
+-- name: insert_product_aliases
+INSERT INTO silver.product_aliases (sku, product_key, name, method, confidence)
+SELECT * FROM unnest(%(skus)s::text[], %(keys)s::bigint[], %(names)s::text[], %(methods)s::text[],
+                     %(confidences)s::numeric[])
+ON CONFLICT (sku) DO NOTHING;
+
+-- name: sku_confirmed_names
+-- Names printed on recent lines whose SKU is a catalogue product's, where they differ from its name: the
+-- catalogue learns receipt words from them ("XMAS" for "CHRISTMAS").
+SELECT DISTINCT r.product_name, r.product_key
+FROM (SELECT product_name, product_key FROM silver.line_items
+      WHERE link_method = 'sku' AND product_name IS NOT NULL
+      ORDER BY txn_id DESC LIMIT %(limit)s) AS r
+JOIN silver.products p ON p.product_key = r.product_key
+WHERE r.product_name <> p.name;

@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
@@ -56,19 +57,50 @@ async def _claim(conn: AsyncConnection, limit: int) -> list[ClaimedRow]:
     return rows
 
 
-async def _product_keys(conn: AsyncConnection, plan: Plan,
-                        catalogue: Catalogue | None) -> tuple[dict[str, int], dict[str, Match]]:
-    by_sku: dict[str, int] = {}
-    if plan.sku_products:
-        skus = sorted(plan.sku_products)
-        cols = list(zip(*(plan.sku_products[s] for s in skus), strict=True))
+async def _known_skus(conn: AsyncConnection, skus: list[str]) -> dict[str, Match]:
+    cur = await conn.execute(q("known_skus"), {"skus": skus})
+    return {sku: Match(key, method, Decimal(confidence)) for sku, key, method, confidence in await cur.fetchall()}
+
+
+async def _new_skus(conn: AsyncConnection, plan: Plan, skus: list[str],
+                    catalogue: Catalogue | None) -> dict[str, Match]:
+    """Unknown SKUs: one whose name links to a product (exactly in PostgreSQL, or by the catalogue) becomes
+    that product's alias; the others become products, as before. Decided under a lock per SKU."""
+    await conn.execute(q("lock_new_skus"), {"skus": skus})
+    known = await _known_skus(conn, skus)  # another worker may have decided while we waited
+    skus = [s for s in skus if s not in known]
+    named = [s for s in skus if plan.sku_products[s][0] != s]  # a line without a name only has its SKU
+    by_norm: dict[str, Match] = {}
+    if catalogue is not None and named:
+        cur = await conn.execute(q("products_by_name"), {"norms": sorted({plan.sku_products[s][1] for s in named})})
+        by_norm = {norm: Match(key, "name", CONFIDENCE["name"]) for norm, key in await cur.fetchall()}
+    aliases = {s: m for s in named if catalogue is not None
+               and (m := by_norm.get(plan.sku_products[s][1]) or catalogue.match(plan.sku_products[s][1]))}
+    if aliases:
+        await conn.execute(q("insert_product_aliases"), {
+            "skus": list(aliases), "keys": [m.product_key for m in aliases.values()],
+            "names": [plan.sku_products[s][0] for s in aliases], "methods": [m.method for m in aliases.values()],
+            "confidences": [m.confidence for m in aliases.values()]})
+    new = [s for s in skus if s not in aliases]
+    if new:
+        cols = list(zip(*(plan.sku_products[s] for s in new), strict=True))
         await conn.execute(
             q("upsert_products_by_sku"),
-            {"skus": skus, "names": list(cols[0]), "norms": list(cols[1]), "brands": list(cols[2]),
+            {"skus": new, "names": list(cols[0]), "norms": list(cols[1]), "brands": list(cols[2]),
              "categories": list(cols[3])},
         )
-        cur = await conn.execute(q("products_by_sku"), {"skus": skus})
-        by_sku = {sku: key for sku, key in await cur.fetchall()}
+    return known | await _known_skus(conn, skus)
+
+
+async def _product_keys(conn: AsyncConnection, plan: Plan,
+                        catalogue: Catalogue | None) -> tuple[dict[str, Match], dict[str, Match]]:
+    by_sku: dict[str, Match] = {}
+    if plan.sku_products:
+        skus = sorted(plan.sku_products)
+        by_sku = await _known_skus(conn, skus)
+        unknown = [s for s in skus if s not in by_sku]
+        if unknown:
+            by_sku.update(await _new_skus(conn, plan, unknown, catalogue))
     by_name: dict[str, Match] = {}
     if plan.name_norms:
         cur = await conn.execute(q("products_by_name"), {"norms": plan.name_norms})
@@ -152,7 +184,7 @@ async def _displace(conn: AsyncConnection, plan: Plan, earlier: list[PlannedTran
 
 
 async def _copy_lines(conn: AsyncConnection, plan: Plan, inserted: dict[str, int],
-                      by_sku: dict[str, int], by_name: dict[str, Match]) -> Counter[str]:
+                      by_sku: dict[str, Match], by_name: dict[str, Match]) -> Counter[str]:
     """COPY the new transactions' line items; returns line items written per link method."""
     methods: Counter[str] = Counter()
     async with conn.cursor() as cur, cur.copy(q("copy_line_items")) as copy:
@@ -163,8 +195,9 @@ async def _copy_lines(conn: AsyncConnection, plan: Plan, inserted: dict[str, int
             for ln in t.lines:
                 key: int | None
                 method: LinkMethod
-                if ln.product_id is not None:
-                    key, method, confidence = by_sku.get(ln.product_id), "sku", CONFIDENCE["sku"]
+                if ln.product_id is not None:  # the SKU's product, or the one its alias points to
+                    known = by_sku[ln.product_id]
+                    key, method, confidence = known.product_key, known.method, known.confidence
                 elif (match := by_name.get(ln.name_norm or "")) is not None:
                     key, method, confidence = match.product_key, match.method, match.confidence
                 else:

@@ -102,3 +102,52 @@ def test_quarantine_replay_after_the_cause_is_fixed(database: str) -> None:
         assert list_quarantine(conn) == []
         count = conn.execute("SELECT count(*) FROM silver.transactions").fetchone()
     assert count == (2,)
+
+
+def _sku_line(n: int, sku: str, name: str) -> dict:  # type: ignore[type-arg]
+    body = tx_dict(n)
+    body["items"][0] = {"product_id": sku, "product_name": name, "qty": 2, "unit_price": "25.00"}
+    return body
+
+
+def test_an_unknown_sku_whose_name_links_becomes_that_products_alias(database: str, tmp_path: Path) -> None:
+    csv_file = _write(tmp_path / "products.csv", "sku,name\n79323P,PINK CHERRY LIGHTS\n79323W,WHITE CHERRY LIGHTS\n")
+    with psycopg.connect(database) as conn:
+        import_products(conn, read_catalogue_csv(csv_file))
+    asyncio.run(_seed(database, [_sku_line(1, "POS-1", "PINK CHERRY LIGHTS"),  # exactly the catalogue's name
+                                 _sku_line(2, "POS-2", "WHT CHERRY LGHTS"),  # as a receipt prints it
+                                 _sku_line(3, "POS-3", "RED CHERRY LIGHTS"),  # another colour: a new product
+                                 _sku_line(4, "POS-4", "POS-4")]))  # no name: only its SKU
+    asyncio.run(_drain(database, CatalogueCache(threshold=80, refresh_s=0)))
+    asyncio.run(_seed(database, [_sku_line(5, "POS-2", "anything at all")]))  # the SKU has learned its product
+    asyncio.run(_drain(database, CatalogueCache(threshold=80, refresh_s=0)))
+    links = _links(database)
+    assert links["TXN-000001"] == ("alias", "79323P", Decimal("0.990"))
+    assert links["TXN-000002"][:2] == ("alias", "79323W") and Decimal("0.5") <= links["TXN-000002"][2] < 1
+    assert links["TXN-000005"] == links["TXN-000002"]
+    assert links["TXN-000003"] == ("sku", "POS-3", Decimal("1.000"))
+    assert links["TXN-000004"] == ("sku", "POS-4", Decimal("1.000"))
+    with psycopg.connect(database) as conn:
+        aliases = conn.execute("SELECT a.sku, p.sku, a.method FROM silver.product_aliases a "
+                               "JOIN silver.products p USING (product_key) ORDER BY a.sku").fetchall()
+        products = sorted(r[0] for r in conn.execute("SELECT sku FROM silver.products"))
+    assert aliases == [("POS-1", "79323P", "name"), ("POS-2", "79323W", "fuzzy")]
+    assert products == ["79323P", "79323W", "POS-3", "POS-4"]
+
+
+def test_the_catalogue_learns_receipt_words_from_lines_with_a_known_sku(database: str, tmp_path: Path) -> None:
+    csv_file = _write(tmp_path / "products.csv", "sku,name\nA,PAPER CHAIN KIT CHRISTMAS\n"
+                      "B,CHRISTMAS TREE DECORATION\nC,CHRISTMAS BAUBLES\n")
+    with psycopg.connect(database) as conn:
+        import_products(conn, read_catalogue_csv(csv_file))
+    asyncio.run(_seed(database, [_named(1, "XMAS BAUBLES")]))  # nothing has taught XMAS yet
+    asyncio.run(_drain(database, CatalogueCache(threshold=80, refresh_s=0)))
+    asyncio.run(_seed(database, [_sku_line(2, "A", "PAPER CHAIN KIT XMAS"), _sku_line(3, "B", "XMAS TREE DECORATION")]))
+    asyncio.run(_drain(database, CatalogueCache(threshold=80, refresh_s=0)))
+    asyncio.run(_seed(database, [_named(4, "XMAS BAUBLES")]))
+    asyncio.run(_drain(database, CatalogueCache(threshold=80, refresh_s=0)))  # a worker started now
+    with ConnectionPool(database, min_size=1, max_size=1) as pool:
+        relinked = run_job("product-relink", pool, Settings(database_url=database))  # type: ignore[arg-type]
+    links = _links(database)
+    assert links["TXN-000004"][:2] == ("fuzzy", "C")
+    assert links["TXN-000001"][:2] == ("fuzzy", "C") and relinked["linked"] == 1  # the job learned it too
