@@ -461,7 +461,7 @@ CREATE TABLE silver.line_items (
     link_method text NOT NULL,
     link_confidence numeric(4,3) NOT NULL,
     CONSTRAINT line_items_link_confidence_check CHECK (((link_confidence >= (0)::numeric) AND (link_confidence <= (1)::numeric))),
-    CONSTRAINT line_items_link_method_check CHECK ((link_method = ANY (ARRAY['sku'::text, 'name'::text, 'fuzzy'::text, 'unlinked'::text])))
+    CONSTRAINT line_items_link_method_check CHECK ((link_method = ANY (ARRAY['sku'::text, 'alias'::text, 'name'::text, 'fuzzy'::text, 'unlinked'::text])))
 );
 
 --
@@ -1268,6 +1268,27 @@ CREATE TABLE ops.upload_jobs (
 );
 
 --
+-- Name: product_aliases; Type: TABLE; Schema: silver
+--
+
+CREATE TABLE silver.product_aliases (
+    sku text NOT NULL,
+    product_key bigint NOT NULL,
+    name text NOT NULL,
+    method text NOT NULL,
+    confidence numeric(4,3) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT product_aliases_confidence_check CHECK (((confidence >= (0)::numeric) AND (confidence <= (1)::numeric))),
+    CONSTRAINT product_aliases_method_check CHECK ((method = ANY (ARRAY['name'::text, 'fuzzy'::text])))
+);
+
+--
+-- Name: TABLE product_aliases; Type: COMMENT; Schema: silver
+--
+
+COMMENT ON TABLE silver.product_aliases IS 'SKUs first seen with a name that linked to this catalogue product';
+
+--
 -- Name: products_product_key_seq; Type: SEQUENCE; Schema: silver
 --
 
@@ -1498,6 +1519,13 @@ ALTER TABLE ONLY silver.line_items
     ADD CONSTRAINT line_items_pkey PRIMARY KEY (txn_id, line_no);
 
 --
+-- Name: product_aliases product_aliases_pkey; Type: CONSTRAINT; Schema: silver
+--
+
+ALTER TABLE ONLY silver.product_aliases
+    ADD CONSTRAINT product_aliases_pkey PRIMARY KEY (sku);
+
+--
 -- Name: products products_pkey; Type: CONSTRAINT; Schema: silver
 --
 
@@ -1693,6 +1721,12 @@ CREATE INDEX upload_jobs_running ON ops.upload_jobs USING btree (created_at) WHE
 CREATE INDEX line_items_product_idx ON silver.line_items USING btree (product_key);
 
 --
+-- Name: product_aliases_product_idx; Type: INDEX; Schema: silver
+--
+
+CREATE INDEX product_aliases_product_idx ON silver.product_aliases USING btree (product_key);
+
+--
 -- Name: products_name_norm_idx; Type: INDEX; Schema: silver
 --
 
@@ -1797,6 +1831,13 @@ ALTER TABLE ONLY silver.line_items
 
 ALTER TABLE ONLY silver.line_items
     ADD CONSTRAINT line_items_txn_id_fkey FOREIGN KEY (txn_id) REFERENCES silver.transactions(txn_id) ON DELETE CASCADE;
+
+--
+-- Name: product_aliases product_aliases_product_key_fkey; Type: FK CONSTRAINT; Schema: silver
+--
+
+ALTER TABLE ONLY silver.product_aliases
+    ADD CONSTRAINT product_aliases_product_key_fkey FOREIGN KEY (product_key) REFERENCES silver.products(product_key);
 
 --
 -- Name: transaction_warnings transaction_warnings_txn_id_fkey; Type: FK CONSTRAINT; Schema: silver
@@ -2129,6 +2170,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ops.upload_errors TO scout_pipeline;
 
 GRANT SELECT,INSERT,UPDATE ON TABLE ops.upload_jobs TO scout_ingest;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ops.upload_jobs TO scout_pipeline;
+
+--
+-- Name: TABLE product_aliases; Type: ACL; Schema: silver
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.product_aliases TO scout_pipeline;
 
 --
 -- Name: SEQUENCE products_product_key_seq; Type: ACL; Schema: silver
