@@ -16,14 +16,15 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import ConsumerStoppedError, OffsetOutOfRangeError
 from aiokafka.structs import OffsetAndMetadata
@@ -39,7 +40,7 @@ from observability.metrics import (
 )
 from scout.errors import backoff_delays, classify
 from scout.settings import Settings
-from streams.bronze.decode import BronzeRow, DeadLetter, Position, decode
+from streams.bronze.batch import Prepared, prepare
 from streams.bronze.errors import Fenced, TopicRecreated
 from streams.bronze.liveness import Liveness
 from streams.bronze.offsets import Move, Owned, advance, check_fence, claim, known, start_position
@@ -52,17 +53,7 @@ BROKER_TIMEOUT_S = 10.0
 COMMIT_EVERY_S = 1.0
 
 
-def split(records: Sequence[ConsumerRecord]) -> tuple[list[BronzeRow], list[DeadLetter]]:
-    rows: list[BronzeRow] = []
-    dead: list[DeadLetter] = []
-    for record in records:
-        result = decode(record.value, key=record.key, position=Position(record.topic, record.partition,
-                                                                        record.offset))
-        if isinstance(result, BronzeRow):
-            rows.append(result)
-        else:
-            dead.append(result)
-    return rows, dead
+_NONE = Owned(-1, -1)
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -86,6 +77,7 @@ class BronzeConsumer(Service):
         self.topic = settings.topic
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.owned: dict[int, Owned] = {}  # claimed and sought: the next offset to land, the epoch
+        self.ahead: dict[int, int] = {}  # where the batch prepared last ends (ahead of what landed)
         self.pending: set[int] = set()  # assigned but not claimed yet (paused)
         self.fenced: dict[int, float] = {}  # lost to another worker, held paused until the next assignment
         self.landing = asyncio.Lock()
@@ -127,35 +119,59 @@ class BronzeConsumer(Service):
 
     @Service.task
     async def _run(self) -> None:
+        """Fetch and prepare the next batch while the previous one lands: at most one landing in flight, and
+        a batch is prepared from where the one in flight ends (if that one does not commit, the prepared batch
+        is dropped and the partitions are claimed again from PostgreSQL)."""
         delays = backoff_delays(cap=self.settings.retry_max_backoff_s)
-        while not self.should_stop and self.consumer is not None:
-            consumer = self.consumer
-            try:
-                if self.pending:
-                    async with self.landing:
-                        await self._claim(consumer, self.pending.copy())
-                batch = await consumer.getmany(timeout_ms=int(self.settings.bronze_batch_within_s * 1000),
-                                               max_records=self.settings.bronze_batch_size)
-                if batch:
-                    async with self.landing:
-                        await self._land(consumer, batch)
-                await self._housekeeping(consumer)
-                delays = backoff_delays(cap=self.settings.retry_max_backoff_s)
-            except ConsumerStoppedError:
-                return
-            except TopicRecreated as exc:
-                await self._fail(exc)
-                return
-            except OffsetOutOfRangeError as exc:  # retention deleted records between the seek and the fetch
-                log.warning("bronze: offsets out of range (%s); reading the landed offsets again", exc)
-                self._reclaim([tp.partition for tp in exc.args[0]] if exc.args else list(self.owned))
-            except Exception as exc:
-                delay = next(delays)
-                level = logging.WARNING if classify(exc) == "transient" else logging.ERROR
-                log.log(level, "bronze: %r; seeking back to the landed offsets in %.1f s", exc, delay,
-                        exc_info=level == logging.ERROR)
-                await asyncio.sleep(delay)
-                self._reclaim(list(self.owned))
+        inflight: asyncio.Task[bool] | None = None
+        try:
+            while not self.should_stop and self.consumer is not None:
+                consumer = self.consumer
+                try:
+                    if self.pending:
+                        await self._settle(inflight)
+                        inflight = None
+                        async with self.landing:
+                            await self._claim(consumer, self.pending.copy())
+                    batch = await consumer.getmany(timeout_ms=int(self.settings.bronze_batch_within_s * 1000),
+                                                   max_records=self.settings.bronze_batch_size)
+                    prepared = prepare(batch, self.topic, self.owned, self.ahead) if batch else None
+                    if inflight is not None:
+                        landed, inflight = await inflight, None
+                        if not landed and prepared is not None:  # prepared past a batch that did not commit:
+                            self._reclaim([m.partition for m in prepared.moves])  # read it again from there
+                            prepared = None
+                    if prepared is not None:
+                        inflight = asyncio.ensure_future(self._land(consumer, prepared))
+                    await self._housekeeping(consumer)
+                    delays = backoff_delays(cap=self.settings.retry_max_backoff_s)
+                except ConsumerStoppedError:
+                    return
+                except TopicRecreated as exc:
+                    await self._fail(exc)
+                    return
+                except OffsetOutOfRangeError as exc:  # retention deleted records between the seek and the fetch
+                    log.warning("bronze: offsets out of range (%s); reading the landed offsets again", exc)
+                    await self._settle(inflight)
+                    inflight = None
+                    self._reclaim([tp.partition for tp in exc.args[0]] if exc.args else list(self.owned))
+                except Exception as exc:
+                    delay = next(delays)
+                    level = logging.WARNING if classify(exc) == "transient" else logging.ERROR
+                    log.log(level, "bronze: %r; seeking back to the landed offsets in %.1f s", exc, delay,
+                            exc_info=level == logging.ERROR)
+                    await self._settle(inflight)
+                    inflight = None
+                    await asyncio.sleep(delay)
+                    self._reclaim(list(self.owned))
+        finally:
+            await self._settle(inflight)
+
+    async def _settle(self, inflight: asyncio.Task[bool] | None) -> None:
+        """Wait for the landing in flight (it commits or rolls back in PostgreSQL)."""
+        if inflight is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(inflight)
 
     async def _fail(self, exc: BaseException) -> None:
         """A condition a human must look at: say so and stop the worker (exit status 1)."""
@@ -175,6 +191,7 @@ class BronzeConsumer(Service):
         if self.consumer is not None:
             await self._commit_mirror(force=True, consumer=self.consumer)
         for partition in mine:
+            self.ahead.pop(partition, None)
             self.owned.pop(partition, None)
             self.fenced.pop(partition, None)
             self.pending.discard(partition)
@@ -223,6 +240,7 @@ class BronzeConsumer(Service):
             if p in self.pending and tps[p] in assigned:  # still ours (no revoke meanwhile)
                 consumer.seek(tps[p], o.next_offset)
                 self.owned[p] = o
+                self.ahead.pop(p, None)
                 self.pending.discard(p)
                 self.fenced.pop(p, None)
                 consumer.resume(tps[p])
@@ -250,47 +268,45 @@ class BronzeConsumer(Service):
         if self.consumer is None:
             return
         for p in partitions:
+            self.ahead.pop(p, None)
             if p in self.owned:
                 self.owned.pop(p)
                 self.pending.add(p)
                 self.consumer.pause(TopicPartition(self.topic, p))
 
     # --- landing ----------------------------------------------------------------------------------------
-    async def _land(self, consumer: AIOKafkaConsumer, batch: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def _land(self, consumer: AIOKafkaConsumer, prepared: Prepared) -> bool:
+        """Land one prepared batch (holding the landing lock: a revoke waits for it). True when it committed."""
         started = time.perf_counter()
-        records: list[ConsumerRecord] = []
-        moves: list[Move] = []
-        for tp, got in batch.items():
-            owned = self.owned.get(tp.partition)
-            if tp.topic != self.topic or owned is None:
-                continue  # revoked or fenced meanwhile: the next owner reads it from PostgreSQL
-            fresh = [r for r in got if r.offset >= owned.next_offset]
-            if not fresh:
-                continue
-            records.extend(fresh)
-            moves.append(Move(tp.partition, owned.epoch, owned.next_offset, fresh[-1].offset + 1))
-        if not moves:
-            return
-        rows, dead = split(records)
-        try:
-            result = await self._persist(rows, dead, moves)
-        except Fenced as exc:
-            self._on_fenced(consumer, exc.partitions, moves)
-            return
-        for move in moves:
-            self.owned[move.partition] = Owned(move.next_offset, move.epoch)
-            self._mirror[move.partition] = move.next_offset
-            self.liveness.landed(move.partition, move.next_offset)
-        self._record(result, len(records), time.perf_counter() - started)
+        async with self.landing:
+            moves = [m for m in prepared.moves if self.owned.get(m.partition, _NONE).epoch == m.epoch]
+            if len(moves) != len(prepared.moves):  # revoked or claimed again since it was prepared
+                self._reclaim([m.partition for m in moves])
+                return False
+            try:
+                result = await self._persist(prepared, moves)
+            except Fenced as exc:
+                self._on_fenced(consumer, exc.partitions, moves)
+                return False
+            except Exception as exc:
+                log.error("bronze: batch not landed (%r); reading the landed offsets again", exc, exc_info=True)
+                self._reclaim([m.partition for m in moves])
+                return False
+            for move in moves:
+                self.owned[move.partition] = Owned(move.next_offset, move.epoch)
+                self._mirror[move.partition] = move.next_offset
+                self.liveness.landed(move.partition, move.next_offset)
+        self._record(result, prepared.records, time.perf_counter() - started)
+        return True
 
-    async def _persist(self, rows: list[BronzeRow], dead: list[DeadLetter], moves: list[Move]) -> LandResult:
+    async def _persist(self, prepared: Prepared, moves: list[Move]) -> LandResult:
         """Land with transient errors retried; a revoke or stop meanwhile ends the retries (fenced later)."""
         delays = backoff_delays(cap=self.settings.retry_max_backoff_s)
         while True:
             try:
                 pool = await self.resources.pool()
                 async with pool.connection() as conn:
-                    return await land(conn, rows, dead, self.topic, moves)
+                    return await land(conn, prepared.rows, prepared.dead, self.topic, moves, prepared.copy_data)
             except Fenced:
                 raise
             except Exception as exc:
@@ -309,6 +325,7 @@ class BronzeConsumer(Service):
         BRONZE_FENCED.inc()
         log.warning("bronze: fenced on partitions %s (another worker holds them now); batch rolled back", lost)
         for p in lost:
+            self.ahead.pop(p, None)
             if self.owned.pop(p, None) is not None or p in self.pending:
                 self.pending.discard(p)
                 self.fenced[p] = time.monotonic()

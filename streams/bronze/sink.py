@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCopy
 from psycopg.errors import UniqueViolation
 
 from scout.db import q
@@ -37,11 +37,12 @@ class LandResult:
 
 
 async def land(conn: AsyncConnection, rows: Sequence[BronzeRow], dead: Sequence[DeadLetter], topic: str = "",
-               moves: Sequence[Move] = ()) -> LandResult:
+               moves: Sequence[Move] = (), copy_data: bytes | None = None) -> LandResult:
     """Land rows and dead letters; with ``moves``, fenced and recorded in ``ops.stream_offsets`` (raises
-    ``Fenced``, rolling everything back, when a partition is no longer this worker's)."""
+    ``Fenced``, rolling everything back, when a partition is no longer this worker's). ``copy_data``: the rows
+    already in COPY's text format (``batch.encode``), written in one piece."""
     async with conn.transaction():
-        inserted, refused = await _insert_rows(conn, rows)
+        inserted, refused = await _insert_rows(conn, rows, copy_data)
         letters = [*dead, *refused]
         if letters:
             await _insert_dead(conn, letters)
@@ -57,14 +58,15 @@ def _values(row: BronzeRow) -> tuple[object, ...]:
             row.position.topic, row.position.partition, row.position.offset)
 
 
-async def _insert_rows(conn: AsyncConnection, rows: Sequence[BronzeRow]) -> tuple[int, list[DeadLetter]]:
+async def _insert_rows(conn: AsyncConnection, rows: Sequence[BronzeRow],
+                       copy_data: bytes | None = None) -> tuple[int, list[DeadLetter]]:
     """The rows inserted, and the rows the database refused (as dead letters)."""
     if not rows:
         return 0, []
     try:
         async with conn.transaction():
-            copied = await _copy_new(conn, rows)
-            return (copied if copied is not None else await _insert_via_stage(conn, rows)), []
+            copied = await _copy_new(conn, rows, copy_data)
+            return (copied if copied is not None else await _insert_via_stage(conn, rows, copy_data)), []
     except Exception as exc:
         if classify(exc) == "transient":
             raise
@@ -82,27 +84,33 @@ async def _insert_rows(conn: AsyncConnection, rows: Sequence[BronzeRow]) -> tupl
     return inserted, refused
 
 
-async def _copy_new(conn: AsyncConnection, rows: Sequence[BronzeRow]) -> int | None:
+async def _write(copy: AsyncCopy, rows: Sequence[BronzeRow], copy_data: bytes | None) -> None:
+    if copy_data is not None:
+        await copy.write(copy_data)
+        return
+    for row in rows:
+        await copy.write_row(_values(row))
+
+
+async def _copy_new(conn: AsyncConnection, rows: Sequence[BronzeRow], copy_data: bytes | None = None) -> int | None:
     """COPY straight into bronze (in a savepoint); ``None`` when an event is already landed (a redelivery,
     a duplicate): then the stage path takes the batch."""
     if len({row.event_hash for row in rows}) != len(rows):
         return None
     try:
         async with conn.transaction(), conn.cursor() as cur, cur.copy(q("bronze_copy")) as copy:
-            for row in rows:
-                await copy.write_row(_values(row))
+            await _write(copy, rows, copy_data)
     except UniqueViolation:
         return None
     return len(rows)
 
 
-async def _insert_via_stage(conn: AsyncConnection, rows: Sequence[BronzeRow]) -> int:
+async def _insert_via_stage(conn: AsyncConnection, rows: Sequence[BronzeRow], copy_data: bytes | None = None) -> int:
     """COPY into the session's stage, then INSERT ... ON CONFLICT (event_hash) DO NOTHING in offset order."""
     await conn.execute(q("bronze_stage_create"))
     async with conn.cursor() as cur:
         async with cur.copy(q("bronze_stage_copy")) as copy:
-            for row in rows:
-                await copy.write_row(_values(row))
+            await _write(copy, rows, copy_data)
         await cur.execute(q("bronze_insert_from_stage"))
         return max(cur.rowcount, 0)
 

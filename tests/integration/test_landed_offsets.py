@@ -116,3 +116,25 @@ def test_a_dead_letter_whose_reason_cannot_be_stored_as_is_is_stored(database: s
         stored = conn.execute("SELECT raw, reason FROM ops.dead_letters").fetchall()
     assert stored[0][0] == b"{\"a\x00\": 1}" and 0 < len(stored[0][1]) <= 500 and "\x00" not in stored[0][1]
     assert _state(database)[0][:2] == (4, 1) and _count(database, "bronze.transactions") == 3
+
+
+def test_rows_encoded_for_copy_land_exactly_as_decoded(database: str) -> None:
+    from streams.bronze.batch import encode
+
+    names = ["back\\slash \"quoted\"", "new\nline\r\tall", "ünïcode – dash"]
+    rows = [bronze_row(tx_dict(n, items=[{"product_name": name, "qty": 1, "unit_price": "2.50"}], total="2.50"),
+                       offset=n) for n, name in enumerate(names)]
+    asyncio.run(_claim(database, {0: 0}))
+
+    async def run() -> LandResult:
+        async with await psycopg.AsyncConnection.connect(database) as conn:
+            return await land(conn, rows, [], TOPIC, [Move(0, 1, 0, 3)], encode(rows))
+
+    assert asyncio.run(run()).inserted == 3
+    with psycopg.connect(database) as conn:
+        stored = conn.execute("SELECT store_id, payload::text, received_at, kafka_offset FROM bronze.transactions "
+                              "ORDER BY kafka_offset").fetchall()
+    import orjson
+
+    assert [(s, orjson.loads(p), r, o) for s, p, r, o in stored] == [
+        (row.store_id, orjson.loads(row.payload_json), row.received_at, row.position.offset) for row in rows]
