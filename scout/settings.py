@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     stream_app_id: str = Field(default="scout", description="Faust app id = the bronze consumers' Kafka group.")
     worker_web_port: int = Field(default=6066, ge=1, le=65535)
     bronze_batch_size: int = Field(
-        default=2000, ge=1, description="Most events the bronze consumer lands per transaction.")
+        default=5000, ge=1, description="Most events the bronze consumer lands per transaction.")
     bronze_batch_within_s: float = Field(
         default=0.5, gt=0, description="Longest the bronze consumer waits for records before landing what it has.")
     bronze_revoke_wait_s: float = Field(

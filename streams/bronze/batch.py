@@ -4,13 +4,14 @@ PostgreSQL writes the one before.
 
 Example::
 
-    prepared = prepare(batch, topic, owned={0: Owned(120, 3)}, ahead={})
+    prepared = await prepare(batch, topic, owned={0: Owned(120, 3)}, ahead={})
     prepared.moves          # [Move(0, epoch=3, expected=120, next_offset=170)]
     prepared.copy_data      # b"<event_hash>\\tapi\\t..." one COPY text line per row
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
@@ -39,16 +40,18 @@ class Prepared:
     copy_data: bytes
 
 
-def copy_line(row: BronzeRow) -> str:
-    """One row in COPY's text format, in the column order of the ``bronze_copy`` query."""
+def copy_line(row: BronzeRow) -> bytes:
+    """One row in COPY's text format, in the column order of the ``bronze_copy`` query. The payload is JSON
+    text: it holds no raw tab, newline or carriage return, only backslashes to double."""
     p = row.position
-    return (f"{row.event_hash}\t{row.source}\t{_escape(row.store_id)}\t{_escape(row.transaction_id)}\t"
-            f"{_escape(row.payload_json)}\t{row.received_at.isoformat()}\t{_escape(p.topic)}\t{p.partition}\t"
-            f"{p.offset}\n")
+    payload = row.payload.replace(b"\\", b"\\\\") if b"\\" in row.payload else row.payload
+    head = f"{row.event_hash}\t{row.source}\t{_escape(row.store_id)}\t{_escape(row.transaction_id)}\t".encode()
+    tail = f"\t{_escape(row.received_text)}\t{_escape(p.topic)}\t{p.partition}\t{p.offset}\n".encode()
+    return head + payload + tail
 
 
 def encode(rows: Sequence[BronzeRow]) -> bytes:
-    return "".join(map(copy_line, rows)).encode()
+    return b"".join(map(copy_line, rows))
 
 
 def split(records: Sequence[ConsumerRecord]) -> tuple[list[BronzeRow], list[DeadLetter]]:
@@ -64,10 +67,13 @@ def split(records: Sequence[ConsumerRecord]) -> tuple[list[BronzeRow], list[Dead
     return rows, dead
 
 
-def prepare(batch: Mapping[TopicPartition, list[ConsumerRecord]], topic: str, owned: Mapping[int, Owned],
-            ahead: MutableMapping[int, int]) -> Prepared | None:
+async def prepare(batch: Mapping[TopicPartition, list[ConsumerRecord]], topic: str, owned: Mapping[int, Owned],
+                  ahead: MutableMapping[int, int], *, chunk: int = 256) -> Prepared | None:
     """The batch's records on partitions held here, from where the previous prepared batch ends (``ahead``,
-    else the landed offset); advances ``ahead``. None when nothing is left to land."""
+    else the landed offset); advances ``ahead``. None when nothing is left to land.
+
+    It yields to the event loop every ``chunk`` records, so the landing in flight keeps PostgreSQL fed with
+    COPY data while this one is decoded."""
     records: list[ConsumerRecord] = []
     moves: list[Move] = []
     for tp, got in batch.items():
@@ -83,5 +89,13 @@ def prepare(batch: Mapping[TopicPartition, list[ConsumerRecord]], topic: str, ow
         ahead[tp.partition] = fresh[-1].offset + 1
     if not moves:
         return None
-    rows, dead = split(records)
-    return Prepared(len(records), rows, dead, moves, encode(rows))
+    rows: list[BronzeRow] = []
+    dead: list[DeadLetter] = []
+    data: list[bytes] = []
+    for start in range(0, len(records), chunk):
+        some, bad = split(records[start:start + chunk])
+        rows += some
+        dead += bad
+        data.append(encode(some))
+        await asyncio.sleep(0)
+    return Prepared(len(records), rows, dead, moves, b"".join(data))

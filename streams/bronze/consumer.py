@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import ConsumerStoppedError, OffsetOutOfRangeError
 from aiokafka.structs import OffsetAndMetadata
@@ -51,6 +51,7 @@ from streams.resources import StreamResources
 log = logging.getLogger(__name__)
 BROKER_TIMEOUT_S = 10.0
 COMMIT_EVERY_S = 1.0
+FETCH_SLICE = 500
 
 
 _NONE = Owned(-1, -1)
@@ -133,9 +134,8 @@ class BronzeConsumer(Service):
                         inflight = None
                         async with self.landing:
                             await self._claim(consumer, self.pending.copy())
-                    batch = await consumer.getmany(timeout_ms=int(self.settings.bronze_batch_within_s * 1000),
-                                                   max_records=self.settings.bronze_batch_size)
-                    prepared = prepare(batch, self.topic, self.owned, self.ahead) if batch else None
+                    batch = await self._fetch(consumer)
+                    prepared = await prepare(batch, self.topic, self.owned, self.ahead) if batch else None
                     if inflight is not None:
                         landed, inflight = await inflight, None
                         if not landed and prepared is not None:  # prepared past a batch that did not commit:
@@ -166,6 +166,22 @@ class BronzeConsumer(Service):
                     self._reclaim(list(self.owned))
         finally:
             await self._settle(inflight)
+
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """Up to SCOUT_BRONZE_BATCH_SIZE records, taken in slices (aiokafka parses what it returns at once:
+        slices let the landing in flight feed PostgreSQL in between)."""
+        size = self.settings.bronze_batch_size
+        step = min(size, FETCH_SLICE)
+        batch = await consumer.getmany(timeout_ms=int(self.settings.bronze_batch_within_s * 1000), max_records=step)
+        taken = sum(map(len, batch.values()))
+        while batch and taken < size:
+            more = await consumer.getmany(timeout_ms=0, max_records=min(step, size - taken))
+            if not more:
+                break
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+            taken += sum(map(len, more.values()))
+        return batch
 
     async def _settle(self, inflight: asyncio.Task[bool] | None) -> None:
         """Wait for the landing in flight (it commits or rolls back in PostgreSQL)."""

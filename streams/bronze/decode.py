@@ -52,9 +52,14 @@ class BronzeRow:
     source: str
     store_id: str
     transaction_id: str
-    payload_json: str
+    payload: bytes  # the canonical transaction, JSON
     received_at: datetime
     position: Position
+    received_text: str  # received_at as the envelope spelt it (ISO 8601), for COPY
+
+    @property
+    def payload_json(self) -> str:
+        return self.payload.decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +119,7 @@ def _canonical_fast_path(document: dict[str, Any], position: Position) -> Bronze
         return None
     if received_at.tzinfo is None:
         return None
-    return BronzeRow(event_hash, str(source), store_id, transaction_id, canonical.decode(), received_at, position)
+    return BronzeRow(event_hash, str(source), store_id, transaction_id, canonical, received_at, position, received)
 
 
 def decode(raw: bytes | None, *, key: bytes | None, position: Position) -> BronzeRow | DeadLetter:
@@ -140,15 +145,16 @@ def decode(raw: bytes | None, *, key: bytes | None, position: Position) -> Bronz
     if not envelope.hash_matches():
         return DeadLetter(key, raw, f"event_hash mismatch for {envelope.event_hash}", position)
     tx = envelope.transaction
-    payload_json = orjson.dumps(tx.canonical()).decode()
-    if "\\u0000" in payload_json:
+    payload = orjson.dumps(tx.canonical())
+    if b"\\u0000" in payload:
         return DeadLetter(key, raw, "not storable: the transaction holds a NUL character (\\u0000)", position)
     return BronzeRow(
         event_hash=envelope.event_hash,
         source=envelope.source,
         store_id=tx.store_id,
         transaction_id=tx.transaction_id,
-        payload_json=payload_json,
+        payload=payload,
         received_at=envelope.received_at,
         position=position,
+        received_text=envelope.received_at.isoformat(),
     )

@@ -97,7 +97,7 @@ def test_a_row_the_database_refuses_becomes_a_dead_letter_in_the_same_landing(da
     asyncio.run(_claim(database, {0: 0}))
     rows = _rows(0, 5)
     bad = rows[2].__class__(rows[2].event_hash, rows[2].source, "STORE\x00NUL", rows[2].transaction_id,
-                            rows[2].payload_json, rows[2].received_at, rows[2].position)
+                            rows[2].payload, rows[2].received_at, rows[2].position, rows[2].received_text)
     result = asyncio.run(_land(database, [*rows[:2], bad, *rows[3:]], [], [Move(0, 1, 0, 5)]))
     assert (result.inserted, [d.position.offset for d in result.dead_letters]) == (4, [2])
     with psycopg.connect(database) as conn:
