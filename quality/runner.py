@@ -24,7 +24,7 @@ from quality.alerts import AlertChanges, apply_results, export_active, resolve_o
 from quality.history import SuiteRun, prune, record_run
 from quality.rules import RULES, Thresholds
 from quality.suites import SUITES, CheckResult, plan_checks, run_checks
-from quality.webhook import Outcome, deliver_pending
+from quality.webhook import Delivery, deliver_pending
 from scout.db import q
 from scout.errors import ScoutError
 from scout.settings import Settings
@@ -37,7 +37,7 @@ LOCK_KEY = "scout.quality"
 class QualityReport:
     runs: list[SuiteRun] = field(default_factory=list)
     alerts: AlertChanges = field(default_factory=AlertChanges)
-    webhook: Outcome = "off"
+    webhook: Delivery = "off"
     skipped: str | None = None  # why nothing ran (another run holds the lock)
 
     @property

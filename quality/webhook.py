@@ -31,7 +31,7 @@ from scout.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["sent", "failed", "abandoned", "nothing", "off"]
+Delivery = Literal["sent", "failed", "abandoned", "nothing", "off"]
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end" for a firing alert
 
 
@@ -137,7 +137,7 @@ def _send_in_background(url: str, body: bytes, settings: Settings) -> bool | Non
     return outcome[0] if outcome else None
 
 
-def deliver_pending(pool: ConnectionPool, settings: Settings) -> Outcome:
+def deliver_pending(pool: ConnectionPool, settings: Settings) -> Delivery:
     """Send every pending alert change in one POST; mark them delivered only after a 2xx."""
     if settings.alert_webhook_url is None:
         return "off"
@@ -151,7 +151,7 @@ def deliver_pending(pool: ConnectionPool, settings: Settings) -> Outcome:
     shape = alertmanager_payload if settings.alert_webhook_format == "alertmanager" else json_payload
     body = orjson.dumps(shape(alerts))
     sent = _send_in_background(settings.alert_webhook_url.get_secret_value(), body, settings)
-    outcome: Outcome = "sent" if sent else ("abandoned" if sent is None else "failed")
+    outcome: Delivery = "sent" if sent else ("abandoned" if sent is None else "failed")
     ALERT_WEBHOOK.labels(outcome).inc()
     if sent:
         with pool.connection() as conn:

@@ -30,7 +30,6 @@ from pydantic import (
 SCHEMA: Final = "pos.transactions.v1"
 SCHEMA_VERSION: Final = 1
 CENT = Decimal("0.01")
-MONEY_LIMIT = Decimal("10000000000")  # numeric(12,2)
 MAX_ITEMS = 500
 
 Source = Literal["api", "bulk", "simulator"]

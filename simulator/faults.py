@@ -23,13 +23,13 @@ import orjson
 
 from simulator.source import TransactionSource
 
-Outcome = Literal["lands", "lands_once", "rejected_4xx", "quarantined", "linked_fuzzy"]
+Fate = Literal["lands", "lands_once", "rejected_4xx", "quarantined", "linked_fuzzy"]
 
 
 @dataclass(frozen=True)
 class FaultKind:
     name: str
-    outcome: Outcome
+    outcome: Fate
     reason: str | None  # the quarantine reason or the rejected field
 
 
@@ -61,7 +61,7 @@ class Sent:
 class FaultRecord:
     n: int
     kind: str
-    outcome: Outcome
+    outcome: Fate
     reason: str | None
     store_id: str
     transaction_id: str

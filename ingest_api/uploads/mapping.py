@@ -28,14 +28,12 @@ Rules (documented in README, "Bulk upload"):
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -79,11 +77,6 @@ class Mapping:
         if name not in PRESETS:
             raise UploadFormatError(f"unknown mapping preset {name!r}; known: {', '.join(sorted(PRESETS))}")
         return PRESETS[name]
-
-    @classmethod
-    def from_file(cls, path: Path) -> Mapping:
-        """A JSON file: {"columns": {"invoice": "...", ...}, "timezone": ..., "currency": ..., "store_id": ...}."""
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Mapping:

@@ -200,12 +200,6 @@ INSERT INTO silver.transaction_warnings (txn_id, rule, detail)
 SELECT * FROM unnest(%(txn_ids)s::bigint[], %(rules)s::text[], %(details)s::text[])
 ON CONFLICT DO NOTHING;
 
--- name: warning_counts
-SELECT rule, count(*) AS transactions
-FROM silver.transaction_warnings
-WHERE created_at >= %(since)s
-GROUP BY rule ORDER BY rule;
-
 -- name: alert_upsert
 -- Opens an alert, or updates the open one of the same (rule, subject); `opened` says which.
 INSERT INTO ops.alerts (rule, subject, severity, message, details)

@@ -121,7 +121,7 @@ def test_a_dead_letter_whose_reason_cannot_be_stored_as_is_is_stored(database: s
 def test_rows_encoded_for_copy_land_exactly_as_decoded(database: str) -> None:
     from streams.bronze.batch import encode
 
-    names = ["back\\slash \"quoted\"", "new\nline\r\tall", "ünïcode – dash"]
+    names = ["back\\slash \"quoted\"", "new\nline\r\tall", "ünïcode \u2013 dash"]
     rows = [bronze_row(tx_dict(n, items=[{"product_name": name, "qty": 1, "unit_price": "2.50"}], total="2.50"),
                        offset=n) for n, name in enumerate(names)]
     asyncio.run(_claim(database, {0: 0}))
