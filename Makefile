@@ -33,6 +33,7 @@ kafka-jars: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # sql/schema.sql: the schema every migration builds, dumped from an empty embedded PostgreSQL
 schema: install
@@ -45,6 +46,7 @@ promtool:
 test: install kafka-jars promtool
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m "not faults_extended" $(PYTEST_ARGS)
 
 test-faults: install kafka-jars
