@@ -58,8 +58,8 @@ def test_a_first_deployment_by_the_readme_passes_scout_verify(postgres: Postgres
         gen = Generator(seed=77)
         with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
             assert {client.post("/v1/transactions", json=gen.transaction(n)).status_code for n in range(20)} == {202}
-        code, passing = eventually(lambda: checks(env), until=lambda r: r[0] == 0, timeout=180,
-                                   what="scout verify to pass on the first deployment")
+        _, passing = eventually(lambda: checks(env), until=lambda r: r[0] == 0, timeout=180,
+                                what="scout verify to pass on the first deployment")
         served = [eventually(lambda p=p: _metrics(p), until=lambda text: "scout_stage_rows_total" in text,
                              timeout=60, what=f"worker metrics on port {p}") for p in metrics]
         assert not children.dead(), [c.name for c in children.dead()]
