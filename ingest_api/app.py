@@ -29,6 +29,7 @@ from ingest_api.publisher import Publisher
 from ingest_api.recent import RecentHashes
 from ingest_api.routes import alerts, analytics, health, simulator, transactions, uploads
 from ingest_api.service import Ingest
+from ingest_api.token_cache import TokenCache
 from ingest_api.tokens import TokenStore
 from ingest_api.uploads.service import Uploads
 from observability.multiprocess import metrics_app, process_exited
@@ -67,7 +68,11 @@ def _lifespan(settings: Settings, publisher: Publisher | None, tokens: TokenLook
             pool = await open_async_pool(settings, name="api", min_size=1, max_size=settings.api_db_pool_size)
         app.state.pool = pool
         app.state.publisher = publisher or Publisher(settings)
-        app.state.authenticator = Authenticator(settings, tokens or (TokenStore(pool) if pool else None))
+        cache = None
+        if tokens is None and pool is not None and settings.token_cache_ttl_s > 0:
+            cache = TokenCache(TokenStore(pool), conninfo=settings.database_dsn(), ttl_s=settings.token_cache_ttl_s)
+            await cache.start()
+        app.state.authenticator = Authenticator(settings, tokens or cache or (TokenStore(pool) if pool else None))
         store = idempotency or (PgIdempotencyStore(pool, retention_s=settings.idempotency_retention_s,
                                                    abandoned_s=max(30.0, 3 * settings.produce_timeout_s))
                                 if pool else None)
@@ -91,6 +96,8 @@ def _lifespan(settings: Settings, publisher: Publisher | None, tokens: TokenLook
                     await purge
             await app.state.feed.stop()
             await app.state.publisher.stop()
+            if cache is not None:
+                await cache.stop()
             if pool is not None:
                 await pool.close()
             process_exited()

@@ -87,7 +87,7 @@ class CreatedToken:
 
 
 class TokenStore:
-    """Token look-ups for the API from PostgreSQL; no caching, so a revocation counts at once.
+    """Token look-ups for the API from PostgreSQL (``TokenCache`` keeps what they find while it hears of changes).
 
     Concurrent look-ups share one query: a look-up waits for the next query that starts after it was
     asked (never one already sent), so every request still reads its token's row as it is after any

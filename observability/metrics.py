@@ -37,6 +37,10 @@ HTTP_LATENCY = Histogram(
 HTTP_IN_FLIGHT = Gauge(
     "scout_http_requests_in_flight", "API requests being served", multiprocess_mode="livesum"
 )
+TOKEN_LISTENER_UP = Gauge(
+    "scout_token_listener_up", "API processes listening for token changes (their token cache is in use)",
+    multiprocess_mode="livesum",
+)
 
 STAGE_ROWS = Counter("scout_stage_rows_total", "Rows handled by a stage, by outcome", ["stage", "outcome"])
 STAGE_BATCH_SIZE = Histogram("scout_stage_batch_size", "Batch sizes per stage", ["stage"], buckets=BATCH_BUCKETS)

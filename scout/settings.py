@@ -69,6 +69,11 @@ class Settings(BaseSettings):
 
     # --- device authentication ------------------------------------------------------------
     auth_required: bool = Field(default=True, description="Bearer tokens required on /v1 routes.")
+    token_cache_ttl_s: float = Field(
+        default=5.0, ge=0, le=3600,
+        description="How long an API process may answer from a token it keeps in memory (a revocation reaches "
+                    "it at once through LISTEN; this bounds a change the listener missed); 0: look up every request.",
+    )
     rate_limit_per_s: float = Field(
         default=50.0, gt=0, description="Requests per second per token and API process, unless the token sets one."
     )

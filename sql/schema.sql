@@ -120,6 +120,22 @@ END
 $$;
 
 --
+-- Name: device_tokens_notify(); Type: FUNCTION; Schema: ops
+--
+
+CREATE FUNCTION ops.device_tokens_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('scout_device_tokens', OLD.token_hash);
+    IF TG_OP = 'UPDATE' AND NEW.token_hash IS DISTINCT FROM OLD.token_hash THEN
+        PERFORM pg_notify('scout_device_tokens', NEW.token_hash);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+--
 -- Name: refresh_gold_aggregate(text, boolean); Type: FUNCTION; Schema: ops
 --
 
@@ -1761,6 +1777,18 @@ CREATE INDEX transactions_processed_at_idx ON silver.transactions USING btree (p
 --
 
 CREATE INDEX transactions_ts_idx ON silver.transactions USING btree (ts);
+
+--
+-- Name: device_tokens device_tokens_notify_delete; Type: TRIGGER; Schema: ops
+--
+
+CREATE TRIGGER device_tokens_notify_delete AFTER DELETE ON ops.device_tokens FOR EACH ROW EXECUTE FUNCTION ops.device_tokens_notify();
+
+--
+-- Name: device_tokens device_tokens_notify_update; Type: TRIGGER; Schema: ops
+--
+
+CREATE TRIGGER device_tokens_notify_update AFTER UPDATE ON ops.device_tokens FOR EACH ROW WHEN (((((((((old.token_hash IS DISTINCT FROM new.token_hash) OR (old.name IS DISTINCT FROM new.name)) OR (old.scopes IS DISTINCT FROM new.scopes)) OR (old.device_id IS DISTINCT FROM new.device_id)) OR (old.store_ids IS DISTINCT FROM new.store_ids)) OR (old.rate_limit_per_s IS DISTINCT FROM new.rate_limit_per_s)) OR (old.expires_at IS DISTINCT FROM new.expires_at)) OR (old.revoked_at IS DISTINCT FROM new.revoked_at))) EXECUTE FUNCTION ops.device_tokens_notify();
 
 --
 -- Name: line_items line_items_gold_delete; Type: TRIGGER; Schema: silver

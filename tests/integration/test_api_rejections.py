@@ -3,21 +3,24 @@ its metric, and that nothing refused reaches the topic."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from ingest_api.app import create_app
-from ingest_api.tokens import create_token, revoke_token
+from ingest_api.tokens import create_token, revoke_token, token_hash
 from scout.kafka import ensure_topics
 from scout.services import free_port
 from scout.settings import Settings
+from tests.conftest import eventually
 from tests.factories import bearer, topic_messages, tx_dict
 
 
@@ -206,15 +209,30 @@ def test_token_store_unreachable_is_503(kafka_bootstrap: str) -> None:
     assert response.headers["retry-after"] == "6"
 
 
-def test_a_revoked_token_is_refused_at_once(ready: Settings) -> None:
+def test_a_revoked_token_is_refused_within_a_second(ready: Settings) -> None:
+    """The API keeps the token in memory; the revocation's notification drops it (migration 0022)."""
     dsn = ready.database_dsn()
     token = create_token(dsn, name="pos-42", scopes=["ingest"], store_ids=None)
     header = {"Authorization": f"Bearer {token.secret}"}
+    answers: list[tuple[float, int]] = []
     with api(ready) as client:
+        cache = client.app.state.authenticator.tokens  # type: ignore[attr-defined]
+        eventually(lambda: cache.listening, until=bool, timeout=10, what="the token listener")
         before = client.post("/v1/transactions", json=tx_dict(1), headers=header)
+        assert token_hash(token.secret) in cache._entries  # answered from memory from now on
         assert revoke_token(dsn, token.id)
-        after = client.post("/v1/transactions", json=tx_dict(2), headers=header)  # no wait, no cache to expire
+        revoked_at = time.monotonic()
+
+        def post() -> httpx.Response:
+            sent = time.monotonic() - revoked_at
+            answer = client.post("/v1/transactions", json=tx_dict(2 + len(answers)), headers=header)
+            answers.append((sent, answer.status_code))
+            return answer
+
+        after = eventually(post, until=lambda a: a.status_code == 401, timeout=1.0, interval=0.01,
+                           what="the revoked token to be refused")
     assert before.status_code == 202
     error(after, 401, "unauthorized")
+    assert all(sent < 1.0 for sent, status in answers if status != 401), answers
     assert not revoke_token(dsn, token.id)  # already revoked
-    assert len(topic_messages(ready)) == 1
+    assert len(topic_messages(ready)) == 1 + sum(status == 202 for _, status in answers)

@@ -51,3 +51,40 @@ def test_each_ack_names_where_its_message_is_and_a_store_keeps_its_partition(set
         assert headers == {"event_hash": envelope.event_hash.encode(), "source": b"api"}
         assert partition_of_store.setdefault(envelope.transaction.store_id, ack.partition) == ack.partition
     assert len(on_topic) == len(few) + len(many)
+
+
+def test_concurrent_requests_share_produce_requests(settings: Settings) -> None:
+    """Single publishes of concurrent requests (32 in flight, as in one API worker under load) reach the broker
+    together: the producer's linger (2 ms) and one batch in flight per partition put every record sent
+    meanwhile into the next produce request, each publish still waiting for its own ack."""
+    ensure_topics(settings)
+    envelopes = _envelopes(1000, 640)
+
+    async def run() -> tuple[list[Ack], int]:
+        publisher = Publisher(settings)
+        produce_requests = 0
+        try:
+            assert await publisher.start() and publisher._producer is not None
+            client = publisher._producer.client
+            send = client.send
+
+            async def counting(node_id: int, request: object, **kwargs: object) -> object:
+                nonlocal produce_requests
+                produce_requests += type(request).__name__.startswith("ProduceRequest")
+                return await send(node_id, request, **kwargs)
+
+            client.send = counting  # type: ignore[method-assign]
+            queue = iter(envelopes)
+
+            async def device() -> list[Ack]:
+                return [await publisher.publish(envelope) for envelope in queue]
+
+            acks = [ack for acks in await asyncio.gather(*(device() for _ in range(32))) for ack in acks]
+            return acks, produce_requests
+        finally:
+            await publisher.stop()
+
+    acks, produce_requests = asyncio.run(run())
+    assert len(acks) == len(envelopes) and len(set(acks)) == len(envelopes)
+    assert len(_on_topic(settings)) == len(envelopes)
+    assert produce_requests <= len(envelopes) / 8, produce_requests  # ≈ 32 records each on a quiet machine

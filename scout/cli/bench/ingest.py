@@ -1,7 +1,9 @@
 """Ingest benchmark: `scout api` processes under load from an async HTTP client on the same machine —
 single-POST throughput, p50/p95/p99 latency at a fixed rate, batch throughput — next to raw limits measured
 in the same run: Kafka produce of the same messages (pipelined, and awaited one at a time with as many in
-flight as the HTTP client), and a no-work request (GET /healthz) through the same client and server.
+flight as the HTTP client), and a no-work request (GET /healthz) through the same client and server. The
+no-op and single-POST phases also report the API processes' CPU per request, a figure other work on the
+machine moves less than a rate.
 
 A single POST can go no faster than the lower of the two ceilings at the same concurrency: it is one HTTP
 round trip and one awaited produce (plus the token look-up in PostgreSQL)."""
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +145,12 @@ def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_worker
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(url), timeout=60, what="the API to be ready")
+        api_pid = children.running[0].proc.pid
         say(f"raw: {count:,} GET /healthz (no work) through the same client and server, 64 in flight ...")
-        noop = asyncio.run(_closed_loop(url, token, None, 64, count))
+        noop = _with_api_cpu(api_pid, count, lambda: asyncio.run(_closed_loop(url, token, None, 64, count)))
         say(f"scout: {count:,} single POSTs, 64 in flight ...")
-        closed = asyncio.run(_closed_loop(url, token, [orjson.dumps(b) for b in single], 64, count))
+        encoded = [orjson.dumps(b) for b in single]
+        closed = _with_api_cpu(api_pid, count, lambda: asyncio.run(_closed_loop(url, token, encoded, 64, count)))
         say(f"scout: {len(rated):,} single POSTs at a fixed 1,000 tx/s ...")
         fixed = asyncio.run(_fixed_rate(url, token, [orjson.dumps(b) for b in rated], 1000.0))
         say(f"scout: {len(batch):,} transactions in batches of 500 ...")
@@ -155,11 +160,23 @@ def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_worker
     ceiling = min(noop["tx_s"], awaited["msg_s"])
     return {"api_workers": api_workers, "client": "aiohttp, bodies encoded beforehand",
             "raw": {"kafka_produce_msg_s": produce, "kafka_produce_awaited_64": awaited,
-                    "http_noop_64": {"req_s": noop["tx_s"], "p50_ms": noop["p50_ms"], "p99_ms": noop["p99_ms"]}},
+                    "http_noop_64": {"req_s": noop["tx_s"], "p50_ms": noop["p50_ms"], "p99_ms": noop["p99_ms"],
+                                     "api_cpu_us_per_request": noop["api_cpu_us_per_request"]}},
             "single": {**closed, "ratio_to_produce": closed["tx_s"] / produce,
-                       "ratio_to_ceiling": closed["tx_s"] / ceiling},
+                       "ratio_to_ceiling": closed["tx_s"] / ceiling,
+                       "api_cpu_ratio_to_noop": noop["api_cpu_us_per_request"] / closed["api_cpu_us_per_request"]},
             "fixed_rate_1000": fixed,
             "batch": {**batches, "ratio_to_produce": batches["tx_s"] / produce}}
+
+
+def _with_api_cpu(api_pid: int, requests: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run``'s result with the CPU the API processes spent per request meanwhile (µs): unlike a rate, it
+    hardly moves when other work shares the machine."""
+    from scout.cli.bench.e2e import tree_cpu_s  # e2e imports this module
+
+    before = tree_cpu_s(api_pid)
+    result = run()
+    return {**result, "api_cpu_us_per_request": (tree_cpu_s(api_pid) - before) * 1e6 / requests}
 
 
 def _ready(url: str) -> bool:

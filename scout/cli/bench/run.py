@@ -91,6 +91,10 @@ def _print(report: dict[str, Any], console: Console) -> None:
                       f"{TARGETS['ingest_single_tx_s']:,}")
         table.add_row("  latency p50 / p99 at 64 in flight, ms", f"{single['p50_ms']:.0f} / {single['p99_ms']:.0f}",
                       f"awaited produce {awaited['p50_ms']:.0f} / {awaited['p99_ms']:.0f}", "", "")
+        if "api_cpu_us_per_request" in single:
+            table.add_row("  API CPU per request, µs", f"{single['api_cpu_us_per_request']:,.0f}",
+                          f"GET /healthz {noop['api_cpu_us_per_request']:,.0f}",
+                          f"{single['api_cpu_ratio_to_noop']:.2f}", "")
         table.add_row(f"  p99 at a fixed 1,000 tx/s (achieved {fixed['achieved_tx_s']:,.0f}), ms",
                       f"{fixed['p99_ms']:.0f}", "", "", f"{TARGETS['ingest_p99_ms_at_1000']}")
         table.add_row("ingest batch (500 per request), tx/s", f"{batch['tx_s']:,.0f}", produce,
