@@ -120,6 +120,19 @@ END
 $$;
 
 --
+-- Name: queue_for_silver(); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.queue_for_silver() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO bronze.pending (bronze_id) SELECT id FROM landed;
+    RETURN NULL;
+END
+$$;
+
+--
 -- Name: refresh_gold_aggregate(text, boolean); Type: FUNCTION; Schema: ops
 --
 
@@ -303,6 +316,21 @@ CREATE TABLE agg.store_hour_day (
 );
 
 --
+-- Name: pending; Type: TABLE; Schema: bronze
+--
+
+CREATE TABLE bronze.pending (
+    bronze_id bigint NOT NULL
+)
+WITH (autovacuum_vacuum_scale_factor='0.0', autovacuum_vacuum_threshold='10000', autovacuum_vacuum_insert_scale_factor='0.0', autovacuum_vacuum_insert_threshold='100000');
+
+--
+-- Name: TABLE pending; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON TABLE bronze.pending IS 'Bronze rows silver has still to process (the silver backlog), by bronze id';
+
+--
 -- Name: transactions; Type: TABLE; Schema: bronze
 --
 
@@ -318,7 +346,6 @@ CREATE TABLE bronze.transactions (
     kafka_topic text NOT NULL,
     kafka_partition integer NOT NULL,
     kafka_offset bigint NOT NULL,
-    processed_at timestamp with time zone,
     CONSTRAINT transactions_source_check CHECK ((source = ANY (ARRAY['api'::text, 'bulk'::text, 'simulator'::text])))
 );
 
@@ -1386,6 +1413,13 @@ ALTER TABLE ONLY agg.store_hour_day
     ADD CONSTRAINT store_hour_day_pkey PRIMARY KEY (day, store_id, hour_of_day);
 
 --
+-- Name: pending pending_pkey; Type: CONSTRAINT; Schema: bronze
+--
+
+ALTER TABLE ONLY bronze.pending
+    ADD CONSTRAINT pending_pkey PRIMARY KEY (bronze_id);
+
+--
 -- Name: transactions transactions_event_hash_key; Type: CONSTRAINT; Schema: bronze
 --
 
@@ -1601,12 +1635,6 @@ CREATE UNIQUE INDEX product_day_product_idx ON agg.product_day USING btree (prod
 CREATE INDEX transactions_received_at_idx ON bronze.transactions USING btree (received_at);
 
 --
--- Name: transactions_unprocessed_idx; Type: INDEX; Schema: bronze
---
-
-CREATE INDEX transactions_unprocessed_idx ON bronze.transactions USING btree (id) WHERE (processed_at IS NULL);
-
---
 -- Name: basket_metrics_key; Type: INDEX; Schema: gold
 --
 
@@ -1763,6 +1791,12 @@ CREATE INDEX transactions_processed_at_idx ON silver.transactions USING btree (p
 CREATE INDEX transactions_ts_idx ON silver.transactions USING btree (ts);
 
 --
+-- Name: transactions transactions_queue_for_silver; Type: TRIGGER; Schema: bronze
+--
+
+CREATE TRIGGER transactions_queue_for_silver AFTER INSERT ON bronze.transactions REFERENCING NEW TABLE AS landed FOR EACH STATEMENT EXECUTE FUNCTION bronze.queue_for_silver();
+
+--
 -- Name: line_items line_items_gold_delete; Type: TRIGGER; Schema: silver
 --
 
@@ -1899,6 +1933,13 @@ GRANT ALL ON FUNCTION ops.refresh_gold_aggregate(target_name text, full_rebuild 
 
 REVOKE ALL ON FUNCTION ops.refresh_materialized_view(view_name text, concurrent boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ops.refresh_materialized_view(view_name text, concurrent boolean) TO scout_pipeline;
+
+--
+-- Name: TABLE pending; Type: ACL; Schema: bronze
+--
+
+GRANT SELECT,INSERT ON TABLE bronze.pending TO scout_ingest;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.pending TO scout_pipeline;
 
 --
 -- Name: TABLE transactions; Type: ACL; Schema: bronze
