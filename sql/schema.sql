@@ -1853,13 +1853,6 @@ ALTER TABLE ONLY ops.upload_errors
     ADD CONSTRAINT upload_errors_job_id_fkey FOREIGN KEY (job_id) REFERENCES ops.upload_jobs(id) ON DELETE CASCADE;
 
 --
--- Name: line_items line_items_product_key_fkey; Type: FK CONSTRAINT; Schema: silver
---
-
-ALTER TABLE ONLY silver.line_items
-    ADD CONSTRAINT line_items_product_key_fkey FOREIGN KEY (product_key) REFERENCES silver.products(product_key);
-
---
 -- Name: line_items line_items_txn_id_fkey; Type: FK CONSTRAINT; Schema: silver
 --
 
