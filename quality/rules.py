@@ -172,6 +172,8 @@ LINK_COVERAGE = Rule("link_coverage", "warning", "share of recent line items lin
                      "silver", "silver_recent", aggregate=True)
 FUZZY_LINK_SHARE = Rule("fuzzy_link_share", "warning", "share of recent line items linked by fuzzy match too high",
                         "silver", "silver_recent", aggregate=True)
+UNKNOWN_PRODUCT = Rule("unknown_product", "critical", "a recent line item links to a product key with no product",
+                       "silver", "silver_recent", aggregate=True)  # what the dropped foreign key guarded
 GOLD_TOTALS = Rule("gold_totals", "critical", "a current gold view disagrees with silver", "gold", "gold_view",
                    subjects=("gold.sales_by_store_day",))
 GOLD_FRESHNESS = Rule("gold_freshness", "warning", "a gold view has lagged behind silver for too long", "gold",
@@ -179,8 +181,8 @@ GOLD_FRESHNESS = Rule("gold_freshness", "warning", "a gold view has lagged behin
 
 RULES: tuple[Rule, ...] = (
     NEGATIVE_AMOUNT, NEGATIVE_QUANTITY, OVER_THRESHOLD, LINE_AMOUNT_MISMATCH, LINE_SUM_MISMATCH, FUTURE_TIMESTAMP,
-    CONFLICTING_DUPLICATE, INVALID_PAYLOAD, PROCESSING_ERROR, LINK_COVERAGE, FUZZY_LINK_SHARE, GOLD_TOTALS,
-    GOLD_FRESHNESS,
+    CONFLICTING_DUPLICATE, INVALID_PAYLOAD, PROCESSING_ERROR, LINK_COVERAGE, FUZZY_LINK_SHARE, UNKNOWN_PRODUCT,
+    GOLD_TOTALS, GOLD_FRESHNESS,
 )
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
 STREAM_RULES: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.stream is not None)

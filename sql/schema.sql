@@ -120,6 +120,19 @@ END
 $$;
 
 --
+-- Name: queue_for_silver(); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.queue_for_silver() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO bronze.pending (bronze_id) SELECT id FROM landed;
+    RETURN NULL;
+END
+$$;
+
+--
 -- Name: device_tokens_notify(); Type: FUNCTION; Schema: ops
 --
 
@@ -319,6 +332,21 @@ CREATE TABLE agg.store_hour_day (
 );
 
 --
+-- Name: pending; Type: TABLE; Schema: bronze
+--
+
+CREATE TABLE bronze.pending (
+    bronze_id bigint NOT NULL
+)
+WITH (autovacuum_vacuum_scale_factor='0.0', autovacuum_vacuum_threshold='10000', autovacuum_vacuum_insert_scale_factor='0.0', autovacuum_vacuum_insert_threshold='100000');
+
+--
+-- Name: TABLE pending; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON TABLE bronze.pending IS 'Bronze rows silver has still to process (the silver backlog), by bronze id';
+
+--
 -- Name: transactions; Type: TABLE; Schema: bronze
 --
 
@@ -334,7 +362,6 @@ CREATE TABLE bronze.transactions (
     kafka_topic text NOT NULL,
     kafka_partition integer NOT NULL,
     kafka_offset bigint NOT NULL,
-    processed_at timestamp with time zone,
     CONSTRAINT transactions_source_check CHECK ((source = ANY (ARRAY['api'::text, 'bulk'::text, 'simulator'::text])))
 );
 
@@ -1402,6 +1429,13 @@ ALTER TABLE ONLY agg.store_hour_day
     ADD CONSTRAINT store_hour_day_pkey PRIMARY KEY (day, store_id, hour_of_day);
 
 --
+-- Name: pending pending_pkey; Type: CONSTRAINT; Schema: bronze
+--
+
+ALTER TABLE ONLY bronze.pending
+    ADD CONSTRAINT pending_pkey PRIMARY KEY (bronze_id);
+
+--
 -- Name: transactions transactions_event_hash_key; Type: CONSTRAINT; Schema: bronze
 --
 
@@ -1617,12 +1651,6 @@ CREATE UNIQUE INDEX product_day_product_idx ON agg.product_day USING btree (prod
 CREATE INDEX transactions_received_at_idx ON bronze.transactions USING btree (received_at);
 
 --
--- Name: transactions_unprocessed_idx; Type: INDEX; Schema: bronze
---
-
-CREATE INDEX transactions_unprocessed_idx ON bronze.transactions USING btree (id) WHERE (processed_at IS NULL);
-
---
 -- Name: basket_metrics_key; Type: INDEX; Schema: gold
 --
 
@@ -1779,6 +1807,12 @@ CREATE INDEX transactions_processed_at_idx ON silver.transactions USING btree (p
 CREATE INDEX transactions_ts_idx ON silver.transactions USING btree (ts);
 
 --
+-- Name: transactions transactions_queue_for_silver; Type: TRIGGER; Schema: bronze
+--
+
+CREATE TRIGGER transactions_queue_for_silver AFTER INSERT ON bronze.transactions REFERENCING NEW TABLE AS landed FOR EACH STATEMENT EXECUTE FUNCTION bronze.queue_for_silver();
+
+--
 -- Name: device_tokens device_tokens_notify_delete; Type: TRIGGER; Schema: ops
 --
 
@@ -1845,13 +1879,6 @@ ALTER TABLE ONLY ops.quality_results
 
 ALTER TABLE ONLY ops.upload_errors
     ADD CONSTRAINT upload_errors_job_id_fkey FOREIGN KEY (job_id) REFERENCES ops.upload_jobs(id) ON DELETE CASCADE;
-
---
--- Name: line_items line_items_product_key_fkey; Type: FK CONSTRAINT; Schema: silver
---
-
-ALTER TABLE ONLY silver.line_items
-    ADD CONSTRAINT line_items_product_key_fkey FOREIGN KEY (product_key) REFERENCES silver.products(product_key);
 
 --
 -- Name: line_items line_items_txn_id_fkey; Type: FK CONSTRAINT; Schema: silver
@@ -1927,6 +1954,13 @@ GRANT ALL ON FUNCTION ops.refresh_gold_aggregate(target_name text, full_rebuild 
 
 REVOKE ALL ON FUNCTION ops.refresh_materialized_view(view_name text, concurrent boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION ops.refresh_materialized_view(view_name text, concurrent boolean) TO scout_pipeline;
+
+--
+-- Name: TABLE pending; Type: ACL; Schema: bronze
+--
+
+GRANT SELECT,INSERT ON TABLE bronze.pending TO scout_ingest;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.pending TO scout_pipeline;
 
 --
 -- Name: TABLE transactions; Type: ACL; Schema: bronze

@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -94,8 +95,21 @@ def _exit_now(after_s: float) -> None:
     os._exit(EXIT_STOP_TIMEOUT)
 
 
+# The worker allocates a few dozen short-lived objects per transaction (validated models, planned lines); with
+# the default first-generation threshold (700) the collector runs every few transactions and keeps walking the
+# long-lived heap (modules, the catalogue). Measured on the silver plan: a third of its CPU.
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Freeze what is alive at start (modules, settings: never garbage) and collect young objects less often."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run_worker(app: faust.App, settings: Settings) -> None:
     """Run the worker in this process until SIGTERM/SIGINT (web server off, 127.0.0.1 if on)."""
+    tune_gc()
     serve_metrics(settings.metrics_host, settings.worker_metrics_port, process="worker",
                   variable="SCOUT_WORKER_METRICS_PORT")
     worker = Worker(app, loglevel="warn" if settings.log_level == "warning" else settings.log_level)

@@ -76,9 +76,10 @@ def _of(rels: list[Mapping[str, Any]], role: str, *schemas: str) -> list[Mapping
 
 def _ingest(rels: list[Mapping[str, Any]]) -> list[str]:
     problems = []
-    bronze = [r for r in _of(rels, "scout_ingest", "bronze") if r["name"] == "transactions"]
-    if not bronze or not bronze[0]["can_write"]:
-        problems.append("scout_ingest cannot write bronze.transactions")
+    for name in ("transactions", "pending"):  # a landing also queues its rows for silver (bronze.pending)
+        bronze = [r for r in _of(rels, "scout_ingest", "bronze") if r["name"] == name]
+        if not bronze or not bronze[0]["can_write"]:
+            problems.append(f"scout_ingest cannot write bronze.{name}")
     writes = [r for r in _of(rels, "scout_ingest", "silver", "gold") if r["can_write"]]
     if writes:
         problems.append(f"scout_ingest may write {_names(writes)}")

@@ -9,7 +9,7 @@ WHERE id = %(id)s;
 
 -- name: layer_counts
 SELECT (SELECT count(*) FROM bronze.transactions)                    AS bronze,
-       (SELECT count(*) FROM bronze.transactions WHERE processed_at IS NULL) AS bronze_pending,
+       (SELECT count(*) FROM bronze.pending)                        AS bronze_pending,
        (SELECT count(*) FROM silver.transactions)                    AS silver_transactions,
        (SELECT count(*) FROM silver.line_items)                      AS silver_line_items,
        (SELECT count(*) FROM silver.quarantine)                      AS quarantined,
@@ -34,8 +34,8 @@ DELETE FROM bronze.transactions
 WHERE id IN (
     SELECT b.id
     FROM bronze.transactions b
-    WHERE b.processed_at IS NOT NULL
-      AND b.received_at < now() - make_interval(days => %(days)s)
+    WHERE b.received_at < now() - make_interval(days => %(days)s)
+      AND NOT EXISTS (SELECT 1 FROM bronze.pending p WHERE p.bronze_id = b.id)
       AND NOT EXISTS (SELECT 1 FROM silver.quarantine z WHERE z.bronze_id = b.id AND z.replayed_at IS NULL)
     ORDER BY b.id
     LIMIT %(batch)s

@@ -131,6 +131,21 @@ SELECT 'recent line items' AS key,
 FROM s
 WHERE s.lines >= {min_lines} AND s.fuzzy::numeric / s.lines > {fuzzy_link_share_max}
 
+-- name: rule_unknown_product
+-- What the line items' product foreign key guarded (dropped for the silver step's speed, migration 0022).
+WITH t AS (SELECT * FROM {batch}),
+s AS (
+    SELECT count(*) AS missing, min(l.txn_id) AS first_txn
+    FROM silver.line_items l
+    WHERE l.txn_id IN (SELECT txn_id FROM t) AND l.product_key IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM silver.products p WHERE p.product_key = l.product_key)
+)
+SELECT 'recent line items' AS key,
+       s.missing || ' lines link to no product (first in silver transaction ' || s.first_txn || ')' AS detail,
+       s.missing AS unexpected
+FROM s
+WHERE s.missing > 0
+
 -- name: rule_gold_totals_sales_by_store_day
 -- Compared only while the view is current (its watermark is silver's version, read in the same snapshot):
 -- any difference then is a wrong total, never a refresh still to come.

@@ -1,19 +1,16 @@
 -- Queries of the silver step (streams/silver).
 
 -- name: claim_bronze
--- Claim and mark processed in one statement (the marking rolls back with the batch if it fails).
+-- Claim queued bronze rows and take them off the queue in one statement (the delete rolls back with the batch
+-- if it fails); the bronze rows themselves are only read.
 WITH claimed AS (
-    SELECT id FROM bronze.transactions
-    WHERE processed_at IS NULL
-    ORDER BY id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    DELETE FROM bronze.pending
+    WHERE bronze_id IN (SELECT bronze_id FROM bronze.pending ORDER BY bronze_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+    RETURNING bronze_id
 )
-UPDATE bronze.transactions b SET processed_at = now()
-FROM claimed
-WHERE b.id = claimed.id
-RETURNING b.id, b.event_hash, b.source, b.payload::text AS payload, b.received_at, b.store_id, b.transaction_id,
-          b.kafka_partition, b.kafka_offset;
+SELECT b.id, b.event_hash, b.source, b.payload::text AS payload, b.received_at, b.store_id, b.transaction_id,
+       b.kafka_partition, b.kafka_offset
+FROM claimed JOIN bronze.transactions b ON b.id = claimed.bronze_id;
 
 -- name: upsert_stores
 INSERT INTO silver.stores (store_id)
@@ -134,9 +131,10 @@ WITH picked AS (
       AND (%(reason)s::text IS NULL OR %(reason)s = ANY(reasons))
     RETURNING bronze_id
 )
-UPDATE bronze.transactions b SET processed_at = NULL
-FROM picked WHERE b.id = picked.bronze_id
-RETURNING b.id;
+INSERT INTO bronze.pending (bronze_id)
+SELECT b.id FROM picked JOIN bronze.transactions b ON b.id = picked.bronze_id
+ON CONFLICT (bronze_id) DO NOTHING
+RETURNING bronze_id;
 
 -- name: displace_transactions
 DELETE FROM silver.transactions WHERE txn_id = ANY(%(txn_ids)s::bigint[])

@@ -2,9 +2,9 @@
 
 -- name: uat_progress
 SELECT count(*) AS bronze,
-       count(*) FILTER (WHERE processed_at IS NULL) AS pending,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM bronze.pending p WHERE p.bronze_id = b.id)) AS pending,
        (SELECT version FROM ops.watermarks WHERE name = 'silver') AS silver_version
-FROM bronze.transactions WHERE event_hash = ANY(%(hashes)s);
+FROM bronze.transactions b WHERE event_hash = ANY(%(hashes)s);
 
 -- name: uat_silver
 SELECT t.event_hash, t.store_id, t.transaction_id,

@@ -1,7 +1,7 @@
 """On-call's view of the quarantine: list what is held and why, and replay it through silver.
 
-Replaying marks the quarantine rows replayed and the bronze rows unprocessed, in one transaction; the
-silver loop then processes them again (and quarantines them again if the cause is still there).
+Replaying marks the quarantine rows replayed and queues the bronze rows again (bronze.pending), in one
+transaction; the silver loop then processes them again (and quarantines them again if the cause is still there).
 
 Example::
 

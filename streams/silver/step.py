@@ -1,4 +1,4 @@
-"""The silver step: claim bronze rows (FOR UPDATE SKIP LOCKED, marked processed as they are claimed),
+"""The silver step: claim bronze rows (their bronze.pending entries deleted, FOR UPDATE SKIP LOCKED),
 validate, link, write silver, quarantine what breaks critical rules, all in one database transaction.
 
 Example::
@@ -49,7 +49,7 @@ class StepResult:
 
 
 async def _claim(conn: AsyncConnection, limit: int) -> list[ClaimedRow]:
-    """Lock up to ``limit`` unprocessed rows (SKIP LOCKED) and mark them processed; in arrival order."""
+    """Take up to ``limit`` queued rows off bronze.pending (SKIP LOCKED) and read them; in arrival order."""
     async with conn.cursor() as cur:
         await cur.execute(q("claim_bronze"), {"limit": limit})
         rows = [ClaimedRow(*r) for r in await cur.fetchall()]

@@ -61,7 +61,7 @@ def _counts(dsn: str) -> tuple[int, int, int, int]:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT (SELECT count(*) FROM silver.transactions), (SELECT count(*) FROM "
                            "silver.quarantine), (SELECT count(*) FROM bronze.transactions), (SELECT count(*) FROM "
-                           "bronze.transactions WHERE processed_at IS NULL)").fetchone()
+                           "bronze.pending)").fetchone()
     assert row is not None
     return row[0], row[1], row[2], row[3]
 

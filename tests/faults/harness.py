@@ -281,7 +281,7 @@ def _silver_rows(dsn: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str],
 def _backlog(dsn: str) -> int:
     """Bronze rows not yet through silver."""
     with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT count(*) FROM bronze.transactions WHERE processed_at IS NULL").fetchone()
+        row = conn.execute("SELECT count(*) FROM bronze.pending").fetchone()
     assert row is not None
     return int(row[0])
 
@@ -312,7 +312,8 @@ def _whereabouts(dsn: str, acked: list[Sent]) -> list[dict[str, Any]]:
                 "acknowledged_at": acked_at,
                 "landed_offsets": conn.execute("SELECT kafka_partition, next_offset FROM ops.stream_offsets "
                                                "ORDER BY 1").fetchall(),
-                "bronze": conn.execute("SELECT id, event_hash, processed_at FROM bronze.transactions "
+                "bronze": conn.execute("SELECT id, event_hash, id NOT IN (SELECT bronze_id FROM bronze.pending) "
+                                       "AS processed FROM bronze.transactions "
                                        "WHERE store_id = %s AND transaction_id = %s", (store, txn)).fetchall(),
                 "silver_by_key": conn.execute("SELECT event_hash FROM silver.transactions "
                                               "WHERE store_id = %s AND transaction_id = %s", (store, txn)).fetchall(),

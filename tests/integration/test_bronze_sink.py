@@ -50,3 +50,15 @@ def test_dead_letters_are_kept_with_reason_and_raw_bytes(database: str) -> None:
     with psycopg.connect(database) as conn:
         rows = conn.execute("SELECT raw, reason, kafka_offset FROM ops.dead_letters").fetchall()
     assert rows == [(b"\xff not json", "not JSON: bad", 9)]
+
+
+def test_every_row_landed_is_queued_for_silver_once(database: str) -> None:
+    rows = [bronze_row(tx_dict(n), offset=n) for n in range(30)]
+    asyncio.run(_land(database, rows[5:10], []))  # by COPY
+    asyncio.run(_land(database, rows, []))  # through the stage: only the 25 new rows are inserted
+    with psycopg.connect(database) as conn:
+        conn.execute("DELETE FROM bronze.pending WHERE bronze_id = (SELECT min(id) FROM bronze.transactions)")
+        asyncio.run(_land(database, rows[:1], []))  # a redelivery of a processed row does not queue it again
+        queued = conn.execute("SELECT count(*), count(DISTINCT b.id) FROM bronze.pending p "
+                              "JOIN bronze.transactions b ON b.id = p.bronze_id").fetchone()
+    assert queued == (29, 29)

@@ -105,7 +105,7 @@ def test_warnings_land_and_are_counted_by_the_silver_loop(database: str) -> None
         try:
             async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
                 while True:
-                    cur = await conn.execute("SELECT count(*) FROM bronze.transactions WHERE processed_at IS NULL")
+                    cur = await conn.execute("SELECT count(*) FROM bronze.pending")
                     if (await cur.fetchone()) == (0,):
                         return
                     assert time.monotonic() < deadline, "the silver loop did not drain bronze"

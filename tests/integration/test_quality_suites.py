@@ -168,3 +168,17 @@ def test_the_suites_make_no_network_calls_and_write_nothing(database: str, tmp_p
     assert report.results and not report.failed and not report.errors
     assert contacted == []
     assert list(tmp_path.iterdir()) == []  # an ephemeral context: no gx/ folder, no data docs
+
+
+def test_a_line_item_whose_product_is_gone_fails_the_silver_suite(database: str) -> None:
+    settings = quality_settings(database)
+    feed(database, [tx_dict(n) for n in range(1, 4)], settings)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    with pool(database) as p:
+        assert _by_name(run_quality(p, settings, suite="silver", since=since))["unknown_product"].success
+        with psycopg.connect(database, autocommit=True) as conn:  # no foreign key stops this (migration 0022)
+            conn.execute("UPDATE silver.line_items SET product_key = 999999 "
+                         "WHERE txn_id = (SELECT min(txn_id) FROM silver.line_items)")
+        broken = _by_name(run_quality(p, settings, suite="silver", since=since))["unknown_product"]
+    assert (broken.success, broken.unexpected_count, broken.check.severity) == (False, 1, "critical")
+    assert broken.observed.startswith("1 lines link to no product")

@@ -44,7 +44,7 @@ def test_bronze_rows_become_silver_transactions_and_lines(database: str) -> None
     assert _scalar(database, "SELECT count(*) FROM silver.line_items WHERE link_method = 'sku'") == 120
     assert _scalar(database, "SELECT count(*) FROM silver.stores") == 3
     assert _scalar(database, "SELECT sum(total_amount) FROM silver.transactions") == Decimal("6000.00")
-    assert _scalar(database, "SELECT count(*) FROM bronze.transactions WHERE processed_at IS NULL") == 0
+    assert _scalar(database, "SELECT count(*) FROM bronze.pending") == 0
     assert _scalar(database, "SELECT version FROM ops.watermarks WHERE name = 'silver'") == 3
 
 
@@ -103,7 +103,7 @@ def test_the_version_received_first_wins_whatever_order_silver_commits(database:
         async with await psycopg.AsyncConnection.connect(database) as conn, conn.transaction():
             cur = await conn.execute("SELECT id FROM bronze.transactions ORDER BY id")
             first_id = (await cur.fetchone())[0]  # type: ignore[index]
-            await conn.execute("SELECT 1 FROM bronze.transactions WHERE id = %s FOR UPDATE", [first_id])
+            await conn.execute("SELECT 1 FROM bronze.pending WHERE bronze_id = %s FOR UPDATE", [first_id])  # claimed
             async with await psycopg.AsyncConnection.connect(database) as other:
                 await drain_once(other, limit=10, limits=LIMITS)  # a worker that sees only the later row
         await _drain_all(database, 10)

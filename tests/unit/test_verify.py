@@ -42,6 +42,7 @@ def _rel(role: str, schema: str, name: str, *, read: bool = False, write: bool =
 def _least_privilege() -> list[dict[str, Any]]:
     return [
         _rel("scout_ingest", "bronze", "transactions", read=True, write=True),
+        _rel("scout_ingest", "bronze", "pending", read=True, write=True),
         _rel("scout_ingest", "silver", "transactions"),
         _rel("scout_ingest", "gold", "sales", kind="m"),
         _rel("scout_ingest", "ops", "idempotency_keys", read=True, write=True),
@@ -80,6 +81,8 @@ def test_a_missing_role_fails_and_says_to_migrate() -> None:
      "scout_ingest may write silver.transactions"),
     (_replace(_least_privilege(), "scout_ingest", "transactions", "bronze", can_write=False),
      "scout_ingest cannot write bronze.transactions"),
+    (_replace(_least_privilege(), "scout_ingest", "pending", "bronze", can_write=False),
+     "scout_ingest cannot write bronze.pending"),
     (_replace(_least_privilege(), "scout_reader", "sales", "gold", can_read=False),
      "scout_reader cannot read gold.sales"),
     (_replace(_least_privilege(), "scout_reader", "transactions", "silver", can_read=True),

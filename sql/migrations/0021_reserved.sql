@@ -1,3 +1,0 @@
--- Number 0021 is reserved for a migration written at the same time as 0022; this file holds the place so the
--- numbers run without gaps, and is deleted when that migration is merged (it changes nothing).
-SELECT 1;
