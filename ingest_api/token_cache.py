@@ -7,7 +7,7 @@ Example::
     await cache.lookup(hash_hex)    # from memory while the listener is up, else from PostgreSQL
     await cache.stop()
 
-A trigger on ``ops.device_tokens`` (migration 0022) notifies ``scout_device_tokens`` with the token's hash at
+A trigger on ``ops.device_tokens`` (migration 0023) notifies ``scout_device_tokens`` with the token's hash at
 the commit of any change but its last use; the listener, on its own connection, drops that token. The cache
 is used only while the listener is up: from its LISTEN until its connection fails, every look-up that found a
 token may keep it ``ttl_s`` seconds. While the listener is down (not yet connected, or its connection was

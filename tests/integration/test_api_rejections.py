@@ -210,7 +210,7 @@ def test_token_store_unreachable_is_503(kafka_bootstrap: str) -> None:
 
 
 def test_a_revoked_token_is_refused_within_a_second(ready: Settings) -> None:
-    """The API keeps the token in memory; the revocation's notification drops it (migration 0022)."""
+    """The API keeps the token in memory; the revocation's notification drops it (migration 0023)."""
     dsn = ready.database_dsn()
     token = create_token(dsn, name="pos-42", scopes=["ingest"], store_ids=None)
     header = {"Authorization": f"Bearer {token.secret}"}
