@@ -198,10 +198,11 @@ def test_postgres_restarted(settings: Settings, own_postgres: EmbeddedPostgres, 
 
 def test_api_killed_with_requests_in_flight(settings: Settings, tmp_path: Path) -> None:
     with running_stack(settings) as stack:
-        load = Load(stack, seed=105, rate=60).start()
+        # fast enough that requests overlap: with device tokens cached a POST takes a few ms
+        load = Load(stack, seed=105, rate=300).start()
         _steady(load, after=0, count=150, what="steady load")
         eventually(lambda: load.in_flight, until=lambda n: n >= 3, timeout=60, what="requests in flight",
-                   interval=0.005)
+                   interval=0.001)
         fault = Fault.now()
         stack.kill("api")
         stack.start("api", "api")  # what a supervisor does; the load keeps resending meanwhile

@@ -15,6 +15,7 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 # idempotency keys and upload jobs.
 INGEST_WRITES = {
     ("bronze", "transactions", "INSERT"),
+    ("bronze", "pending", "INSERT"),  # the trigger that queues each landed row for silver runs as the lander
     ("ops", "idempotency_keys", "INSERT"), ("ops", "idempotency_keys", "UPDATE"),
     ("ops", "idempotency_keys", "DELETE"),
     ("ops", "upload_jobs", "INSERT"), ("ops", "upload_jobs", "UPDATE"),
