@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from observability.metrics import GOLD_LAST_REFRESH, GOLD_REFRESH_SECONDS, GOLD_REFRESHES, GOLD_VIEW_ROWS
-from scout.db import q
+from scout.db import q, try_advisory_lock
 
 log = logging.getLogger(__name__)
 
@@ -158,12 +158,11 @@ def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False, r
     started = datetime.now(UTC)
     with pool.connection() as conn:
         conn.autocommit = True
-        locked_row = conn.execute(q("try_advisory_lock"), {"key": key}).fetchone()
-        if not (locked_row and locked_row[0]):
-            result = RefreshResult(view.name, "skipped", "another refresh holds the lock", None, None, 0)
-            _log(conn, result, started, datetime.now(UTC), runner)
-            return result
-        try:
+        with try_advisory_lock(conn, key) as mine:
+            if not mine:
+                result = RefreshResult(view.name, "skipped", "another refresh holds the lock", None, None, 0)
+                _log(conn, result, started, datetime.now(UTC), runner)
+                return result
             try:
                 result = _refresh_locked(conn, view, force=force or rebuild, rebuild=rebuild)
             except psycopg.Error as exc:
@@ -173,8 +172,6 @@ def refresh_view(pool: ConnectionPool, view: GoldView, *, force: bool = False, r
                 raise
             _log(conn, result, started, datetime.now(UTC), runner)
             return result
-        finally:
-            conn.execute(q("advisory_unlock"), {"key": key})
 
 
 def refresh_gold(pool: ConnectionPool, *, force: bool = False, rebuild: bool = False,

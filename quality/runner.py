@@ -25,7 +25,7 @@ from quality.history import SuiteRun, prune, record_run
 from quality.rules import RULES, Thresholds
 from quality.suites import SUITES, CheckResult, plan_checks, run_checks
 from quality.webhook import Delivery, deliver_pending
-from scout.db import q
+from scout.db import q, try_advisory_lock
 from scout.errors import ScoutError
 from scout.settings import Settings
 
@@ -94,12 +94,11 @@ def run_quality(pool: ConnectionPool, settings: Settings, *, suite: str | None =
     report = QualityReport()
     with pool.connection() as lock:
         lock.autocommit = True
-        row = lock.execute(q("try_advisory_lock"), {"key": LOCK_KEY}).fetchone()
-        if not (row and row[0]):
-            report.skipped = "another quality run holds the lock"
-            export_active(lock)  # this process's gauge still follows ops.alerts
-            return report
-        try:
+        with try_advisory_lock(lock, LOCK_KEY) as mine:
+            if not mine:
+                report.skipped = "another quality run holds the lock"
+                export_active(lock)  # this process's gauge still follows ops.alerts
+                return report
             report.runs = _run_suites(pool, settings, limits, (suite,) if suite else SUITES, since)
             with pool.connection() as conn, conn.transaction():
                 for run in report.runs:
@@ -111,8 +110,6 @@ def run_quality(pool: ConnectionPool, settings: Settings, *, suite: str | None =
                 prune(conn, days=settings.quality_history_days)
             with pool.connection() as conn:
                 export_active(conn)
-        finally:
-            lock.execute(q("advisory_unlock"), {"key": LOCK_KEY})
     report.webhook = deliver_pending(pool, settings)  # after the commit; bounded; failures stay pending
     return report
 

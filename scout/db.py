@@ -8,6 +8,8 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -62,3 +64,23 @@ async def open_async_pool(
 
 def connect(settings: Settings, *, autocommit: bool = True) -> psycopg.Connection[dict[str, Any]]:
     return psycopg.connect(settings.database_dsn(), autocommit=autocommit, row_factory=dict_row)
+
+
+@contextmanager
+def try_advisory_lock(conn: psycopg.Connection[Any], key: str) -> Iterator[bool]:
+    """Hold the session advisory lock ``key`` on ``conn`` (autocommit) for the block if no one else does;
+    yields whether it got it, and releases it afterwards.
+
+    Example::
+
+        with pool.connection() as conn, try_advisory_lock(conn, "scout.gold.daily_sales") as mine:
+            if mine:
+                ...  # only one process at a time gets here
+    """
+    row = conn.execute(q("try_advisory_lock"), {"key": key}).fetchone()
+    held = bool(row and row[0])
+    try:
+        yield held
+    finally:
+        if held:
+            conn.execute(q("advisory_unlock"), {"key": key})

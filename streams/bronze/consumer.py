@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 BROKER_TIMEOUT_S = 10.0
 COMMIT_EVERY_S = 1.0
 FETCH_SLICE = 500
+MAX_IN_FLIGHT = 2  # landings at once behind full batches: one commits while the next one's COPY arrives
 
 
 _NONE = Owned(-1, -1)
@@ -81,7 +83,8 @@ class BronzeConsumer(Service):
         self.ahead: dict[int, int] = {}  # where the batch prepared last ends (ahead of what landed)
         self.pending: set[int] = set()  # assigned but not claimed yet (paused)
         self.fenced: dict[int, float] = {}  # lost to another worker, held paused until the next assignment
-        self.landing = asyncio.Lock()
+        self.landings: set[asyncio.Task[bool]] = set()  # in flight (at most MAX_IN_FLIGHT)
+        self.claiming = asyncio.Lock()
         self.liveness = Liveness(settings.consumer_stall_timeout_s)
         self.consumer: AIOKafkaConsumer | None = None
         self.error: BaseException | None = None  # set when the worker must stop (TopicRecreated)
@@ -110,39 +113,40 @@ class BronzeConsumer(Service):
         consumer, self.consumer = self.consumer, None
         if consumer is None:
             return
-        try:
-            await asyncio.wait_for(self.landing.acquire(), self.settings.bronze_revoke_wait_s)
-            self.landing.release()
-        except TimeoutError:
+        if not await self._quiesce():
             log.warning("bronze: stopping with a batch in flight (it commits or rolls back in PostgreSQL)")
         await self._commit_mirror(force=True, consumer=consumer)
         await consumer.stop()  # leaves the group: its partitions move on at once
 
     @Service.task
     async def _run(self) -> None:
-        """Fetch and prepare the next batch while the previous one lands: at most one landing in flight, and
-        a batch is prepared from where the one in flight ends (if that one does not commit, the prepared batch
-        is dropped and the partitions are claimed again from PostgreSQL)."""
+        """Fetch and prepare the next batch while earlier ones land, each prepared from where the one before ends
+        (if one does not commit, those behind it fail their fence check, the prepared batch is dropped, and the
+        partitions are claimed again from PostgreSQL)."""
         delays = backoff_delays(cap=self.settings.retry_max_backoff_s)
-        inflight: asyncio.Task[bool] | None = None
+        inflight: deque[asyncio.Task[bool]] = deque()
         try:
             while not self.should_stop and self.consumer is not None:
                 consumer = self.consumer
                 try:
                     if self.pending:
                         await self._settle(inflight)
-                        inflight = None
-                        async with self.landing:
+                        async with self.claiming:
                             await self._claim(consumer, self.pending.copy())
                     batch = await self._fetch(consumer)
                     prepared = await prepare(batch, self.topic, self.owned, self.ahead) if batch else None
-                    if inflight is not None:
-                        landed, inflight = await inflight, None
-                        if not landed and prepared is not None:  # prepared past a batch that did not commit:
-                            self._reclaim([m.partition for m in prepared.moves])  # read it again from there
-                            prepared = None
+                    # a second landing goes in flight only behind a full batch (a backlog): its COPY arrives while
+                    # the first one commits; otherwise the one in flight lands first
+                    full = prepared is not None and prepared.records >= self.settings.bronze_batch_size
+                    room = MAX_IN_FLIGHT if full else 1
+                    failed = False
+                    while inflight and (inflight[0].done() or len(inflight) >= room):
+                        failed |= not await inflight.popleft()
+                    if failed and prepared is not None:  # prepared past a batch that did not commit:
+                        self._reclaim([m.partition for m in prepared.moves])  # read it again from there
+                        prepared = None
                     if prepared is not None:
-                        inflight = asyncio.ensure_future(self._land(consumer, prepared))
+                        inflight.append(self._submit(consumer, prepared))
                     await self._housekeeping(consumer)
                     delays = backoff_delays(cap=self.settings.retry_max_backoff_s)
                 except ConsumerStoppedError:
@@ -153,7 +157,6 @@ class BronzeConsumer(Service):
                 except OffsetOutOfRangeError as exc:  # retention deleted records between the seek and the fetch
                     log.warning("bronze: offsets out of range (%s); reading the landed offsets again", exc)
                     await self._settle(inflight)
-                    inflight = None
                     self._reclaim([tp.partition for tp in exc.args[0]] if exc.args else list(self.owned))
                 except Exception as exc:
                     delay = next(delays)
@@ -161,7 +164,6 @@ class BronzeConsumer(Service):
                     log.log(level, "bronze: %r; seeking back to the landed offsets in %.1f s", exc, delay,
                             exc_info=level == logging.ERROR)
                     await self._settle(inflight)
-                    inflight = None
                     await asyncio.sleep(delay)
                     self._reclaim(list(self.owned))
         finally:
@@ -183,11 +185,11 @@ class BronzeConsumer(Service):
             taken += sum(map(len, more.values()))
         return batch
 
-    async def _settle(self, inflight: asyncio.Task[bool] | None) -> None:
-        """Wait for the landing in flight (it commits or rolls back in PostgreSQL)."""
-        if inflight is not None:
+    async def _settle(self, inflight: deque[asyncio.Task[bool]]) -> None:
+        """Wait for the landings in flight (each commits or rolls back in PostgreSQL)."""
+        while inflight:
             with contextlib.suppress(Exception):
-                await asyncio.shield(inflight)
+                await asyncio.shield(inflight.popleft())
 
     async def _fail(self, exc: BaseException) -> None:
         """A condition a human must look at: say so and stop the worker (exit status 1)."""
@@ -198,10 +200,7 @@ class BronzeConsumer(Service):
     # --- assignment -------------------------------------------------------------------------------------
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
         mine = [tp.partition for tp in revoked if tp.topic == self.topic]
-        try:  # the batch in flight commits (or rolls back) before the partitions change hands
-            await asyncio.wait_for(self.landing.acquire(), self.settings.bronze_revoke_wait_s)
-            self.landing.release()
-        except TimeoutError:
+        if not await self._quiesce():  # the batches in flight commit (or roll back) before the partitions move
             log.warning("bronze: partitions %s revoked with a batch still waiting for PostgreSQL; the next owner's "
                         "epoch fences it", mine)
         if self.consumer is not None:
@@ -220,18 +219,21 @@ class BronzeConsumer(Service):
             return
         self.consumer.pause(*(TopicPartition(self.topic, p) for p in mine))  # nothing is fetched before the seek
         self.pending |= mine
-        try:
-            await asyncio.wait_for(self.landing.acquire(), self.settings.bronze_revoke_wait_s)
-        except TimeoutError:
+        if not await self._quiesce():
             return  # a batch still waits for PostgreSQL: the loop claims them afterwards
         try:
-            await self._claim(self.consumer, set(mine))
+            async with self.claiming:
+                await self._claim(self.consumer, set(mine))
         except TopicRecreated as exc:
             await self._fail(exc)
         except Exception as exc:  # the database or broker away: the loop claims them when it can
             log.warning("bronze: partitions %s not claimed yet (%r); retrying", sorted(mine), exc)
-        finally:
-            self.landing.release()
+
+    async def _quiesce(self) -> bool:
+        """Wait (up to SCOUT_BRONZE_REVOKE_WAIT_S) for the landings in flight; False if one still runs."""
+        if self.landings:
+            await asyncio.wait(set(self.landings), timeout=self.settings.bronze_revoke_wait_s)
+        return not self.landings
 
     async def _claim(self, consumer: AIOKafkaConsumer, partitions: set[int]) -> None:
         """Claim ``partitions`` in PostgreSQL (new epoch), clamp to the broker's range, seek, resume."""
@@ -291,24 +293,37 @@ class BronzeConsumer(Service):
                 self.consumer.pause(TopicPartition(self.topic, p))
 
     # --- landing ----------------------------------------------------------------------------------------
+    def _submit(self, consumer: AIOKafkaConsumer, prepared: Prepared) -> asyncio.Task[bool]:
+        task = asyncio.ensure_future(self._land(consumer, prepared))
+        self.landings.add(task)
+        task.add_done_callback(self.landings.discard)
+        return task
+
     async def _land(self, consumer: AIOKafkaConsumer, prepared: Prepared) -> bool:
-        """Land one prepared batch (holding the landing lock: a revoke waits for it). True when it committed."""
+        """Land one prepared batch on a connection of its own. A second batch may be in flight behind it: its
+        fence check waits for this one's partition rows, and fails if this one did not commit. True if committed."""
         started = time.perf_counter()
-        async with self.landing:
-            moves = [m for m in prepared.moves if self.owned.get(m.partition, _NONE).epoch == m.epoch]
-            if len(moves) != len(prepared.moves):  # revoked or claimed again since it was prepared
+        moves = [m for m in prepared.moves if self.owned.get(m.partition, _NONE).epoch == m.epoch]
+        if len(moves) != len(prepared.moves):  # revoked or claimed again since it was prepared
+            self._reclaim([m.partition for m in moves])
+            return False
+        try:
+            result = await self._persist(prepared, moves)
+        except Fenced as exc:
+            held = {m.partition: m.epoch for m in moves}
+            lost = [p for p in exc.partitions if (exc.found.get(p) or (0, -1))[1] != held.get(p)]
+            if lost:
+                self._on_fenced(consumer, lost, moves)
+            else:  # the same epoch at another offset: a batch before this one did not commit
                 self._reclaim([m.partition for m in moves])
-                return False
-            try:
-                result = await self._persist(prepared, moves)
-            except Fenced as exc:
-                self._on_fenced(consumer, exc.partitions, moves)
-                return False
-            except Exception as exc:
-                log.error("bronze: batch not landed (%r); reading the landed offsets again", exc, exc_info=True)
-                self._reclaim([m.partition for m in moves])
-                return False
-            for move in moves:
+            return False
+        except Exception as exc:
+            log.error("bronze: batch not landed (%r); reading the landed offsets again", exc, exc_info=True)
+            self._reclaim([m.partition for m in moves])
+            return False
+        for move in moves:
+            current = self.owned.get(move.partition)
+            if current is not None and current.epoch == move.epoch and current.next_offset < move.next_offset:
                 self.owned[move.partition] = Owned(move.next_offset, move.epoch)
                 self._mirror[move.partition] = move.next_offset
                 self.liveness.landed(move.partition, move.next_offset)

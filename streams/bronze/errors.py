@@ -18,6 +18,7 @@ class Fenced(TerminalError):
         super().__init__(f"fenced: partitions {partitions} of {topic} are no longer this worker's "
                          f"(next offset, epoch in PostgreSQL: {found})")
         self.partitions = partitions
+        self.found = found
 
 
 class TopicRecreated(TerminalError):
