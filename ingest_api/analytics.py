@@ -24,7 +24,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
-from ingest_api.errors import ApiError
+from ingest_api.errors import ApiError, database_unavailable
 from ingest_api.query_guard import QueryRefused, guard
 from scout.csv_cells import csv_writer
 from scout.db import q
@@ -51,7 +51,7 @@ async def reader_session(pool: AsyncConnectionPool | None,
                          settings: Settings) -> AsyncIterator[psycopg.AsyncConnection]:
     """A connection inside a read-only transaction as scout_reader, rolled back at the end."""
     if pool is None:
-        raise ApiError(503, "database_unavailable", "the API has no database configured (SCOUT_DATABASE_URL)")
+        raise database_unavailable()
     try:
         async with pool.connection() as conn, conn.transaction(force_rollback=True):
             await conn.execute(q("reader_read_only"))
@@ -59,7 +59,7 @@ async def reader_session(pool: AsyncConnectionPool | None,
             await conn.execute(q("reader_limits"), {"timeout": f"{settings.query_timeout_ms}ms"})
             yield conn
     except psycopg.OperationalError as exc:  # includes the pool's timeout
-        raise ApiError(503, "database_unavailable", f"the database is unavailable: {exc}; retry later") from None
+        raise database_unavailable(exc) from None
 
 
 async def _fetch(conn: psycopg.AsyncConnection, name: str,
@@ -78,7 +78,7 @@ def _refused_by_database(exc: psycopg.Error, settings: Settings) -> ApiError:
     if isinstance(exc, psycopg.errors.InsufficientPrivilege | psycopg.errors.ReadOnlySqlTransaction):
         return ApiError(400, "query_refused", f"refused by the database for the read-only analyst role: {message}")
     if isinstance(exc, psycopg.OperationalError):
-        return ApiError(503, "database_unavailable", f"the database is unavailable: {message}; retry later")
+        return database_unavailable(message)
     return ApiError(400, "query_failed", f"the query failed: {message}")
 
 

@@ -14,9 +14,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest_api.auth import Principal, require_scope
 from ingest_api.errors import ApiError
-from ingest_api.idempotency import KEY_PATTERN, IdempotencyStore
+from ingest_api.idempotency import KEY_PATTERN
 from ingest_api.publisher import Publisher
-from ingest_api.service import Ingest, count
+from ingest_api.service import count
 from scout.settings import Settings
 
 
@@ -30,14 +30,6 @@ async def get_publisher(request: Request) -> Publisher:
 
 async def get_pool(request: Request) -> AsyncConnectionPool | None:
     return request.app.state.pool
-
-
-async def get_ingest(request: Request) -> Ingest:
-    return request.app.state.ingest
-
-
-async def get_idempotency(request: Request) -> IdempotencyStore | None:
-    return request.app.state.idempotency
 
 
 def body_reader(limit_setting: str, endpoint: str) -> Callable[[Request], Awaitable[bytes]]:

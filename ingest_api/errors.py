@@ -39,6 +39,13 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def database_unavailable(reason: object = None) -> ApiError:
+    """The one 503 for a database the API cannot use: none configured (``reason`` None) or unreachable."""
+    if reason is None:
+        return ApiError(503, "database_unavailable", "the API has no database configured (SCOUT_DATABASE_URL)")
+    return ApiError(503, "database_unavailable", f"the database is unavailable: {reason}; retry later")
+
+
 def error_response(status: int, code: str, message: str, details: list[dict[str, str]] | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details or []}}

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import psycopg
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from ingest_api.auth import require_scope
 from ingest_api.deps import PoolDep
-from ingest_api.errors import ApiError
+from ingest_api.errors import database_unavailable
 from ingest_api.openapi import error_responses
 from quality.alerts import list_alerts_async
 
@@ -44,7 +45,10 @@ async def get_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AlertList:
     if pool is None:
-        raise ApiError(503, "database_unavailable", "this API has no database configured (SCOUT_DATABASE_URL)")
-    async with pool.connection() as conn:
-        rows = await list_alerts_async(conn, status=status, rule=rule, limit=limit)
+        raise database_unavailable()
+    try:
+        async with pool.connection() as conn:
+            rows = await list_alerts_async(conn, status=status, rule=rule, limit=limit)
+    except psycopg.OperationalError as exc:  # includes the pool's timeout
+        raise database_unavailable(exc) from None
     return AlertList(alerts=[Alert.model_validate(r) for r in rows])
