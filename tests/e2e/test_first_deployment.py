@@ -8,7 +8,6 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -16,7 +15,7 @@ from scout.cli.processes import Children, child_env
 from scout.services import free_port
 from simulator.generator import Generator
 from tests.conftest import eventually
-from tests.e2e.test_verify import checks
+from tests.e2e.test_verify import all_ok, checks
 from tests.e2e.workers import stop_and_show_logs, wait_api_ready
 from tests.factories import cli_token
 from tests.services import Postgres
@@ -32,10 +31,6 @@ def _metrics(port: int) -> str:
         return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     except httpx.HTTPError:
         return ""
-
-
-def _all_ok(results: dict[str, dict[str, Any]]) -> bool:
-    return {c["status"] for c in results.values()} == {"ok"}
 
 
 def test_a_first_deployment_by_the_readme_passes_scout_verify(postgres: Postgres, kafka_bootstrap: str,
@@ -64,7 +59,7 @@ def test_a_first_deployment_by_the_readme_passes_scout_verify(postgres: Postgres
         with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
             assert {client.post("/v1/transactions", json=gen.transaction(n)).status_code for n in range(20)} == {202}
         # Both workers join one after the other: verify says "rebalancing" (warn) until the group settles.
-        _, passing = eventually(lambda: checks(env), until=lambda r: r[0] == 0 and _all_ok(r[1]), timeout=180,
+        _, passing = eventually(lambda: checks(env), until=lambda r: r[0] == 0 and all_ok(r[1]), timeout=180,
                                 what="every scout verify check to be ok on the first deployment")
         served = [eventually(lambda p=p: _metrics(p), until=lambda text: "scout_stage_rows_total" in text,
                              timeout=60, what=f"worker metrics on port {p}") for p in metrics]

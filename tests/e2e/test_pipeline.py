@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -15,14 +14,10 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scout.cli.processes import Children, child_env
-from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
-from tests.e2e.workers import stop_and_show_logs, wait_api_ready
-from tests.factories import cli_token
+from tests.e2e.workers import Pipeline, pipeline_processes
 
 
 def _reordered(body: dict[str, Any]) -> dict[str, Any]:
@@ -31,36 +26,10 @@ def _reordered(body: dict[str, Any]) -> dict[str, Any]:
     return flipped
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    url: str
-    worker_metrics: str
-    scheduler_metrics: str
-    token: str
-
-
 @pytest.fixture
 def pipeline(settings: Settings) -> Iterator[Pipeline]:
-    ensure_topics(settings)
-    port, worker_metrics, scheduler_metrics = free_port(), free_port(), free_port()
-    env = child_env(
-        database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap, topic=settings.topic,
-        dead_letter_topic=settings.dead_letter_topic, stream_app_id=settings.stream_app_id,
-        api_port=str(port), worker_web_port=str(free_port()), data_dir=str(settings.data_dir),
-        gold_refresh_interval_s="1", worker_metrics_port=str(worker_metrics),
-        scheduler_metrics_port=str(scheduler_metrics), silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
-    )
-    _, token = cli_token(env, "--name", "e2e device", "--all-stores", "--rate-limit", "100000")
-    children = Children(env, settings.data_dir / "logs")
-    for name in ("api", "worker", "scheduler"):
-        children.start(name, name)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_api_ready(url)
-        yield Pipeline(url, f"http://127.0.0.1:{worker_metrics}/metrics",
-                       f"http://127.0.0.1:{scheduler_metrics}/metrics", token)
-    finally:
-        stop_and_show_logs(children)
+    with pipeline_processes(settings) as running:
+        yield running
 
 
 

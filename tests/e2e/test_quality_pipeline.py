@@ -13,15 +13,11 @@ import httpx
 import psycopg
 import pytest
 
-from scout.cli.processes import Children, child_env
-from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
-from tests.e2e.test_pipeline import Pipeline, _metric, _post_all
-from tests.e2e.workers import stop_and_show_logs, wait_api_ready
-from tests.factories import cli_token
+from tests.e2e.test_pipeline import _metric, _post_all
+from tests.e2e.workers import Pipeline, pipeline_processes
 from tests.receiver import Receiver
 
 
@@ -33,29 +29,11 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def pipeline(settings: Settings, receiver: Receiver) -> Iterator[Pipeline]:
-    ensure_topics(settings)
-    port, worker_metrics, scheduler_metrics = free_port(), free_port(), free_port()
-    env = child_env(
-        database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap, topic=settings.topic,
-        dead_letter_topic=settings.dead_letter_topic, stream_app_id=settings.stream_app_id,
-        api_port=str(port), worker_web_port=str(free_port()), data_dir=str(settings.data_dir),
-        gold_refresh_interval_s="1", worker_metrics_port=str(worker_metrics),
-        scheduler_metrics_port=str(scheduler_metrics), silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
-        quality_interval_s="1", quality_severities='{"future_timestamp": "warning"}',
-        alert_webhook_url=receiver.url, alert_webhook_format="alertmanager",
-    )
-    _, token = cli_token(env, "--name", "quality device", "--all-stores", "--scope", "ingest", "--scope", "read",
-                         "--rate-limit", "100000")
-    children = Children(env, settings.data_dir / "logs")
-    for name in ("api", "worker", "scheduler"):
-        children.start(name, name)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_api_ready(url)
-        yield Pipeline(url, f"http://127.0.0.1:{worker_metrics}/metrics",
-                       f"http://127.0.0.1:{scheduler_metrics}/metrics", token)
-    finally:
-        stop_and_show_logs(children)
+    with pipeline_processes(settings, token=("--name", "quality device", "--all-stores", "--scope", "ingest",
+                                             "--scope", "read", "--rate-limit", "100000"),
+                            quality_interval_s="1", quality_severities='{"future_timestamp": "warning"}',
+                            alert_webhook_url=receiver.url, alert_webhook_format="alertmanager") as running:
+        yield running
 
 
 def _alerts(pipeline: Pipeline) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ import csv
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,51 +15,25 @@ import orjson
 import psycopg
 import pytest
 
-from scout.cli.processes import Children, child_env
-from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
-from tests.e2e.test_pipeline import Pipeline
-from tests.e2e.workers import stop_and_show_logs, wait_api_ready
+from tests.e2e.workers import Pipeline, pipeline_processes
 from tests.factories import cli_token
 
 FAULTS = "exact_resend=0.05,conflicting_duplicate=0.03,malformed_json=0.03,missing_field=0.03,bad_total=0.03," \
          "over_threshold=0.03,late_event=0.03,negative_quantity=0.02,misspelt_product=0.03,unknown_store=0.02"
 
 
+UAT_FEED = ("--name", "uat feed", "--all-stores", "--rate-limit", "100000")
+
+
 @pytest.fixture
-def pipeline(settings: Settings) -> Iterator[tuple[Pipeline, dict[str, str]]]:
-    with _pipeline(settings, catalogue=True) as started:
-        yield started
-
-
-@contextmanager
-def _pipeline(settings: Settings, *, catalogue: bool) -> Iterator[tuple[Pipeline, dict[str, str]]]:
-    ensure_topics(settings)
-    port = free_port()
-    env = child_env(
-        database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap, topic=settings.topic,
-        dead_letter_topic=settings.dead_letter_topic, stream_app_id=settings.stream_app_id,
-        api_port=str(port), worker_web_port=str(free_port()), data_dir=str(settings.data_dir),
-        gold_refresh_interval_s="1", worker_metrics_port=str(free_port()),
-        scheduler_metrics_port=str(free_port()), silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
-        quality_interval_s="1",
-    )
-    _, token = cli_token(env, "--name", "uat feed", "--all-stores", "--rate-limit", "100000")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if catalogue:  # a deployment that knows its products before UAT
-        _import_catalogue(settings.data_dir / "catalogue.csv", env)
-    children = Children(env, settings.data_dir / "logs")
-    for name in ("api", "worker", "scheduler"):
-        children.start(name, name)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_api_ready(url)
-        yield Pipeline(url, "", "", token), env
-    finally:
-        stop_and_show_logs(children)
+def pipeline(settings: Settings) -> Iterator[Pipeline]:
+    """A deployment that knows its products before UAT."""
+    with pipeline_processes(settings, token=UAT_FEED, quality_interval_s="1",
+                            prepare=lambda env: _import_catalogue(settings.data_dir / "catalogue.csv", env)) as running:
+        yield running
 
 
 def _import_catalogue(path: Path, env: dict[str, str]) -> None:
@@ -75,7 +48,8 @@ def test_uat_on_a_fresh_deployment_judges_misspellings_only_against_products_it_
         settings: Settings, tmp_path: Path) -> None:
     """No catalogue: the products appear as lines with their SKUs arrive, so early misspellings have nothing to
     be linked to. The UAT passes and says how many misspellings it judged and how many it could not."""
-    with _pipeline(settings, catalogue=False) as (pipeline, env):
+    with pipeline_processes(settings, token=UAT_FEED, quality_interval_s="1") as pipeline:
+        env = pipeline.env
         report = tmp_path / "fresh.json"
         done = subprocess.run(
             [sys.executable, "-m", "scout.cli.main", "uat", "--url", pipeline.url, "--token", pipeline.token,
@@ -99,8 +73,8 @@ def _uat(env: dict[str, str], pipeline: Pipeline, report: Path, *extra: str) -> 
 
 
 def test_uat_passes_with_faults_then_fails_when_told_another_plan(
-        pipeline: tuple[Pipeline, dict[str, str]], tmp_path: Path) -> None:
-    running, env = pipeline
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    running, env = pipeline, pipeline.env
     first = _uat(env, running, tmp_path / "uat.json", "--poison", "9")  # Kafka and topic from the env
     print(first.stdout)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -151,8 +125,8 @@ def _simulated(dsn: str) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def test_feed_started_over_the_api_lands_in_silver(pipeline: tuple[Pipeline, dict[str, str]]) -> None:
-    running, env = pipeline
+def test_feed_started_over_the_api_lands_in_silver(pipeline: Pipeline) -> None:
+    running, env = pipeline, pipeline.env
     _, secret = cli_token(env, "--name", "uat admin", "--scope", "admin", "--all-stores")
     admin = {"Authorization": f"Bearer {secret}"}
     started = httpx.post(f"{running.url}/v1/simulator/start", headers=admin, timeout=10,
