@@ -28,7 +28,7 @@ run: install
 	$(BIN)/scout up --duration $(DURATION)
 
 kafka-jars: install
-	$(BIN)/python -m scout.services.kafka_jars
+	$(BIN)/python -m cli.services.kafka_jars
 
 lint: install
 	$(BIN)/ruff check .
@@ -37,7 +37,7 @@ lint: install
 
 # sql/schema.sql: the schema every migration builds, dumped from an empty embedded PostgreSQL
 schema: install
-	$(BIN)/python -m scout.schema_dump
+	$(BIN)/python -m cli.schema_dump
 
 # promtool and the prometheus server from Debian's package, into .cache/promtool
 promtool:

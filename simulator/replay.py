@@ -1,6 +1,6 @@
 """Replay a real invoice CSV (the Online Retail II layout by default) as point-of-sale transactions.
 
-The file is read with the bulk upload's mapping (`ingest_api.uploads.mapping`), so a replayed invoice is the
+The file is read with the bulk upload's mapping (`scout.invoice_mapping`), so a replayed invoice is the
 same transaction an upload of that file makes, with the same rules (cancellations, non-product codes, ...
 are left out and counted). Plain or gzip-compressed CSV.
 
@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from ingest_api.uploads.mapping import Mapping, map_csv
+from scout.invoice_mapping import Mapping, map_csv
 
 
 @dataclass

@@ -71,7 +71,7 @@ def topic_messages(settings: Settings, *, timeout_ms: int = 3000) -> list[tuple[
 
 def cli_token(env: dict[str, str], *args: str) -> tuple[int, str]:
     """`scout tokens create ARGS` as a user runs it: (id from stderr, the token alone on stdout)."""
-    result = subprocess.run([sys.executable, "-m", "scout.cli.main", "tokens", "create", *args], env=env,
+    result = subprocess.run([sys.executable, "-m", "cli.main", "tokens", "create", *args], env=env,
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     (token,) = result.stdout.split()

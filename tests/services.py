@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from cli.services.kafka import ApacheKafka
+from cli.services.postgres import EmbeddedPostgres
 from scout.migrate import migrate
-from scout.services.kafka import ApacheKafka
-from scout.services.postgres import EmbeddedPostgres
 from scout.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,8 +16,8 @@ from ingest_api.auth import Principal, require_scope
 from ingest_api.errors import ApiError
 from ingest_api.openapi import error_responses
 from ingest_api.schemas import UploadJob
-from ingest_api.uploads.mapping import PRESETS, Mapping, UploadFormatError
 from ingest_api.uploads.service import DONE_STATES, Uploads
+from scout.invoice_mapping import PRESETS, Mapping, UploadFormatError
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 Uploader = Annotated[Principal, Depends(require_scope("ingest"))]

@@ -26,10 +26,10 @@ from uuid import UUID
 from psycopg_pool import AsyncConnectionPool
 
 from ingest_api.publisher import Ack, Publisher
-from ingest_api.uploads.mapping import Group, Mapping, RowError, UploadFormatError, map_csv
 from observability.metrics import UPLOAD_ROWS, UPLOADS, UPLOADS_ACTIVE
 from scout.contract import Envelope
 from scout.db import q
+from scout.invoice_mapping import Group, Mapping, RowError, UploadFormatError, map_csv
 from scout.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -31,9 +31,9 @@ from psycopg_pool import AsyncConnectionPool
 from ingest_api.errors import ApiError
 from ingest_api.publisher import Publisher
 from ingest_api.uploads.job import EXCLUDED, Counts, UploadJob
-from ingest_api.uploads.mapping import Mapping
 from scout.csv_cells import csv_writer
 from scout.db import q
+from scout.invoice_mapping import Mapping
 from scout.settings import Settings
 
 log = logging.getLogger(__name__)

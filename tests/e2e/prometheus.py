@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
-from scout.services import free_port
+from cli.services import free_port
 from tests.conftest import eventually
 
 ROOT = Path(__file__).resolve().parents[2]

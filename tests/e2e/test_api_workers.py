@@ -20,11 +20,11 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli.processes import Children, child_env
+from cli.services import free_port
 from ingest_api.token_cache import APPLICATION_NAME
 from ingest_api.tokens import revoke_token
-from scout.cli.processes import Children, child_env
 from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
@@ -154,14 +154,14 @@ def test_metrics_sum_over_workers_and_revocation_reaches_every_worker(api: Api) 
     assert _scrape(api.url, "scout_http_requests_in_flight", {}) == 1  # the scrape itself
 
     def revoke() -> None:
-        revoked = subprocess.run([sys.executable, "-m", "scout.cli.main", "tokens", "revoke", str(token_id)],
+        revoked = subprocess.run([sys.executable, "-m", "cli.main", "tokens", "revoke", str(token_id)],
                                  env=api.env, capture_output=True, text=True, timeout=60, check=False)
         assert revoked.returncode == 0, revoked.stderr
 
     _wait_listening(api)
     post_round()  # both workers have the token in memory now
     _refused_within_a_second(api, token, gen, sent, revoke)
-    listed = subprocess.run([sys.executable, "-m", "scout.cli.main", "tokens", "list", "--json"], env=api.env,
+    listed = subprocess.run([sys.executable, "-m", "cli.main", "tokens", "list", "--json"], env=api.env,
                             capture_output=True, text=True, timeout=60, check=False)
     (row,) = [orjson.loads(line) for line in listed.stdout.splitlines()]
     assert (row["id"], row["name"], row["scopes"]) == (token_id, "two-worker device", ["ingest"])

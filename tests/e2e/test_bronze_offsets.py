@@ -15,7 +15,7 @@ import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from scout.cli.processes import child_env
+from cli.processes import child_env
 from scout.contract import Envelope, Transaction
 from scout.kafka import ensure_topics
 from scout.settings import Settings
@@ -119,7 +119,7 @@ def test_a_recreated_topic_stops_the_worker_until_an_operator_resets_the_offsets
     assert "scout bronze reset-offsets" in log and _bronze(settings.database_dsn()) == 0
     env = child_env(database_url=settings.database_dsn(), kafka_bootstrap=settings.kafka_bootstrap,
                     topic=settings.topic)
-    reset = subprocess.run([sys.executable, "-m", "scout.cli.main", "bronze", "reset-offsets", "--yes"], env=env,
+    reset = subprocess.run([sys.executable, "-m", "cli.main", "bronze", "reset-offsets", "--yes"], env=env,
                            capture_output=True, text=True, timeout=60)
     assert reset.returncode == 0, reset.stdout + reset.stderr
     with worker_processes(settings):

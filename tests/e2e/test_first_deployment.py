@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from scout.cli.processes import Children, child_env
-from scout.services import free_port
+from cli.processes import Children, child_env
+from cli.services import free_port
 from simulator.generator import Generator
 from tests.conftest import eventually
 from tests.e2e.test_verify import all_ok, checks
@@ -22,7 +22,7 @@ from tests.services import Postgres
 
 
 def _scout(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scout.cli.main", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
 
 

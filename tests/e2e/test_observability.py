@@ -15,9 +15,9 @@ import httpx
 import psycopg
 import pytest
 
-from scout.cli.processes import Children, child_env
+from cli.processes import Children, child_env
+from cli.services import free_port
 from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually

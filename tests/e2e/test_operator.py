@@ -13,11 +13,11 @@ import httpx
 import psycopg
 from kafka import KafkaProducer
 
-from scout.cli.processes import Children, child_env
+from cli.processes import Children, child_env
+from cli.services import free_port
+from cli.verify.kafka import connect, partition_counts
 from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
-from scout.verify.kafka import connect, partition_counts
 from tests.conftest import eventually
 from tests.e2e.workers import api_process, stop_and_show_logs, worker_processes
 from tests.factories import bearer, envelope, tx_dict
@@ -72,7 +72,7 @@ def test_worker_says_which_variable_when_the_data_dir_cannot_be_created(settings
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     env = _env(settings.model_copy(update={"data_dir": blocker / "data"}), worker_metrics_port="0")
-    done = subprocess.run([sys.executable, "-m", "scout.cli.main", "worker"], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "cli.main", "worker"], env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2
     assert "SCOUT_DATA_DIR" in done.stderr and str(blocker / "data") in done.stderr.replace("\n", "")
@@ -94,7 +94,7 @@ def test_two_workers_on_one_host_each_serve_metrics_on_their_own_port(settings: 
         children.start("worker-0", "worker")
         eventually(lambda: _metrics(taken), until=lambda text: "scout_" in text, timeout=90,
                    what="the first worker's metrics")
-        clash = subprocess.run([sys.executable, "-m", "scout.cli.main", "worker"], env=env, capture_output=True,
+        clash = subprocess.run([sys.executable, "-m", "cli.main", "worker"], env=env, capture_output=True,
                                text=True, timeout=90)
         assert clash.returncode == 2  # fails fast instead of running with no metrics
         message = " ".join(clash.stderr.split())
@@ -141,11 +141,11 @@ def test_api_is_not_ready_until_scout_topics_create_made_the_topics(settings: Se
         reason = missing.json()["checks"]["kafka"]
         assert settings.topic in reason and "scout topics create" in reason
 
-        created = subprocess.run([sys.executable, "-m", "scout.cli.main", "topics", "create"], env=env,
+        created = subprocess.run([sys.executable, "-m", "cli.main", "topics", "create"], env=env,
                                  capture_output=True, text=True, timeout=120)
         assert created.returncode == 0, created.stderr
         assert settings.topic in created.stdout and settings.dead_letter_topic in created.stdout
-        again = subprocess.run([sys.executable, "-m", "scout.cli.main", "topics", "create"], env=env,
+        again = subprocess.run([sys.executable, "-m", "cli.main", "topics", "create"], env=env,
                                capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and "already" in again.stdout
 

@@ -14,9 +14,9 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from scout.cli.processes import Children, child_env
+from cli.processes import Children, child_env
+from cli.services import free_port
 from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from tests.conftest import eventually
 from tests.e2e.workers import stop_and_show_logs, wait_api_ready

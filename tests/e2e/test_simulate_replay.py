@@ -22,7 +22,7 @@ def test_the_sample_replays_through_the_api_into_silver(settings: Settings) -> N
     over = {inv for inv, (total, _) in invoices.items() if total > LIMIT}
     with api_process(settings) as (url, env, _), worker_processes(settings):
         _, token = cli_token(env, "--name", "replay", "--all-stores", "--rate-limit", "100000")
-        run = subprocess.run([sys.executable, "-m", "scout.cli.main", "simulate", "--url", url, "--token", token,
+        run = subprocess.run([sys.executable, "-m", "cli.main", "simulate", "--url", url, "--token", token,
                               "--replay", str(SAMPLE), "--rate", "2000", "--duration", "600", "--concurrency", "32"],
                              env=env, capture_output=True, text=True, timeout=900, check=False)
         assert run.returncode == 0, run.stdout + run.stderr

@@ -40,7 +40,7 @@ def _import_catalogue(path: Path, env: dict[str, str]) -> None:
     with path.open("w", newline="") as out:
         csv.writer(out).writerows([("sku", "name", "brand", "category"), *(
             (p.product_id, p.name, p.brand, p.category) for p in Generator(17).products)])
-    subprocess.run([sys.executable, "-m", "scout.cli.main", "products", "import", str(path)], env=env,
+    subprocess.run([sys.executable, "-m", "cli.main", "products", "import", str(path)], env=env,
                    check=True, capture_output=True, timeout=60)
 
 
@@ -52,7 +52,7 @@ def test_uat_on_a_fresh_deployment_judges_misspellings_only_against_products_it_
         env = pipeline.env
         report = tmp_path / "fresh.json"
         done = subprocess.run(
-            [sys.executable, "-m", "scout.cli.main", "uat", "--url", pipeline.url, "--token", pipeline.token,
+            [sys.executable, "-m", "cli.main", "uat", "--url", pipeline.url, "--token", pipeline.token,
              "--database-url", env["SCOUT_DATABASE_URL"], "--rate", "20", "--duration", "10", "--seed", "5",
              "--faults", "misspelt_product=0.2", "--settle-timeout", "120", "--report", str(report)],
             env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -66,7 +66,7 @@ def test_uat_on_a_fresh_deployment_judges_misspellings_only_against_products_it_
 
 def _uat(env: dict[str, str], pipeline: Pipeline, report: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "scout.cli.main", "uat", "--url", pipeline.url, "--token", pipeline.token,
+        [sys.executable, "-m", "cli.main", "uat", "--url", pipeline.url, "--token", pipeline.token,
          "--database-url", env["SCOUT_DATABASE_URL"], "--rate", "50", "--duration", "10", "--seed", "17",
          "--faults", FAULTS, "--settle-timeout", "120", "--report", str(report), *extra],
         env=env, capture_output=True, text=True, timeout=300, check=False)

@@ -52,7 +52,7 @@ def api(settings: Settings) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def _upload(url: str, env: dict[str, str], token: str, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scout.cli.main", "upload", str(path), "--url", url],
+    return subprocess.run([sys.executable, "-m", "cli.main", "upload", str(path), "--url", url],
                           env={**env, "SCOUT_API_TOKEN": token}, capture_output=True, text=True, timeout=600,
                           check=False)
 
@@ -121,7 +121,7 @@ GOLD_BY_HAND = {
 
 
 def _assert_gold_by_hand(env: dict[str, str], dsn: str) -> None:
-    refresh = subprocess.run([sys.executable, "-m", "scout.cli.main", "jobs", "run", "gold-refresh"], env=env,
+    refresh = subprocess.run([sys.executable, "-m", "cli.main", "jobs", "run", "gold-refresh"], env=env,
                              capture_output=True, text=True, timeout=300, check=False)
     assert refresh.returncode == 0, refresh.stdout + refresh.stderr
     with psycopg.connect(dsn) as conn:

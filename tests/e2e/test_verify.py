@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scout.cli.processes import Child
+from cli.processes import Child
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually
@@ -34,7 +34,7 @@ def deployment(settings: Settings) -> Iterator[Pipeline]:
 
 def verify(env: dict[str, str], *args: str) -> tuple[int, str]:
     """`scout verify ARGS` as a user runs it: exit code and what it printed on stdout."""
-    result = subprocess.run([sys.executable, "-m", "scout.cli.main", "verify", *args], env=env,
+    result = subprocess.run([sys.executable, "-m", "cli.main", "verify", *args], env=env,
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode in {0, 1}, result.stderr
     return result.returncode, result.stdout

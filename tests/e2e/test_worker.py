@@ -11,7 +11,7 @@ import pytest
 from kafka import KafkaProducer
 from psycopg import sql
 
-from scout.cli.processes import Children
+from cli.processes import Children
 from scout.settings import Settings
 from tests.conftest import eventually
 from tests.e2e.workers import worker_processes

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 
-from scout.cli.processes import Children, child_env
+from cli.processes import Children, child_env
+from cli.services import free_port
 from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from tests.conftest import eventually
 from tests.factories import cli_token

@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 import psycopg
 
-from scout.cli.processes import Child, Children, child_env
+from cli.processes import Child, Children, child_env
+from cli.services import free_port
 from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually

@@ -21,11 +21,11 @@ import pytest
 from kafka import KafkaProducer
 from pydantic import SecretStr
 
-from scout.cli.processes import Child
+from cli.processes import Child
+from cli.services.kafka import ApacheKafka
+from cli.services.postgres import EmbeddedPostgres
 from scout.contract import Envelope, Transaction
 from scout.migrate import migrate
-from scout.services.kafka import ApacheKafka
-from scout.services.postgres import EmbeddedPostgres
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually

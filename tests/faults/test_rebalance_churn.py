@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from scout.cli.processes import Child
+from cli.processes import Child
+from cli.services import free_port
 from scout.contract import Envelope, Transaction
-from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually

@@ -16,9 +16,9 @@ import httpx
 import psycopg
 import pytest
 
+from cli.services import free_port
 from scout.contract import Envelope, Transaction
 from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from simulator.generator import Generator
 from tests.conftest import eventually

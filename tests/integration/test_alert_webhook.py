@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from cli.services import free_port
 from quality.runner import run_quality
 from quality.webhook import deadline_s, deliver_pending
-from scout.services import free_port
 from tests.factories import tx_dict
 from tests.integration.quality_support import breaking, feed, pool, quality_settings, rows
 from tests.receiver import Receiver

@@ -9,9 +9,9 @@ from collections import Counter
 import httpx
 from fastapi.testclient import TestClient
 
+from cli.services.kafka import ApacheKafka
 from ingest_api.app import create_app
 from scout.kafka import ensure_topics
-from scout.services.kafka import ApacheKafka
 from scout.settings import Settings
 from tests.conftest import eventually
 from tests.e2e.workers import api_process

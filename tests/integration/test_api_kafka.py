@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from cli.services import free_port
 from ingest_api.app import create_app
 from scout.contract import Transaction
 from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from tests.factories import bearer, topic_messages, tx_dict
 

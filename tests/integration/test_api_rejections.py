@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
+from cli.services import free_port
 from ingest_api.app import create_app
 from ingest_api.tokens import create_token, revoke_token, token_hash
 from scout.kafka import ensure_topics
-from scout.services import free_port
 from scout.settings import Settings
 from tests.conftest import eventually
 from tests.factories import bearer, topic_messages, tx_dict

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scout.cli.bench.upload import bench_upload
+from cli.bench.upload import bench_upload
 
 
 def test_the_upload_benchmark_runs_the_job_end_to_end(kafka_bootstrap: str, database: str, tmp_path: Path) -> None:

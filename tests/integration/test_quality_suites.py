@@ -13,12 +13,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from jobs.gold import GOLD_VIEWS, refresh_gold
 from jobs.products import import_products, read_catalogue_csv
 from quality.rules import Thresholds
 from quality.runner import QualityReport, run_quality
 from quality.suites import CheckResult
-from scout.cli.main import app
 from scout.settings import Settings
 from streams.silver.catalogue import CatalogueCache
 from streams.silver.step import drain_once

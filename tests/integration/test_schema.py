@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import scout.migrate
-from scout.schema_dump import REGENERATE, SCHEMA_FILE, dump_schema, schema_diff
+from cli.schema_dump import REGENERATE, SCHEMA_FILE, dump_schema, schema_diff
 from sql import Migration, load_migrations
 from tests.services import Postgres
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import psycopg
 
+from cli.verify import run_checks
+from cli.verify.alerts import alerts
+from cli.verify.command import expected
+from cli.verify.database import roles
+from cli.verify.stages import gold
 from jobs.gold import GOLD_VIEWS, refresh_gold
-from scout.cli.verify import expected
 from scout.db import open_pool
 from scout.settings import Settings
-from scout.verify import run_checks
-from scout.verify.alerts import alerts
-from scout.verify.database import roles
-from scout.verify.stages import gold
 from tests.services import Postgres
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from scout.cli.bench.e2e import StampedGenerator
-from scout.cli.bench.e2e_stats import FreshnessSampler, percentiles, post_to_silver, rss_trend, slope_per_min, spread
+from cli.bench.e2e import StampedGenerator
+from cli.bench.e2e_stats import FreshnessSampler, percentiles, post_to_silver, rss_trend, slope_per_min, spread
 from simulator.generator import Generator
 
 
@@ -93,7 +93,7 @@ def _run(workers: int) -> dict[str, object]:
 
 
 def test_plot_writes_a_png_of_runs_side_by_side(tmp_path: Path) -> None:
-    from scout.cli.bench.plot import load_runs, plot_e2e
+    from cli.bench.plot import load_runs, plot_e2e
 
     reports = []
     for workers in (1, 2):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from scout.cli.main import app
-from scout.services import free_port
+from cli.main import app
+from cli.services import free_port
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from ingest_api.app import create_app
-from ingest_api.uploads.mapping import Mapping, UploadFormatError, map_csv
+from scout.invoice_mapping import Mapping, UploadFormatError, map_csv
 from scout.settings import Settings
 from tests.unit.fakes import FakeIdempotency, FakePublisher, FakeTokens
 from tests.unit.payloads import item, payload

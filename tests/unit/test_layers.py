@@ -1,11 +1,13 @@
-"""The import-linter contracts in pyproject.toml hold, and they catch a stage that reaches up into the command
-line (`make test` runs `lint-imports` too; this shows the check bites)."""
+"""The import-linter contracts in pyproject.toml hold, and they catch a module that reaches up a layer
+(`make test` runs `lint-imports` too; this shows the check bites)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT = Path(sys.executable).parent / "lint-imports"
@@ -21,13 +23,18 @@ def test_the_layers_hold() -> None:
     assert "0 broken" in result.stdout
 
 
-def test_a_stage_importing_the_command_line_breaks_a_contract() -> None:
-    probe = ROOT / "streams" / "_layer_probe.py"
-    probe.write_text('"""A stage module reaching up."""\n\nfrom scout.cli.main import app  # noqa: F401\n')
+@pytest.mark.parametrize(("package", "target"), [
+    ("streams", "cli.main"),          # a stage reaching up into the command line
+    ("scout", "jobs.gold"),           # the core reaching up into a stage
+    ("simulator", "ingest_api.app"),  # the simulator reaching up into the API that runs it
+])
+def test_importing_upwards_breaks_the_layers(package: str, target: str) -> None:
+    probe = ROOT / package / "_layer_probe.py"
+    probe.write_text(f'"""A module reaching up."""\n\nimport {target}  # noqa: F401\n')
     try:
         result = _lint()
     finally:
         probe.unlink()
     assert result.returncode != 0
-    assert "stages never import the command line or its tools BROKEN" in result.stdout
-    assert "streams._layer_probe -> scout.cli.main" in result.stdout
+    assert "layers: cli > stages > simulator > observability > core BROKEN" in result.stdout
+    assert f"{package}._layer_probe -> {target}" in result.stdout

@@ -6,10 +6,10 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from cli.main import app
 from ingest_api.app import create_app
 from jobs.names import JOB_NAMES
 from jobs.registry import JOBS
-from scout.cli.main import app
 from scout.settings import Settings
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest_api.uploads.mapping import UploadFormatError
 from scout.contract import Transaction
+from scout.invoice_mapping import UploadFormatError
 from simulator.faults import FaultPlan
 from simulator.poison import poison_messages
 from simulator.replay import Replay

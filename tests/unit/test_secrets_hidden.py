@@ -9,8 +9,8 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
+from cli.main import _logging
 from quality.webhook import post
-from scout.cli.main import _logging
 from scout.settings import Settings
 from tests.receiver import Receiver
 

@@ -11,7 +11,7 @@ from psycopg import errors as pg_errors
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from scout.cli.main import app
+from cli.main import app
 from scout.errors import (
     PublishUnavailable,
     TerminalError,

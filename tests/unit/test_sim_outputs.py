@@ -8,7 +8,7 @@ from decimal import Decimal
 import orjson
 from typer.testing import CliRunner
 
-from scout.cli.main import app
+from cli.main import app
 from scout.contract import Transaction
 from simulator.faults import FaultPlan
 from simulator.generator import Generator

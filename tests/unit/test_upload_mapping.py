@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from ingest_api.uploads.mapping import Group, Mapping, UploadFormatError, map_csv
+from scout.invoice_mapping import Group, Mapping, UploadFormatError, map_csv
 
 HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
 RETAIL = Mapping.preset("online_retail_ii")

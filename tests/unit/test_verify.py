@@ -11,14 +11,14 @@ import pytest
 from kafka.structs import OffsetAndMetadata
 from rich.console import Console
 
+from cli.verify import report
+from cli.verify.alerts import judge_alerts
+from cli.verify.database import ROLES, judge_roles
+from cli.verify.kafka import GroupState, _lag, judge_bronze_progress, judge_group, judge_topics
+from cli.verify.model import Expected, Result
+from cli.verify.scheduler import allowed_age_s, judge_jobs
+from cli.verify.stages import judge_backlog, judge_gold
 from scout.settings import Settings
-from scout.verify import report
-from scout.verify.alerts import judge_alerts
-from scout.verify.database import ROLES, judge_roles
-from scout.verify.kafka import GroupState, _lag, judge_bronze_progress, judge_group, judge_topics
-from scout.verify.model import Expected, Result
-from scout.verify.scheduler import allowed_age_s, judge_jobs
-from scout.verify.stages import judge_backlog, judge_gold
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(topic="tx", dead_letter_topic="dlq", topic_partitions=3)

@@ -1,0 +1,153 @@
+"""Apache Kafka 3.9 (KRaft) from its Maven Central jars, run with the machine's Java 17.
+
+The jars are fetched once by Maven into ``.cache/kafka/<version>/libs`` (ignored by git); the
+broker is formatted into a fresh directory and listens on 127.0.0.1 only.
+
+Example::
+
+    broker = ApacheKafka(Path(".cache/kafka-run"))
+    bootstrap = broker.start()     # "127.0.0.1:PORT"
+    ...; broker.stop()
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from cli.services import free_port, port_open, wait_until
+
+KAFKA_VERSION = "3.9.1"
+
+
+def jars_dir(cache: Path) -> Path:
+    return cache / "kafka" / KAFKA_VERSION / "libs"
+
+
+def ensure_jars(cache: Path) -> Path:
+    """Fetch the broker's jars with Maven unless they are cached; returns the folder."""
+    target = jars_dir(cache)
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    if shutil.which("mvn") is None:
+        raise RuntimeError("Maven (mvn) is needed once to fetch Kafka's jars: install it (apt-get install maven)")
+    if shutil.which("java") is None:
+        raise RuntimeError("Java 17 is needed to run Kafka: install it (apt-get install openjdk-17-jre-headless)")
+    target.mkdir(parents=True, exist_ok=True)
+    pom = target.parent / "pom.xml"
+    pom.write_text(resources.files("cli.services").joinpath("kafka_pom.xml").read_text())
+    result = subprocess.run(
+        ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+         f"-DoutputDirectory={target}", "-DincludeScope=runtime"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if result.returncode != 0:
+        output = result.stdout[-2000:] + result.stderr[-2000:]
+        raise RuntimeError(f"Maven could not fetch Kafka {KAFKA_VERSION}: {output}")
+    marker.write_text(KAFKA_VERSION)
+    return target
+
+
+_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={log_dir}
+num.partitions=3
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.flush.interval.messages=9223372036854775807
+"""
+
+_LOG4J = """\
+log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File={log_file}
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+"""
+
+
+@dataclass
+class ApacheKafka:
+    work_dir: Path
+    cache_dir: Path = Path(".cache")
+    port: int = field(default_factory=free_port)
+    controller_port: int = field(default_factory=free_port)
+    heap: str = "512m"
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _java(self, libs: Path, main: str, *args: str) -> list[str]:
+        log4j = self.work_dir / "log4j.properties"
+        return [
+            "java", f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{log4j}", "-cp", f"{libs}/*", main, *args,
+        ]
+
+    def start(self, timeout: float = 90, *, keep_data: bool = False) -> str:
+        """Format a fresh broker and start it; ``keep_data=True`` restarts a stopped one with its topics."""
+        libs = ensure_jars(self.cache_dir.absolute())
+        self.work_dir = self.work_dir.absolute()
+        data = self.work_dir / "data"
+        props = self.work_dir / "server.properties"
+        if not (keep_data and (data / "meta.properties").exists()):
+            if data.exists():
+                shutil.rmtree(data)
+            data.mkdir(parents=True)
+            props.write_text(_PROPERTIES.format(port=self.port, controller_port=self.controller_port, log_dir=data))
+            (self.work_dir / "log4j.properties").write_text(_LOG4J.format(log_file=self.work_dir / "kafka.log"))
+            cluster_id = uuid.uuid4().hex[:22]
+            subprocess.run(
+                self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+                check=True, capture_output=True, timeout=120,
+            )
+        out = open(self.work_dir / "kafka.out", "ab")  # noqa: SIM115 - owned by the child
+        self._proc = subprocess.Popen(
+            self._java(libs, "kafka.Kafka", str(props)), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()
+        wait_until(self._ready, timeout=timeout, what=f"Apache Kafka on {self.bootstrap}")
+        return self.bootstrap
+
+    def _ready(self) -> bool:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise RuntimeError(f"Kafka exited with {self._proc.returncode}; see {self.work_dir / 'kafka.out'}")
+        return port_open("127.0.0.1", self.port)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        os.killpg(self._proc.pid, signal.SIGTERM)
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(10)
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(10)
