@@ -64,6 +64,18 @@ RAW: list[Any] = [  # payloads as a foreign producer could land them: not canoni
      "items": "none"},
     ["not", "an", "object"],
 ]
+_EDGES: list[tuple[str, Any]] = [  # one field each, either side of a limit of the contract
+    ("total_amount", "12345678901.00"), ("total_amount", "1234567890.00"), ("ts", "2026-01-05T10:00:00.1234567Z"),
+    ("ts", "2026-01-05T10:00:00.5Z"), ("ts", "2026-01-05T24:00:00Z"), ("store_id", "S" * 65),
+    ("store_id", "S" * 64), ("device_id", "POS\u0001"), ("currency", "php"), ("payment_method", ""),
+]
+RAW += [{"transaction_id": f"RAW-{11 + n}", "store_id": "STORE-001", "ts": "2026-01-05T10:00:00Z",
+         "total_amount": "50.00", "items": [{"product_id": "SKU-1", "qty": 2, "unit_price": "25.00"}], field: value}
+        for n, (field, value) in enumerate(_EDGES)]
+RAW += [{"transaction_id": f"RAW-{21 + n}", "store_id": "STORE-001", "ts": "2026-01-05T10:00:00Z",
+         "total_amount": "50.00", "items": [{"product_id": "SKU-1", "qty": 2, "unit_price": "25.00", field: value}]}
+        for n, (field, value) in enumerate([("qty", 1000001), ("qty", 1000000), ("product_id", "P" * 65),
+                                            ("unit_price", "-0.01"), ("brand", "")])]
 
 
 async def _land(dsn: str, rows: list[BronzeRow]) -> None:
@@ -136,8 +148,9 @@ def test_set_path_writes_what_the_row_by_row_path_writes(postgres: Postgres, sev
     expected = _snapshot(by_row)
     assert _snapshot(by_set) == expected
     assert row_result.set_path == 0
-    # the plain ones and the samples that break no rule; rule breakers went back to the row-by-row path
-    assert set_result.set_path == len(_plain()) + 5
+    # the plain ones, the samples that break no rule, RAW-14 (".5Z") and RAW-17 (a 64-character store id);
+    # rule breakers went back to the row-by-row path
+    assert set_result.set_path == len(_plain()) + 5 + 2
     assert (set_result.inserted, set_result.quarantined, set_result.line_items) == (
         row_result.inserted, row_result.quarantined, row_result.line_items)
     assert set_result.link_methods == row_result.link_methods
@@ -145,7 +158,9 @@ def test_set_path_writes_what_the_row_by_row_path_writes(postgres: Postgres, sev
     reasons = {t: r for _, _, _, t, r, _ in expected["quarantine"]}
     assert reasons["TXN-000001"] == ["conflicting_duplicate"]
     invalid = {t for t, r in reasons.items() if r == ["invalid_payload"]}
-    assert invalid == {"RAW-3", "RAW-4", "RAW-5", "RAW-6", "RAW-7", "RAW-10", "RAW-X"}
+    assert invalid == {"RAW-3", "RAW-4", "RAW-5", "RAW-6", "RAW-7", "RAW-10", "RAW-X", "RAW-11", "RAW-15",
+                       "RAW-16", "RAW-18", "RAW-19", "RAW-20", "RAW-21", "RAW-23", "RAW-25"}
     landed = {row[1] for row in expected["transactions"]}
-    # numbers, an offset, nulls, "25.000": valid, not canonical; a name-only line; a new SKU
-    assert {"RAW-1", "RAW-2", "RAW-8", "RAW-9", "TXN-000005", "TXN-000006"} <= landed
+    # numbers, an offset, nulls, "25.000", seven decimals of a second: valid, not canonical, so row by row;
+    # a name-only line; a new SKU
+    assert {"RAW-1", "RAW-2", "RAW-8", "RAW-9", "RAW-13", "TXN-000005", "TXN-000006"} <= landed
