@@ -138,10 +138,12 @@ LEFT JOIN plain ON plain.bronze_id = r.id;
 -- streams.silver.plan.judge_sql): taken out of silver again (their
 -- lines cascade) and returned with their payloads for the row-by-row path, which quarantines them or records
 -- their warnings with the Python verdict's words. A key is store_id/transaction_id.
-WITH flagged AS (
+WITH batch AS MATERIALIZED (SELECT * FROM silver.transactions WHERE txn_id = ANY(%(txn_ids)s::bigint[])),
+flagged AS (
     DELETE FROM silver.transactions t
-    WHERE t.txn_id = ANY(%(txn_ids)s::bigint[])
-      AND t.store_id || '/' || t.transaction_id IN (SELECT key FROM ({rules}) AS broken)
+    USING batch
+    WHERE t.txn_id = batch.txn_id
+      AND batch.store_id || '/' || batch.transaction_id IN (SELECT key FROM ({rules}) AS broken)
     RETURNING t.txn_id, t.bronze_id
 )
 SELECT f.txn_id, b.id, b.event_hash, b.source, b.payload::text, b.received_at, b.store_id, b.transaction_id,

@@ -75,7 +75,7 @@ def split_claimed(records: Iterable[Sequence[Any]]) -> tuple[list[ClaimedRow], l
 
 # The rules' batch SQL reads its quarantine part since {since}: never, here (only the transactions just written)
 _NEVER = datetime.max.replace(tzinfo=UTC)
-_SET_BATCH = "(SELECT * FROM silver.transactions WHERE txn_id = ANY(%(txn_ids)s::bigint[])) AS batch"
+_SET_BATCH = "batch"  # judge_set_path's CTE: the transactions ``%(txn_ids)s``, read once
 
 
 def judge_sql(template: str, limits: Thresholds) -> str:
