@@ -145,6 +145,29 @@ SELECT 'recent line items' AS key,
 FROM s
 WHERE s.missing > 0
 
+-- name: rule_orphan_rows
+-- What the foreign keys line items -> transactions and transactions -> stores guarded (dropped for the silver
+-- step's speed, migration 0024): a line item from the window's first transaction on whose transaction is gone,
+-- a recent transaction whose store is missing.
+WITH t AS (SELECT * FROM {batch}),
+lines AS (
+    SELECT count(*) AS missing, min(l.txn_id) AS first_txn
+    FROM silver.line_items l
+    WHERE l.txn_id >= (SELECT min(txn_id) FROM t)
+      AND NOT EXISTS (SELECT 1 FROM silver.transactions x WHERE x.txn_id = l.txn_id)
+),
+stores AS (
+    SELECT count(*) AS missing, min(t.store_id) AS first_store
+    FROM t WHERE NOT EXISTS (SELECT 1 FROM silver.stores s WHERE s.store_id = t.store_id)
+)
+SELECT 'recent line items and transactions' AS key,
+       lines.missing || ' line items without their transaction (first: silver transaction '
+       || coalesce(lines.first_txn::text, '-') || '), ' || stores.missing
+       || ' transactions without their store (first: ' || coalesce(stores.first_store, '-') || ')' AS detail,
+       lines.missing + stores.missing AS unexpected
+FROM lines, stores
+WHERE lines.missing + stores.missing > 0
+
 -- name: rule_gold_totals_sales_by_store_day
 -- Compared only while the view is current (its watermark is silver's version, read in the same snapshot):
 -- any difference then is a wrong total, never a refresh still to come.
