@@ -1,4 +1,4 @@
-"""Pure part of the silver step: turn claimed bronze rows into what to write (no I/O).
+"""Pure part of the silver step: turn claimed bronze rows into what to write (no I/O; SQL only as text).
 
 Example::
 
