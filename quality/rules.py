@@ -174,6 +174,9 @@ FUZZY_LINK_SHARE = Rule("fuzzy_link_share", "warning", "share of recent line ite
                         "silver", "silver_recent", aggregate=True)
 UNKNOWN_PRODUCT = Rule("unknown_product", "critical", "a recent line item links to a product key with no product",
                        "silver", "silver_recent", aggregate=True)  # what the dropped foreign key guarded
+ORPHAN_ROWS = Rule("orphan_rows", "critical",
+                   "a recent line item without its transaction, or transaction without its store",
+                   "silver", "silver_recent", aggregate=True)  # what the foreign keys dropped in 0024 guarded
 GOLD_TOTALS = Rule("gold_totals", "critical", "a current gold view disagrees with silver", "gold", "gold_view",
                    subjects=("gold.sales_by_store_day",))
 GOLD_FRESHNESS = Rule("gold_freshness", "warning", "a gold view has lagged behind silver for too long", "gold",
@@ -182,6 +185,7 @@ GOLD_FRESHNESS = Rule("gold_freshness", "warning", "a gold view has lagged behin
 RULES: tuple[Rule, ...] = (
     NEGATIVE_AMOUNT, NEGATIVE_QUANTITY, OVER_THRESHOLD, LINE_AMOUNT_MISMATCH, LINE_SUM_MISMATCH, FUTURE_TIMESTAMP,
     CONFLICTING_DUPLICATE, INVALID_PAYLOAD, PROCESSING_ERROR, LINK_COVERAGE, FUZZY_LINK_SHARE, UNKNOWN_PRODUCT,
+    ORPHAN_ROWS,
     GOLD_TOTALS, GOLD_FRESHNESS,
 )
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}

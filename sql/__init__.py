@@ -4,7 +4,7 @@ Example::
 
     from sql import load_migrations, load_queries
     q = load_queries()
-    conn.execute(q["claim_bronze"], {"limit": 2000})
+    conn.execute(q["upsert_stores"], {"store_ids": ["STORE-001"]})
 
 A query file holds blocks that start with ``-- name: NAME``; the text up to the next such line is
 the query. Files are read once per call; callers keep the result.

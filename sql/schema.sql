@@ -260,6 +260,20 @@ END
 $$;
 
 --
+-- Name: delete_lines_of_transactions(); Type: FUNCTION; Schema: silver
+--
+
+CREATE FUNCTION silver.delete_lines_of_transactions() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    DELETE FROM silver.line_items l USING deleted d WHERE l.txn_id = d.txn_id;
+    RETURN NULL;
+END
+$$;
+
+--
 -- Name: basket_day; Type: TABLE; Schema: agg
 --
 
@@ -1849,6 +1863,12 @@ CREATE TRIGGER line_items_gold_update AFTER UPDATE ON silver.line_items REFERENC
 CREATE TRIGGER products_gold_category AFTER UPDATE ON silver.products REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agg.mark_category_days();
 
 --
+-- Name: transactions transactions_delete_lines; Type: TRIGGER; Schema: silver
+--
+
+CREATE TRIGGER transactions_delete_lines AFTER DELETE ON silver.transactions REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION silver.delete_lines_of_transactions();
+
+--
 -- Name: transactions transactions_gold_delete; Type: TRIGGER; Schema: silver
 --
 
@@ -1881,13 +1901,6 @@ ALTER TABLE ONLY ops.upload_errors
     ADD CONSTRAINT upload_errors_job_id_fkey FOREIGN KEY (job_id) REFERENCES ops.upload_jobs(id) ON DELETE CASCADE;
 
 --
--- Name: line_items line_items_txn_id_fkey; Type: FK CONSTRAINT; Schema: silver
---
-
-ALTER TABLE ONLY silver.line_items
-    ADD CONSTRAINT line_items_txn_id_fkey FOREIGN KEY (txn_id) REFERENCES silver.transactions(txn_id) ON DELETE CASCADE;
-
---
 -- Name: product_aliases product_aliases_product_key_fkey; Type: FK CONSTRAINT; Schema: silver
 --
 
@@ -1900,13 +1913,6 @@ ALTER TABLE ONLY silver.product_aliases
 
 ALTER TABLE ONLY silver.transaction_warnings
     ADD CONSTRAINT transaction_warnings_txn_id_fkey FOREIGN KEY (txn_id) REFERENCES silver.transactions(txn_id) ON DELETE CASCADE;
-
---
--- Name: transactions transactions_store_id_fkey; Type: FK CONSTRAINT; Schema: silver
---
-
-ALTER TABLE ONLY silver.transactions
-    ADD CONSTRAINT transactions_store_id_fkey FOREIGN KEY (store_id) REFERENCES silver.stores(store_id);
 
 --
 -- Name: SCHEMA bronze; Type: ACL; Schema: -

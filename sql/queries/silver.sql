@@ -1,16 +1,154 @@
 -- Queries of the silver step (streams/silver).
 
 -- name: claim_bronze
--- Claim queued bronze rows and take them off the queue in one statement (the delete rolls back with the batch
--- if it fails); the bronze rows themselves are only read.
+-- Claim queued bronze rows and take them off the queue (the delete rolls back with the batch if it fails; the
+-- bronze rows themselves are only read), and write the plain ones to silver in the same statement: the set path.
+-- A row is plain when its payload certainly meets the contract in the spelling the bronze consumer writes
+-- (canonical JSON: money as "12.34" strings, ts as UTC "…Z", no nulls, only known keys; each check below is
+-- stricter than scout.contract, never looser) and every line carries a SKU silver already knows (a product's or
+-- an alias's). Plain rows become transactions (in arrival order: among versions of one transaction the first
+-- received wins) and line items (jsonb_array_elements … WITH ORDINALITY). Every other row comes back with its
+-- payload for the row-by-row path: rows not plain (pydantic words every invalid_payload reason), new SKUs (they
+-- are linked in Python), versions refused by ON CONFLICT (replays, conflicts, displacements). Casts only run
+-- inside a CASE whose condition proved them safe, so no payload can fail the statement. The regular expressions
+-- have no bounded repeats ('{1,64}'): PostgreSQL runs those about ten times slower.
+-- %(set_path)s false: no row is plain (the row-by-row path for all, as when a poison row is isolated).
 WITH claimed AS (
     DELETE FROM bronze.pending
     WHERE bronze_id IN (SELECT bronze_id FROM bronze.pending ORDER BY bronze_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
     RETURNING bronze_id
+),
+claimed_rows AS MATERIALIZED (
+    SELECT b.id, b.event_hash, b.source, b.payload, b.received_at, b.store_id, b.transaction_id,
+           b.kafka_partition, b.kafka_offset,
+           CASE WHEN NOT %(set_path)s OR jsonb_typeof(b.payload) <> 'object'
+                     OR coalesce(jsonb_typeof(b.payload -> 'items'), '') <> 'array' THEN false
+                ELSE coalesce(jsonb_array_length(b.payload -> 'items') BETWEEN 1 AND 500
+                 AND (b.payload - ARRAY['transaction_id', 'store_id', 'ts', 'total_amount', 'currency', 'device_id',
+                                        'customer_segment', 'payment_method', 'items']) = '{}'::jsonb
+                 AND jsonb_typeof(b.payload -> 'transaction_id') = 'string'
+                 AND char_length(b.payload ->> 'transaction_id') BETWEEN 1 AND 64
+                 AND b.payload ->> 'transaction_id' !~ '[\x01-\x1f]'
+                 AND jsonb_typeof(b.payload -> 'store_id') = 'string'
+                 AND char_length(b.payload ->> 'store_id') BETWEEN 1 AND 64
+                 AND b.payload ->> 'store_id' !~ '[\x01-\x1f]'
+                 AND jsonb_typeof(b.payload -> 'ts') = 'string'
+                 AND b.payload ->> 'ts'
+                     ~ '^[1-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?Z$'
+                 AND char_length(b.payload ->> 'ts') <= 27  -- at most microseconds
+                 AND pg_input_is_valid(b.payload ->> 'ts', 'timestamptz')
+                 AND jsonb_typeof(b.payload -> 'total_amount') = 'string'
+                 AND b.payload ->> 'total_amount' ~ '^-?(0|[1-9][0-9]*)\.[0-9][0-9]$'
+                 AND char_length(ltrim(b.payload ->> 'total_amount', '-')) <= 13
+                 AND (NOT b.payload ? 'currency' OR (jsonb_typeof(b.payload -> 'currency') = 'string'
+                                                     AND b.payload ->> 'currency' ~ '^[A-Z][A-Z][A-Z]$'))
+                 AND (NOT b.payload ? 'device_id' OR (jsonb_typeof(b.payload -> 'device_id') = 'string'
+                                                      AND char_length(b.payload ->> 'device_id') BETWEEN 1 AND 64
+                                                      AND b.payload ->> 'device_id' !~ '[\x01-\x1f]'))
+                 AND (NOT b.payload ? 'customer_segment'
+                      OR (jsonb_typeof(b.payload -> 'customer_segment') = 'string'
+                          AND char_length(b.payload ->> 'customer_segment') BETWEEN 1 AND 200))
+                 AND (NOT b.payload ? 'payment_method'
+                      OR (jsonb_typeof(b.payload -> 'payment_method') = 'string'
+                          AND char_length(b.payload ->> 'payment_method') BETWEEN 1 AND 200)), false)
+           END AS head_plain
+    FROM claimed JOIN bronze.transactions b ON b.id = claimed.bronze_id
+),
+lines AS MATERIALIZED (
+    SELECT r.id AS bronze_id, i.line_no::integer AS line_no, i.item,
+           coalesce(p.product_key, a.product_key) AS product_key,
+           CASE WHEN p.product_key IS NOT NULL THEN 'sku' ELSE 'alias' END AS link_method,
+           CASE WHEN p.product_key IS NOT NULL THEN 1.000 ELSE a.confidence END AS link_confidence,
+           CASE WHEN jsonb_typeof(i.item) <> 'object' THEN false
+                WHEN jsonb_typeof(i.item -> 'qty') = 'number' AND i.item ->> 'qty' ~ '^-?[0-9]+$'
+                     AND char_length(ltrim(i.item ->> 'qty', '-')) <= 7
+                     AND jsonb_typeof(i.item -> 'unit_price') = 'string'
+                     AND i.item ->> 'unit_price' ~ '^-?(0|[1-9][0-9]*)\.[0-9][0-9]$'
+                     AND char_length(ltrim(i.item ->> 'unit_price', '-')) <= 13
+                THEN abs((i.item ->> 'qty')::integer) <= 1000000
+                 AND (i.item ? 'line_amount'  -- an amount silver computes must fit numeric(12,2)
+                      OR abs((i.item ->> 'qty')::integer * (i.item ->> 'unit_price')::numeric) < 10000000000)
+                 AND (i.item - ARRAY['product_id', 'product_name', 'brand', 'category', 'qty', 'unit_price',
+                                     'line_amount']) = '{}'::jsonb
+                 AND jsonb_typeof(i.item -> 'product_id') = 'string'
+                 AND char_length(i.item ->> 'product_id') BETWEEN 1 AND 64
+                 AND i.item ->> 'product_id' !~ '[\x01-\x1f]'
+                 AND (NOT i.item ? 'product_name' OR (jsonb_typeof(i.item -> 'product_name') = 'string'
+                                                      AND char_length(i.item ->> 'product_name') BETWEEN 1 AND 200))
+                 AND (NOT i.item ? 'brand' OR (jsonb_typeof(i.item -> 'brand') = 'string'
+                                               AND char_length(i.item ->> 'brand') BETWEEN 1 AND 200))
+                 AND (NOT i.item ? 'category' OR (jsonb_typeof(i.item -> 'category') = 'string'
+                                                  AND char_length(i.item ->> 'category') BETWEEN 1 AND 200))
+                 AND (NOT i.item ? 'line_amount'
+                      OR (jsonb_typeof(i.item -> 'line_amount') = 'string'
+                          AND i.item ->> 'line_amount' ~ '^-?(0|[1-9][0-9]*)\.[0-9][0-9]$'
+                          AND char_length(ltrim(i.item ->> 'line_amount', '-')) <= 13))
+                ELSE false
+           END AS line_plain
+    FROM claimed_rows r
+    CROSS JOIN LATERAL jsonb_array_elements(r.payload -> 'items') WITH ORDINALITY AS i (item, line_no)
+    LEFT JOIN silver.products p ON p.sku = i.item ->> 'product_id'
+    LEFT JOIN silver.product_aliases a ON a.sku = i.item ->> 'product_id' AND p.product_key IS NULL
+    WHERE r.head_plain
+),
+plain AS (
+    SELECT bronze_id, count(*)::integer AS item_count,
+           count(*) FILTER (WHERE link_method = 'sku')::integer AS sku_lines
+    FROM lines GROUP BY bronze_id
+    HAVING bool_and(coalesce(line_plain, false) AND product_key IS NOT NULL)  -- a missing field reads NULL
+),
+new_stores AS (
+    INSERT INTO silver.stores (store_id)
+    SELECT DISTINCT r.payload ->> 'store_id' FROM claimed_rows r JOIN plain ON plain.bronze_id = r.id ORDER BY 1
+    ON CONFLICT (store_id) DO NOTHING
+),
+inserted AS (
+    INSERT INTO silver.transactions (store_id, transaction_id, ts, total_amount, currency, device_id,
+                                     customer_segment, payment_method, item_count, source, event_hash,
+                                     bronze_id, received_at)
+    SELECT r.payload ->> 'store_id', r.payload ->> 'transaction_id', (r.payload ->> 'ts')::timestamptz,
+           (r.payload ->> 'total_amount')::numeric(12,2), r.payload ->> 'currency', r.payload ->> 'device_id',
+           r.payload ->> 'customer_segment', r.payload ->> 'payment_method', plain.item_count, r.source,
+           r.event_hash, r.id, r.received_at
+    FROM claimed_rows r JOIN plain ON plain.bronze_id = r.id
+    ORDER BY r.kafka_partition, r.kafka_offset
+    ON CONFLICT DO NOTHING
+    RETURNING txn_id, bronze_id, extract(epoch FROM processed_at - received_at)::double precision AS latency
+),
+new_lines AS (
+    INSERT INTO silver.line_items (txn_id, line_no, product_key, product_id, product_name, qty, unit_price,
+                                   line_amount, link_method, link_confidence)
+    SELECT i.txn_id, l.line_no, l.product_key, l.item ->> 'product_id', l.item ->> 'product_name',
+           (l.item ->> 'qty')::integer, (l.item ->> 'unit_price')::numeric(12,2),
+           coalesce((l.item ->> 'line_amount')::numeric,
+                    (l.item ->> 'qty')::integer * (l.item ->> 'unit_price')::numeric)::numeric(12,2),
+           l.link_method, l.link_confidence
+    FROM inserted i JOIN lines l ON l.bronze_id = i.bronze_id
 )
-SELECT b.id, b.event_hash, b.source, b.payload::text AS payload, b.received_at, b.store_id, b.transaction_id,
+SELECT r.id, r.event_hash, r.source, CASE WHEN i.txn_id IS NULL THEN r.payload::text END AS payload,
+       r.received_at, r.store_id, r.transaction_id, r.kafka_partition, r.kafka_offset,
+       i.txn_id, i.latency, plain.item_count, plain.sku_lines
+FROM claimed_rows r
+LEFT JOIN inserted i ON i.bronze_id = r.id
+LEFT JOIN plain ON plain.bronze_id = r.id;
+
+-- name: judge_set_path
+-- The transactions the set path wrote that break a stream rule, judged by the rules' own batch SQL
+-- (quality.sql, rule_<name>; the placeholder in braces below is their union, over these transactions, filled by
+-- streams.silver.plan.judge_sql): taken out of silver again (their
+-- lines cascade) and returned with their payloads for the row-by-row path, which quarantines them or records
+-- their warnings with the Python verdict's words. A key is store_id/transaction_id.
+WITH batch AS MATERIALIZED (SELECT * FROM silver.transactions WHERE txn_id = ANY(%(txn_ids)s::bigint[])),
+flagged AS (
+    DELETE FROM silver.transactions t
+    USING batch
+    WHERE t.txn_id = batch.txn_id
+      AND batch.store_id || '/' || batch.transaction_id IN (SELECT key FROM ({rules}) AS broken)
+    RETURNING t.txn_id, t.bronze_id
+)
+SELECT f.txn_id, b.id, b.event_hash, b.source, b.payload::text, b.received_at, b.store_id, b.transaction_id,
        b.kafka_partition, b.kafka_offset
-FROM claimed JOIN bronze.transactions b ON b.id = claimed.bronze_id;
+FROM flagged f JOIN bronze.transactions b ON b.id = f.bronze_id;
 
 -- name: upsert_stores
 INSERT INTO silver.stores (store_id)

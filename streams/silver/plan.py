@@ -1,21 +1,24 @@
-"""Pure part of the silver step: turn claimed bronze rows into what to write (no I/O).
+"""Pure part of the silver step: turn claimed bronze rows into what to write (no I/O; SQL only as text).
 
 Example::
 
+    rows, written = split_claimed(records)    # the claim's rows: row-by-row ones, and those the set path wrote
+    query = judge_sql(q("judge_set_path"), limits)   # the stream rules' batch SQL over what the set path wrote
     plan = build_plan(rows, limits)
     plan.transactions, plan.quarantined, plan.sku_products   # transactions carry their rule warnings
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
-from quality.rules import Thresholds, Violation, evaluate, line_amount
+from quality.rules import STREAM_RULES, Thresholds, Violation, batch_sql, evaluate, line_amount
 from scout.contract import Transaction
 from streams.silver.linking import normalise_name
 
@@ -37,6 +40,51 @@ class ClaimedRow:
         """Where the event arrived: (partition, offset) orders the versions of one transaction (same key, same
         partition) as they were received."""
         return self.kafka_partition, self.kafka_offset
+
+
+@dataclass(frozen=True, slots=True)
+class SetWritten:
+    """A transaction the set path wrote (claim_bronze), with its lines."""
+
+    txn_id: int
+    bronze_id: int
+    latency: float  # silver processed_at - received_at, seconds
+    lines: int
+    sku_lines: int  # the others are linked through an alias
+
+    @property
+    def alias_lines(self) -> int:
+        return self.lines - self.sku_lines
+
+
+def split_claimed(records: Iterable[Sequence[Any]]) -> tuple[list[ClaimedRow], list[SetWritten]]:
+    """The claim's rows: those left to the row-by-row path (with their payloads, in arrival order) and those the
+    set path wrote."""
+    rows: list[ClaimedRow] = []
+    written: list[SetWritten] = []
+    for (bronze_id, event_hash, source, payload, received_at, store_id, transaction_id, partition, offset,
+         txn_id, latency, lines, sku_lines) in records:
+        if txn_id is None:
+            rows.append(ClaimedRow(bronze_id, event_hash, source, payload, received_at, store_id, transaction_id,
+                                   partition, offset))
+        else:
+            written.append(SetWritten(txn_id, bronze_id, latency, lines, sku_lines))
+    rows.sort(key=lambda r: r.arrival)
+    return rows, written
+
+
+# The rules' batch SQL reads its quarantine part since {since}: never, here (only the transactions just written)
+_NEVER = datetime.max.replace(tzinfo=UTC)
+_SET_BATCH = "batch"  # judge_set_path's CTE: the transactions ``%(txn_ids)s``, read once
+
+
+def judge_sql(template: str, limits: Thresholds) -> str:
+    """``template`` (the judge_set_path query) with ``{rules}``: the union of every stream rule's own batch SQL
+    (rule_<name> in quality.sql, warnings too) over the transactions ``%(txn_ids)s``, giving their keys."""
+    rules = "\nUNION ALL\n".join(
+        f"SELECT key FROM ({batch_sql(rule, limits, since=_NEVER).replace('{batch}', _SET_BATCH)}) AS {rule.name}"
+        for rule in STREAM_RULES)
+    return template.replace("{rules}", rules)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,12 @@
 """The silver step: claim bronze rows (their bronze.pending entries deleted, FOR UPDATE SKIP LOCKED),
 validate, link, write silver, quarantine what breaks critical rules, all in one database transaction.
 
+Two paths share the transaction. The set path: the claim statement itself writes the plain rows (canonical
+payloads whose SKUs silver knows) as transactions and line items, and the stream rules' batch SQL judges them;
+what breaks a rule is taken out again. The row-by-row path: everything else (and what the rules took out) is
+validated by pydantic, judged by the Python rules, linked and written as before, so quarantine reasons, their
+details and warnings keep the words of the Python verdict.
+
 Example::
 
     async with pool.connection() as conn:
@@ -22,7 +28,16 @@ from quality.rules import Thresholds
 from scout.db import q
 from scout.errors import classify
 from streams.silver.linking import CONFIDENCE, Catalogue, LinkMethod, Match
-from streams.silver.plan import ClaimedRow, Plan, PlannedTransaction, Quarantined, build_plan
+from streams.silver.plan import (
+    ClaimedRow,
+    Plan,
+    PlannedTransaction,
+    Quarantined,
+    SetWritten,
+    build_plan,
+    judge_sql,
+    split_claimed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +53,7 @@ class StepResult:
     link_methods: Mapping[str, int] = field(default_factory=dict)  # link method -> line items written
     quarantine_reasons: Mapping[str, int] = field(default_factory=dict)  # reason -> transactions quarantined
     latencies: tuple[float, ...] = ()  # per inserted transaction: silver processed_at - received_at, seconds
+    set_path: int = 0  # of the inserted: written by the set path (the others row by row)
 
     def __add__(self, other: StepResult) -> StepResult:
         return StepResult(self.claimed + other.claimed, self.inserted + other.inserted,
@@ -45,16 +61,34 @@ class StepResult:
                           self.line_items + other.line_items, Counter(self.warnings) + Counter(other.warnings),
                           Counter(self.link_methods) + Counter(other.link_methods),
                           Counter(self.quarantine_reasons) + Counter(other.quarantine_reasons),
-                          self.latencies + other.latencies)
+                          self.latencies + other.latencies, self.set_path + other.set_path)
 
 
-async def _claim(conn: AsyncConnection, limit: int) -> list[ClaimedRow]:
-    """Take up to ``limit`` queued rows off bronze.pending (SKIP LOCKED) and read them; in arrival order."""
+async def _claim(conn: AsyncConnection, limit: int, *, set_path: bool) -> tuple[list[ClaimedRow], list[SetWritten]]:
+    """Take up to ``limit`` queued rows off bronze.pending (SKIP LOCKED), write the plain ones (``set_path``);
+    the others in arrival order, with their payloads."""
     async with conn.cursor() as cur:
-        await cur.execute(q("claim_bronze"), {"limit": limit})
-        rows = [ClaimedRow(*r) for r in await cur.fetchall()]
-    rows.sort(key=lambda r: r.arrival)
-    return rows
+        await cur.execute(q("claim_bronze"), {"limit": limit, "set_path": set_path})
+        return split_claimed(await cur.fetchall())
+
+
+async def _judge(conn: AsyncConnection, written: list[SetWritten],
+                 limits: Thresholds) -> tuple[list[SetWritten], list[ClaimedRow]]:
+    """What the set path wrote, judged by the stream rules' batch SQL: those that stay, and those taken out
+    again for the row-by-row path."""
+    if not written:
+        return written, []
+    cur = await conn.execute(judge_sql(q("judge_set_path"), limits), {"txn_ids": [w.txn_id for w in written]})
+    records = await cur.fetchall()
+    flagged = {int(r[0]) for r in records}
+    return [w for w in written if w.txn_id not in flagged], [ClaimedRow(*r[1:]) for r in records]
+
+
+def _set_result(claimed: int, written: list[SetWritten]) -> StepResult:
+    methods = {"sku": sum(w.sku_lines for w in written), "alias": sum(w.alias_lines for w in written)}
+    return StepResult(claimed, len(written), 0, 0, sum(w.lines for w in written),
+                      link_methods={m: n for m, n in methods.items() if n},
+                      latencies=tuple(w.latency for w in written), set_path=len(written))
 
 
 async def _known_skus(conn: AsyncConnection, skus: list[str]) -> dict[str, Match]:
@@ -251,14 +285,19 @@ async def _apply(conn: AsyncConnection, rows: list[ClaimedRow], limits: Threshol
 
 async def drain_once(conn: AsyncConnection, *, limit: int, limits: Thresholds,
                      catalogue: Catalogue | None = None) -> StepResult:
-    """One batch in one transaction. With ``limit=1`` a terminal error quarantines that row."""
+    """One batch in one transaction. With ``limit=1`` (a poison row being isolated) only the row-by-row path
+    runs, and a terminal error quarantines that row."""
     async with conn.transaction():
-        rows = await _claim(conn, limit)
-        if not rows:
+        rows, written = await _claim(conn, limit, set_path=limit > 1)
+        if not rows and not written:
             return StepResult(0, 0, 0, 0, 0)
         try:
             async with conn.transaction():  # savepoint: lets a poison row be isolated below
-                result = await _apply(conn, rows, limits, catalogue)
+                kept, flagged = await _judge(conn, written, limits)
+                result = _set_result(len(written) - len(flagged), kept)
+                if rows or flagged:
+                    rows = sorted(rows + flagged, key=lambda r: r.arrival)
+                    result = result + await _apply(conn, rows, limits, catalogue)
         except Exception as exc:
             if limit != 1 or classify(exc) != "terminal":
                 raise

@@ -170,6 +170,35 @@ def test_the_suites_make_no_network_calls_and_write_nothing(database: str, tmp_p
     assert list(tmp_path.iterdir()) == []  # an ephemeral context: no gx/ folder, no data docs
 
 
+def test_a_line_without_its_transaction_or_a_transaction_without_its_store_fails_the_silver_suite(
+        database: str) -> None:
+    settings = quality_settings(database)
+    feed(database, [tx_dict(n) for n in range(1, 4)], settings)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    with pool(database) as p:
+        assert _by_name(run_quality(p, settings, suite="silver", since=since))["orphan_rows"].success
+        with psycopg.connect(database, autocommit=True) as conn:  # no foreign keys stop these (migration 0024)
+            conn.execute("INSERT INTO silver.line_items (txn_id, line_no, qty, unit_price, line_amount, link_method,"
+                         " link_confidence) SELECT max(txn_id) + 10, 1, 1, 1.00, 1.00, 'unlinked', 0"
+                         " FROM silver.transactions")
+            conn.execute("UPDATE silver.transactions SET store_id = 'STORE-NOWHERE' "
+                         "WHERE txn_id = (SELECT min(txn_id) FROM silver.transactions)")
+        broken = _by_name(run_quality(p, settings, suite="silver", since=since))["orphan_rows"]
+    assert (broken.success, broken.unexpected_count, broken.check.severity) == (False, 2, "critical")
+    assert broken.observed.startswith("1 line items without their transaction")
+    assert "1 transactions without their store (first: STORE-NOWHERE)" in broken.observed
+
+
+def test_deleting_a_transaction_deletes_its_lines(database: str) -> None:
+    settings = quality_settings(database)
+    feed(database, [tx_dict(n) for n in range(1, 4)], settings)
+    with psycopg.connect(database) as conn:
+        conn.execute("DELETE FROM silver.transactions WHERE transaction_id = 'TXN-000002'")
+        left = conn.execute("SELECT count(*), count(*) FILTER (WHERE t.txn_id IS NULL) FROM silver.line_items l "
+                            "LEFT JOIN silver.transactions t USING (txn_id)").fetchone()
+    assert left == (2, 0)
+
+
 def test_a_line_item_whose_product_is_gone_fails_the_silver_suite(database: str) -> None:
     settings = quality_settings(database)
     feed(database, [tx_dict(n) for n in range(1, 4)], settings)

@@ -10,10 +10,11 @@ from typing import Any
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.types.json import Jsonb
 
-from quality.rules import Thresholds
+from quality.rules import STREAM_RULES, Thresholds
+from scout.db import q
 from scout.settings import Settings
 from streams.silver.linking import normalise_name
-from streams.silver.plan import ClaimedRow, build_plan
+from streams.silver.plan import ClaimedRow, SetWritten, build_plan, judge_sql, split_claimed
 from tests.unit.payloads import item, payload
 
 NOW = datetime(2025, 1, 24, 19, 0, tzinfo=UTC)
@@ -116,3 +117,23 @@ def test_normalise_name() -> None:
 def test_empty_batch() -> None:
     plan = build_plan([], LIMITS)
     assert (plan.transactions, plan.quarantined, plan.sku_products, plan.name_norms) == ([], [], {}, [])
+
+
+def test_the_claim_splits_what_the_set_path_wrote_from_rows_left_to_python_in_arrival_order() -> None:
+    left = (7, "b" * 64, "api", "{}", NOW, "S", "T2", 1, 30, None, None, None, None)
+    earlier = (9, "c" * 64, "api", "{}", NOW, "S", "T3", 0, 40, None, None, None, None)
+    written = (8, "a" * 64, "api", None, NOW, "S", "T1", 1, 31, 501, 0.25, 3, 2)
+    rows, done = split_claimed([left, written, earlier])
+    assert [r.bronze_id for r in rows] == [9, 7]  # (partition, offset) order
+    assert done == [SetWritten(501, 8, 0.25, 3, 2)] and done[0].alias_lines == 1
+
+
+def test_the_set_path_is_judged_by_every_stream_rules_own_batch_sql() -> None:
+    sql = judge_sql(q("judge_set_path"), LIMITS)
+    assert "{" not in sql and "}" not in sql
+    for rule in STREAM_RULES:
+        rule_sql = q(rule.query_name()).split("UNION ALL")[0].replace("{batch}", "batch")
+        assert rule_sql.format(max_transaction_amount=LIMITS.max_transaction_amount,
+                               line_sum_tolerance=LIMITS.line_sum_tolerance,
+                               future_skew_s=int(LIMITS.future_skew.total_seconds())) in sql, rule.name
+    assert sql.count("'9999-12-31T23:59:59.999999+00:00'::timestamptz") == len(STREAM_RULES)  # no quarantine rows

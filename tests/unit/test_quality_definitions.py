@@ -31,7 +31,7 @@ def test_every_rule_has_its_batch_query_and_stream_rules_a_predicate() -> None:
             assert rule.stream is not None, f"{rule.name}: a per-transaction silver rule needs its predicate"
     assert {r.name for r in RULES if r.stream is None} == {
         "conflicting_duplicate", "invalid_payload", "processing_error", "link_coverage", "fuzzy_link_share",
-        "unknown_product",
+        "unknown_product", "orphan_rows",
         "gold_totals", "gold_freshness"}
 
 
@@ -66,7 +66,7 @@ def test_every_rule_has_a_runbook_section() -> None:
 
 def test_checks_per_suite_and_per_existing_view() -> None:
     silver = plan_checks(LIMITS, since=SINCE, gold_views=[], suite="silver")
-    assert {c.suite for c in silver} == {"silver"} and len(silver) == 12
+    assert {c.suite for c in silver} == {"silver"} and len(silver) == 13
     gold = plan_checks(LIMITS, since=SINCE, gold_views=["gold.sales_by_store_day", "gold.other"], suite="gold")
     assert [c.name for c in gold] == ["gold_totals[gold.sales_by_store_day]", "gold_freshness"]
     assert [c.name for c in plan_checks(LIMITS, since=SINCE, gold_views=[], suite="gold")] == ["gold_freshness"]
