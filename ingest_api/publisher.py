@@ -46,6 +46,21 @@ class Ack:
 Outcome = Ack | BaseException | None  # acknowledged, refused, or no answer in time
 
 
+def new_producer(settings: Settings) -> AIOKafkaProducer:
+    """The API's producer: acks=all, idempotent (unless turned off), linger 2 ms, the configured batch size."""
+    timeout_ms = int(settings.produce_timeout_s * 1000)
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="scout-ingest-api",
+        acks="all",
+        enable_idempotence=settings.kafka_idempotence,
+        linger_ms=2,
+        max_batch_size=settings.produce_max_batch_bytes,
+        request_timeout_ms=max(timeout_ms, 1000),
+        max_request_size=2_000_000,
+    )
+
+
 class Publisher:
     COOL_DOWN_S = 1.0  # after a failed connect, fail fast for this long instead of queueing on the lock
 
@@ -58,17 +73,7 @@ class Publisher:
         self._partitions: dict[bytes, tuple[int, int]] = {}
 
     def _new_producer(self) -> AIOKafkaProducer:
-        timeout_ms = int(self.settings.produce_timeout_s * 1000)
-        return AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            client_id="scout-ingest-api",
-            acks="all",
-            enable_idempotence=self.settings.kafka_idempotence,
-            linger_ms=2,
-            max_batch_size=self.settings.produce_max_batch_bytes,
-            request_timeout_ms=max(timeout_ms, 1000),
-            max_request_size=2_000_000,
-        )
+        return new_producer(self.settings)
 
     async def start(self) -> bool:
         """Connect; False (not raised) when Kafka is unreachable, so the API can report not-ready."""
