@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 BATCHED_FROM = 32  # a publish of this many envelopes builds its own record batches
 
 
-@dataclass(frozen=True)
-class Ack:
+@dataclass(frozen=True, slots=True)
+class Ack:  # slots: a recent-hash memory of 100,000 entries per process holds one each
     partition: int
     offset: int
 
