@@ -22,6 +22,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from ingest_api.auth import Authenticator, TokenLookup
 from ingest_api.errors import install_handlers
+from ingest_api.fastpath import SinglePostFastPath
 from ingest_api.idempotency import IdempotencyStore, PgIdempotencyStore
 from ingest_api.middleware import HttpMetrics
 from ingest_api.openapi import install_openapi
@@ -132,6 +133,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None, tokens
     app.include_router(uploads.router)
     app.mount("/metrics", metrics_app())
     install_openapi(app, settings)
+    app.add_middleware(SinglePostFastPath)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -34,6 +34,18 @@ def route_label(scope: Scope) -> str:
 class HttpMetrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # the labelled metrics of each (route, method, status): a labels() call takes a lock and builds a key on
+        # every request; bounded by the route templates, METHODS and the status codes
+        self._counted: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def _metrics(self, route: str, method: str, status: int) -> tuple[Any, Any, Any]:
+        metrics = self._counted.get((route, method, status))
+        if metrics is None:
+            endpoint = INGEST_ENDPOINTS.get(route) if method == "POST" else None
+            metrics = (HTTP_REQUESTS.labels(route, method, str(status)), HTTP_LATENCY.labels(route, method),
+                       INGEST_LATENCY.labels(endpoint) if endpoint is not None else None)
+            self._counted[(route, method, status)] = metrics
+        return metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,10 +66,10 @@ class HttpMetrics:
         finally:
             HTTP_IN_FLIGHT.dec()
             method = scope.get("method", "")
-            route, method = route_label(scope), method if method in METHODS else "OTHER"
             elapsed = time.perf_counter() - started
-            HTTP_REQUESTS.labels(route, method, str(status)).inc()
-            HTTP_LATENCY.labels(route, method).observe(elapsed)
-            endpoint = INGEST_ENDPOINTS.get(route)
-            if endpoint is not None and method == "POST":
-                INGEST_LATENCY.labels(endpoint).observe(elapsed)
+            requests, latency, ingest = self._metrics(route_label(scope), method if method in METHODS else "OTHER",
+                                                      status)
+            requests.inc()
+            latency.observe(elapsed)
+            if ingest is not None:
+                ingest.observe(elapsed)

@@ -6,6 +6,10 @@ Example::
     ack = await publisher.publish(envelope)              # raises PublishUnavailable when Kafka does not ack
     results = await publisher.publish_many(envelopes)    # an Ack or a PublishUnavailable per envelope
 
+Single publishes of concurrent requests go in rounds: while one round waits for its acks, the next collects
+every request arriving meanwhile, and goes as one record batch per partition (one produce request); each
+request still waits for its own ack.
+
 When a send is not acknowledged in time the producer is discarded together with every message it
 still buffers: a message answered "not accepted" must never reach the topic later on its own (an
 idempotent aiokafka producer would otherwise retry it until the broker comes back).
@@ -37,13 +41,37 @@ log = logging.getLogger(__name__)
 BATCHED_FROM = 32  # a publish of this many envelopes builds its own record batches
 
 
-@dataclass(frozen=True)
-class Ack:
+@dataclass(frozen=True, slots=True)
+class Ack:  # slots: a recent-hash memory of 100,000 entries per process holds one each
     partition: int
     offset: int
 
 
 Outcome = Ack | BaseException | None  # acknowledged, refused, or no answer in time
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A single publish waiting for its round: its envelope, its answer, the time by which it must have one."""
+
+    envelope: Envelope
+    answer: asyncio.Future[Ack | PublishUnavailable]
+    deadline: float  # the event loop's clock
+
+
+def new_producer(settings: Settings) -> AIOKafkaProducer:
+    """The API's producer: acks=all, idempotent (unless turned off), linger 2 ms, the configured batch size."""
+    timeout_ms = int(settings.produce_timeout_s * 1000)
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="scout-ingest-api",
+        acks="all",
+        enable_idempotence=settings.kafka_idempotence,
+        linger_ms=2,
+        max_batch_size=settings.produce_max_batch_bytes,
+        request_timeout_ms=max(timeout_ms, 1000),
+        max_request_size=2_000_000,
+    )
 
 
 class Publisher:
@@ -56,19 +84,11 @@ class Publisher:
         self._down_until = 0.0
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[bytes, tuple[int, int]] = {}
+        self._waiting: list[_Waiting] = []  # single publishes for the next round
+        self._rounds: asyncio.Task[None] | None = None
 
     def _new_producer(self) -> AIOKafkaProducer:
-        timeout_ms = int(self.settings.produce_timeout_s * 1000)
-        return AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            client_id="scout-ingest-api",
-            acks="all",
-            enable_idempotence=self.settings.kafka_idempotence,
-            linger_ms=2,
-            max_batch_size=self.settings.produce_max_batch_bytes,
-            request_timeout_ms=max(timeout_ms, 1000),
-            max_request_size=2_000_000,
-        )
+        return new_producer(self.settings)
 
     async def start(self) -> bool:
         """Connect; False (not raised) when Kafka is unreachable, so the API can report not-ready."""
@@ -89,19 +109,77 @@ class Publisher:
             return True
 
     async def stop(self) -> None:
+        rounds = self._rounds
+        if rounds is not None:  # the publishes waiting get their answer first
+            await asyncio.wait([rounds], timeout=2 * self.settings.produce_timeout_s)
         async with self._lock:
             if self._producer is not None:
                 await _quiet_stop(self._producer)
                 self._producer = None
 
     async def publish(self, envelope: Envelope) -> Ack:
-        (result,) = await self.publish_many([envelope])
+        """One envelope, sent in the next round together with those of every other request waiting meanwhile
+        (one record batch per partition); its own Ack, or PublishUnavailable within ``produce_timeout_s``."""
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(envelope, loop.create_future(), loop.time() + self.settings.produce_timeout_s)
+        self._waiting.append(waiting)
+        if self._rounds is None:
+            self._rounds = loop.create_task(self._send_rounds())
+        try:
+            result = await waiting.answer
+        except asyncio.CancelledError:
+            if waiting in self._waiting:  # not handed to the producer yet: it must never be
+                self._waiting.remove(waiting)
+            raise
         if isinstance(result, PublishUnavailable):
             raise result
         return result
 
-    async def publish_many(self, envelopes: Sequence[Envelope]) -> list[Ack | PublishUnavailable]:
-        """Produce every envelope and wait for the acks; each result is its Ack or why there is none."""
+    async def _send_rounds(self) -> None:
+        """While single publishes wait: take them all, send them as one ``publish_many``, wait for its acks.
+
+        A round starts when the previous one was acknowledged (or failed): the requests arriving meanwhile go
+        together, as many per round as are in flight, and one produce request carries them. An envelope whose
+        time ran out before its round is answered "no acknowledgement in time" without being sent."""
+        loop = asyncio.get_running_loop()
+        live: list[_Waiting] = []
+        try:
+            while self._waiting:
+                await asyncio.sleep(0)  # the requests of this turn of the event loop join the round
+                batch, self._waiting = self._waiting, []
+                now = loop.time()
+                live = []
+                for waiting in batch:
+                    if waiting.answer.done():  # its request was cancelled
+                        continue
+                    if waiting.deadline <= now:
+                        waiting.answer.set_result(PublishUnavailable(
+                            f"Kafka did not acknowledge event_hash={waiting.envelope.event_hash}: "
+                            "no acknowledgement in time (not sent)"))
+                        continue
+                    live.append(waiting)
+                if not live:
+                    continue
+                try:
+                    results = await self.publish_many([w.envelope for w in live], batched=True,
+                                                      timeout_s=min(w.deadline for w in live) - now)
+                except Exception as exc:  # publish_many answers per envelope; this is a bug, not an outage
+                    log.exception("ingest: a publish round failed")
+                    results = [PublishUnavailable(f"publish failed: {exc!r}")] * len(live)
+                for waiting, result in zip(live, results, strict=True):
+                    if not waiting.answer.done():
+                        waiting.answer.set_result(result)
+        finally:
+            self._rounds = None
+            for waiting in live:  # only when cancelled in a round (the loop is closing): no answer is known
+                waiting.answer.cancel()
+
+    async def publish_many(self, envelopes: Sequence[Envelope], *, batched: bool | None = None,
+                           timeout_s: float | None = None) -> list[Ack | PublishUnavailable]:
+        """Produce every envelope and wait for the acks; each result is its Ack or why there is none.
+
+        ``batched``: build the record batches here (default: from ``BATCHED_FROM`` envelopes on);
+        ``timeout_s``: how long to wait for the acks (default ``produce_timeout_s``)."""
         if not envelopes:
             return []
         producer = self._producer
@@ -109,8 +187,10 @@ class Publisher:
             producer = self._producer
         if producer is None:
             return [PublishUnavailable(f"Kafka unreachable (event_hash={e.event_hash})") for e in envelopes]
-        send = self._send_batches if len(envelopes) >= BATCHED_FROM else self._send_each
-        outcomes = await send(producer, envelopes)
+        if batched is None:
+            batched = len(envelopes) >= BATCHED_FROM
+        timeout = self.settings.produce_timeout_s if timeout_s is None else timeout_s
+        outcomes = await (self._send_batches if batched else self._send_each)(producer, envelopes, timeout)
         results: list[Ack | PublishUnavailable] = []
         failed = False
         for envelope, outcome in zip(envelopes, outcomes, strict=True):
@@ -125,12 +205,13 @@ class Publisher:
             await self._discard(producer)
         return results
 
-    async def _send_each(self, producer: AIOKafkaProducer, envelopes: Sequence[Envelope]) -> list[Outcome]:
+    async def _send_each(self, producer: AIOKafkaProducer, envelopes: Sequence[Envelope],
+                         timeout_s: float) -> list[Outcome]:
         """One ``send`` per envelope: the messages of concurrent requests share the producer's batches."""
         futures: list[asyncio.Future | None] = [None] * len(envelopes)
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.settings.produce_timeout_s):
+            async with asyncio.timeout(timeout_s):
                 for i, envelope in enumerate(envelopes):
                     future = await producer.send(self.settings.topic, value=envelope.to_bytes(),
                                                  key=envelope.transaction.store_id.encode(), headers=_headers(envelope))
@@ -146,14 +227,15 @@ class Publisher:
             outcomes.append(meta if not isinstance(meta, RecordMetadata) else Ack(meta.partition, meta.offset))
         return outcomes
 
-    async def _send_batches(self, producer: AIOKafkaProducer, envelopes: Sequence[Envelope]) -> list[Outcome]:
+    async def _send_batches(self, producer: AIOKafkaProducer, envelopes: Sequence[Envelope],
+                            timeout_s: float) -> list[Outcome]:
         """Many envelopes: one record batch per partition (as full as the batch size allows) and one future per
         batch; the default partitioner's choice, so a store's events keep their partition and their order."""
         topic = self.settings.topic
         sent: list[tuple[asyncio.Future, int, list[int]]] = []
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.settings.produce_timeout_s):
+            async with asyncio.timeout(timeout_s):
                 partitions = sorted(await producer.partitions_for(topic))
                 filling: dict[int, tuple[BatchBuilder, list[int]]] = {}
                 for i, envelope in enumerate(envelopes):

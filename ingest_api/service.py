@@ -9,8 +9,11 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from prometheus_client import Counter
 
 from ingest_api.auth import Principal
 from ingest_api.bodies import read_transaction
@@ -29,9 +32,15 @@ def count(endpoint: str, outcome: str, reason: str | None = None, n: int = 1) ->
     """Per-transaction counters: outcome accepted | duplicate | rejected | unavailable, and why."""
     if n <= 0:
         return
-    INGEST_REQUESTS.labels(endpoint, outcome).inc(n)
+    _labelled(INGEST_REQUESTS, endpoint, outcome).inc(n)
     if reason is not None:
-        INGEST_REJECTIONS.labels(endpoint, reason).inc(n)
+        _labelled(INGEST_REJECTIONS, endpoint, reason).inc(n)
+
+
+@functools.cache
+def _labelled(metric: Counter, endpoint: str, label: str) -> Counter:
+    """The counter's child for these labels (endpoints x outcomes or reason codes: a fixed, small set)."""
+    return metric.labels(endpoint, label)
 
 
 def parse_transaction(body: bytes) -> Transaction:

@@ -55,8 +55,8 @@ def test_each_ack_names_where_its_message_is_and_a_store_keeps_its_partition(set
 
 def test_concurrent_requests_share_produce_requests(settings: Settings) -> None:
     """Single publishes of concurrent requests (32 in flight, as in one API worker under load) reach the broker
-    together: the producer's linger (2 ms) and one batch in flight per partition put every record sent
-    meanwhile into the next produce request, each publish still waiting for its own ack."""
+    together: while one round waits for its acks the next collects every publish arriving meanwhile and goes as
+    one record batch per partition in one produce request, each publish still waiting for its own ack."""
     ensure_topics(settings)
     envelopes = _envelopes(1000, 640)
 
