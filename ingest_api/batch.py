@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from ingest_api.auth import Principal
 from ingest_api.bodies import array_members, read_transaction
 from ingest_api.errors import ApiError
-from ingest_api.idempotency import Outcome
+from ingest_api.idempotency import Reply
 from ingest_api.publisher import Ack
 from ingest_api.schemas import BatchItemResult, BatchResponse
 from ingest_api.service import Ingest, authorize, count, implausible, unavailable
@@ -144,7 +144,7 @@ def _count(results: list[BatchItemResult]) -> None:
             count("batch", result.status)
 
 
-async def ingest_batch(ingest: Ingest, principal: Principal, items: list[BatchItem]) -> Outcome:
+async def ingest_batch(ingest: Ingest, principal: Principal, items: list[BatchItem]) -> Reply:
     """Judge each transaction alone; 200 with per-item results, or 503 when Kafka took none of them."""
     plan = _plan(ingest, principal, items)
     sent = list(plan.to_send.values())
@@ -166,4 +166,4 @@ async def ingest_batch(ingest: Ingest, principal: Principal, items: list[BatchIt
                              duplicate=sum(r.status == "duplicate" for r in results),
                              rejected=sum(r.status == "rejected" for r in results), results=results)
     headers = {"Retry-After": str(ingest.settings.retry_after_s)} if lost else {}
-    return Outcome(200, response, final=not lost, headers=headers)
+    return Reply(200, response, final=not lost, headers=headers)

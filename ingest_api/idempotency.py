@@ -46,7 +46,7 @@ class Stored:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Reply:
     """A route's answer: status, body, headers, and whether it is final (may be replayed)."""
 
     status_code: int
@@ -136,7 +136,7 @@ def _replay_or_refuse(stored: Stored, key: str, fingerprint: str) -> Response:
 
 
 async def answer_once(store: IdempotencyStore | None, *, owner: str, key: str | None, fingerprint: str,
-                      retry_after_s: int, produce: Callable[[], Awaitable[Outcome]]) -> Response:
+                      retry_after_s: int, produce: Callable[[], Awaitable[Reply]]) -> Response:
     """Run ``produce`` at most once per (owner, key) and body; replay its final answer afterwards."""
     if key is None:
         outcome = await produce()

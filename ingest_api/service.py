@@ -18,7 +18,7 @@ from prometheus_client import Counter
 from ingest_api.auth import Principal
 from ingest_api.bodies import read_transaction
 from ingest_api.errors import ApiError
-from ingest_api.idempotency import Outcome
+from ingest_api.idempotency import Reply
 from ingest_api.publisher import Ack, Publisher
 from ingest_api.recent import RecentHashes
 from ingest_api.schemas import AcceptedResponse
@@ -107,7 +107,7 @@ class Ingest:
             raise wrong
         return tx
 
-    async def one(self, principal: Principal, tx: Transaction) -> Outcome:
+    async def one(self, principal: Principal, tx: Transaction) -> Reply:
         """One read transaction: 202 after Kafka's ack (or for a recently acknowledged hash), else ApiError."""
         refused = authorize(principal, tx)
         if refused is not None:
@@ -117,7 +117,7 @@ class Ingest:
         known = self.recent.get(envelope.event_hash)
         if known is not None:
             count("single", "duplicate")
-            return Outcome(202, accepted(envelope, known, duplicate=True))
+            return Reply(202, accepted(envelope, known, duplicate=True))
         try:
             ack = await self.publisher.publish(envelope)
         except PublishUnavailable as exc:
@@ -125,4 +125,4 @@ class Ingest:
             raise unavailable(str(exc), self.settings.retry_after_s) from None
         self.recent.remember(envelope.event_hash, ack)
         count("single", "accepted")
-        return Outcome(202, accepted(envelope, ack, duplicate=False))
+        return Reply(202, accepted(envelope, ack, duplicate=False))
