@@ -16,13 +16,15 @@ from scout.cli.bench.gold import bench_gold
 from scout.cli.bench.ingest import bench_ingest
 from scout.cli.bench.link import bench_link
 from scout.cli.bench.quality import bench_quality
+from scout.cli.bench.status import bench_status
 from scout.cli.bench.streams import bench_bronze_and_silver
 from scout.cli.bench.upload import bench_upload
 
-PARTS = ("ingest", "bronze", "silver", "e2e", "link", "gold", "upload", "quality")
+PARTS = ("ingest", "bronze", "silver", "e2e", "link", "gold", "upload", "quality", "status")
 TARGETS = {"ingest_single_tx_s": 4_000, "ingest_p99_ms_at_1000": 50, "ingest_batch_tx_s": 25_000,
            "bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000, "gold_refresh_all_1m_s": 10,
-           "gold_freshness_p95_s": 30, "upload_rows_s": 50_000, "e2e_tx_s": 2_000, "e2e_p99_s": 2}
+           "gold_freshness_p95_s": 30, "upload_rows_s": 50_000, "e2e_tx_s": 2_000, "e2e_p99_s": 2,
+           "status_p95_ms_1m": 200}
 
 
 def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: int, out_dir: Path,
@@ -66,6 +68,11 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
             report["results"]["upload"] = bench_upload(
                 services.bootstrap, services.fresh_database("bench_upload"), services.work_dir,
                 lines=upload_lines, say=lambda text: console.print(f"  {text}"))
+    if "status" in parts:
+        with bench_services(broker, cache_dir) as services:
+            report["results"]["status"] = bench_status(
+                services.bootstrap, services.fresh_database("bench_status"), services.work_dir,
+                say=lambda text: console.print(f"  {text}"))
     if "link" in parts:
         console.print("  fuzzy linking against 10,000 products ...")
         report["results"]["link"] = bench_link()
@@ -129,6 +136,11 @@ def _print(report: dict[str, Any], console: Console) -> None:
             table.add_row(f"quality suite {suite} at {quality['line_items']:,} line items, s (first / warm)",
                           f"{figures['first_s']:.1f} / {figures['warm_median_s']:.1f}", "", "",
                           f"< {quality['interval_s']:g} (schedule)")
+    status = report["results"].get("status")
+    if status:
+        table.add_row(f"GET /v1/status at {status['silver_line_items']:,} line items, ms (p50 / p95 / max)",
+                      f"{status['p50_ms']:.1f} / {status['p95_ms']:.1f} / {status['max_ms']:.1f}", "", "",
+                      f"p95 <= {TARGETS['status_p95_ms_1m']}")
     console.print(table)
 
 
