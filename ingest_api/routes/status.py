@@ -79,7 +79,7 @@ def _runbook_html() -> str:
             opening.attrSet("id", _slug(inline.content))
     body = md.renderer.render(tokens, md.options, {})
     return ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Scout runbook</title>'
-            '<link rel="stylesheet" href="/status/assets/status.css"></head>'
+            '<link rel="icon" href="data:,"><link rel="stylesheet" href="/status/assets/status.css"></head>'
             f'<body class="runbook"><p><a href="/status">&larr; status page</a></p>{body}</body></html>')
 
 

@@ -182,6 +182,7 @@ async function poll() {
     drawJobs(data);
     document.getElementById("as-of").textContent = `as of ${time(data.as_of)} UTC`;
     document.body.dataset.asOf = data.as_of;
+    document.body.dataset.since = data.since;
     lastOk = Date.now();
     setState("live", "live");
   } catch (error) {
