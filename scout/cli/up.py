@@ -130,7 +130,8 @@ def run_up(settings: Settings, *, duration: float, rate: float, console: Console
   Kafka (Tansu)  {bootstrap}   topic {settings.topic}
   device token   {token}   (ingest scope, all stores: `Authorization: Bearer ...`)
   logs           {children.log_dir}
-sending simulated traffic at {rate:g} tx/s {'for ' + str(duration) + ' s' if duration else 'until Ctrl-C'} ...""")
+sending simulated traffic at {rate:g} tx/s {'for ' + str(duration) + ' s' if duration else 'until Ctrl-C'} ...""",
+                      soft_wrap=True)  # addresses and tokens stay whole on one line, whatever the width
         return _traffic_then_summary(url, dsn, rate, duration, children, stop, console, token)
     finally:
         if children is not None:
