@@ -36,6 +36,7 @@ COPY jobs/ jobs/
 COPY quality/ quality/
 COPY simulator/ simulator/
 COPY observability/ observability/
+COPY docs/RUNBOOK.md docs/RUNBOOK.md
 RUN pip install . \
     && scout --help > /dev/null
 

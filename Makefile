@@ -1,7 +1,7 @@
 # Scout: two commands on a fresh machine.
 #   make run    venv + install + embedded PostgreSQL and broker + API, worker, scheduler, simulated traffic
-#   make test   venv + install + Apache Kafka jars + the whole test suite (what CI runs) except the
-#               longest fault scenarios
+#   make test   venv + install + Apache Kafka jars + promtool + chromium + the whole test suite (what CI
+#               runs) except the longest fault scenarios
 #   make test-faults   every fault-injection scenario (tests/faults, docs/RELIABILITY.md)
 #   make schema        rewrite sql/schema.sql from the migrations (tests/integration/test_schema.py)
 
@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 DURATION ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: run test test-faults lint install kafka-jars promtool schema clean
+.PHONY: run test test-faults lint install kafka-jars promtool chromium schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,12 @@ schema: install
 promtool:
 	bash scripts/fetch-promtool.sh
 
-test: install kafka-jars promtool
+# chromium and chromium-driver from Debian's packages (with the libraries this machine lacks), into
+# .cache/chromium: the status page's browser tests (tests/e2e/test_status_page_browser.py)
+chromium:
+	bash scripts/fetch-chromium.sh
+
+test: install kafka-jars promtool chromium
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports

@@ -1,7 +1,8 @@
 """``scout up``: the whole pipeline on the embedded default, in one command.
 
 Starts PostgreSQL (pgserver) and the Tansu broker under ``data_dir``, migrates, creates topics,
-creates a device token for the simulator, starts the API, a stream worker and the scheduler as child
+creates a device token for the simulator and a read one for the status page (the URL it prints carries it),
+starts the API, a stream worker and the scheduler as child
 processes, feeds simulated traffic with that token, and on exit (Ctrl-C or --duration) waits for the
 pipeline to settle and prints rows per layer.
 """
@@ -102,6 +103,7 @@ def run_up(settings: Settings, *, duration: float, rate: float, console: Console
         console.print(f"  database ready ({len(applied)} migration(s) applied)")
         token = create_token(dsn, name="scout-up simulator", scopes=["ingest"], store_ids=None,
                              rate_limit_per_s=max(100.0, 2 * rate)).secret
+        status_token = create_token(dsn, name="scout-up status page", scopes=["read"], store_ids=None).secret
         console.print("starting the Tansu broker (in-memory) ...")
         bootstrap = broker.start()
         run_settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
@@ -119,6 +121,7 @@ def run_up(settings: Settings, *, duration: float, rate: float, console: Console
         wait_until(lambda: _api_ready(url), timeout=60, what="the API to be ready")
         console.print(f"""
 [bold green]Scout is running[/]
+  status page    {url}/status#token={status_token}
   ingest API     {url}/v1/transactions   (docs: {url}/docs)
   API metrics    {url}/metrics/
   worker metrics {_metrics_url(settings.metrics_host, worker_metrics)}
@@ -127,7 +130,8 @@ def run_up(settings: Settings, *, duration: float, rate: float, console: Console
   Kafka (Tansu)  {bootstrap}   topic {settings.topic}
   device token   {token}   (ingest scope, all stores: `Authorization: Bearer ...`)
   logs           {children.log_dir}
-sending simulated traffic at {rate:g} tx/s {'for ' + str(duration) + ' s' if duration else 'until Ctrl-C'} ...""")
+sending simulated traffic at {rate:g} tx/s {'for ' + str(duration) + ' s' if duration else 'until Ctrl-C'} ...""",
+                      soft_wrap=True)  # addresses and tokens stay whole on one line, whatever the width
         return _traffic_then_summary(url, dsn, rate, duration, children, stop, console, token)
     finally:
         if children is not None:

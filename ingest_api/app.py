@@ -28,7 +28,7 @@ from ingest_api.middleware import HttpMetrics
 from ingest_api.openapi import install_openapi
 from ingest_api.publisher import Publisher
 from ingest_api.recent import RecentHashes
-from ingest_api.routes import alerts, analytics, health, simulator, transactions, uploads
+from ingest_api.routes import alerts, analytics, health, simulator, status, transactions, uploads
 from ingest_api.service import Ingest
 from ingest_api.token_cache import TokenCache
 from ingest_api.tokens import TokenStore
@@ -95,6 +95,7 @@ def _lifespan(settings: Settings, publisher: Publisher | None, tokens: TokenLook
                 purge.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await purge
+            await status.close(app)
             await app.state.feed.stop()
             await app.state.publisher.stop()
             if cache is not None:
@@ -131,6 +132,7 @@ def create_app(settings: Settings, *, publisher: Publisher | None = None, tokens
     app.include_router(analytics.router)
     app.include_router(simulator.router)
     app.include_router(uploads.router)
+    status.install(app, settings)
     app.mount("/metrics", metrics_app())
     install_openapi(app, settings)
     app.add_middleware(SinglePostFastPath)

@@ -133,6 +133,63 @@ END
 $$;
 
 --
+-- Name: ingest_latency(timestamp with time zone); Type: FUNCTION; Schema: monitor
+--
+
+CREATE FUNCTION monitor.ingest_latency(since timestamp with time zone) RETURNS TABLE(minute timestamp with time zone, transactions bigint, p50_seconds double precision, p95_seconds double precision, p99_seconds double precision, max_seconds double precision)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+SELECT date_trunc('minute', processed_at, 'UTC'),
+       count(*)::bigint,
+       percentile_cont(0.50) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)),
+       max(extract(epoch FROM processed_at - received_at))::double precision
+FROM silver.transactions
+WHERE processed_at >= since
+GROUP BY 1
+$$;
+
+--
+-- Name: pipeline_throughput(timestamp with time zone); Type: FUNCTION; Schema: monitor
+--
+
+CREATE FUNCTION monitor.pipeline_throughput(since timestamp with time zone) RETURNS TABLE(minute timestamp with time zone, received bigint, landed bigint, silvered bigint, quarantined bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+WITH bronze_rows AS (
+    SELECT received_at, landed_at
+    FROM bronze.transactions
+    WHERE received_at >= since
+),
+events AS (
+    SELECT date_trunc('minute', received_at, 'UTC') AS minute,
+           1 AS received, 0 AS landed, 0 AS silvered, 0 AS quarantined
+    FROM bronze_rows
+    UNION ALL
+    SELECT date_trunc('minute', landed_at, 'UTC'), 0, 1, 0, 0
+    FROM bronze_rows
+    UNION ALL
+    SELECT date_trunc('minute', processed_at, 'UTC'), 0, 0, 1, 0
+    FROM silver.transactions
+    WHERE processed_at >= since
+    UNION ALL
+    SELECT date_trunc('minute', created_at, 'UTC'), 0, 0, 0, 1
+    FROM silver.quarantine
+    WHERE created_at >= since
+)
+SELECT minute,
+       sum(received)::bigint,
+       sum(landed)::bigint,
+       sum(silvered)::bigint,
+       sum(quarantined)::bigint
+FROM events
+GROUP BY minute
+$$;
+
+--
 -- Name: device_tokens_notify(); Type: FUNCTION; Schema: ops
 --
 
@@ -909,12 +966,26 @@ CREATE VIEW monitor.v_etl_performance AS
 --
 
 CREATE VIEW monitor.v_gold_freshness AS
- WITH views AS (
+ WITH RECURSIVE logged AS (
+        ( SELECT gold_refresh_log.view_name
+           FROM ops.gold_refresh_log
+          ORDER BY gold_refresh_log.view_name
+         LIMIT 1)
+        UNION ALL
+         SELECT ( SELECT g.view_name
+                   FROM ops.gold_refresh_log g
+                  WHERE (g.view_name > l.view_name)
+                  ORDER BY g.view_name
+                 LIMIT 1) AS view_name
+           FROM logged l
+          WHERE (l.view_name IS NOT NULL)
+        ), views AS (
          SELECT gold_refresh_state.view_name
            FROM ops.gold_refresh_state
         UNION
-         SELECT DISTINCT gold_refresh_log.view_name
-           FROM ops.gold_refresh_log
+         SELECT logged.view_name
+           FROM logged
+          WHERE (logged.view_name IS NOT NULL)
         )
  SELECT v.view_name,
     s.last_refresh_at,
@@ -957,81 +1028,55 @@ CREATE VIEW monitor.v_gold_freshness AS
 --
 
 CREATE VIEW monitor.v_ingest_latency AS
- SELECT date_trunc('minute'::text, processed_at, 'UTC'::text) AS minute,
-    count(*) AS transactions,
-    percentile_cont((0.50)::double precision) WITHIN GROUP (ORDER BY ((EXTRACT(epoch FROM (processed_at - received_at)))::double precision)) AS p50_seconds,
-    percentile_cont((0.95)::double precision) WITHIN GROUP (ORDER BY ((EXTRACT(epoch FROM (processed_at - received_at)))::double precision)) AS p95_seconds,
-    percentile_cont((0.99)::double precision) WITHIN GROUP (ORDER BY ((EXTRACT(epoch FROM (processed_at - received_at)))::double precision)) AS p99_seconds,
-    (max(EXTRACT(epoch FROM (processed_at - received_at))))::double precision AS max_seconds
-   FROM silver.transactions
-  WHERE (processed_at >= (now() - '7 days'::interval))
-  GROUP BY (date_trunc('minute'::text, processed_at, 'UTC'::text));
-
---
--- Name: quarantine; Type: TABLE; Schema: silver
---
-
-CREATE TABLE silver.quarantine (
-    id bigint NOT NULL,
-    bronze_id bigint NOT NULL,
-    event_hash character(64) NOT NULL,
-    store_id text,
-    transaction_id text,
-    reasons text[] NOT NULL,
-    details jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    replayed_at timestamp with time zone,
-    CONSTRAINT quarantine_reasons_check CHECK ((cardinality(reasons) > 0))
-);
-
---
--- Name: v_pipeline_throughput; Type: VIEW; Schema: monitor
---
-
-CREATE VIEW monitor.v_pipeline_throughput AS
- WITH bronze_rows AS (
-         SELECT transactions.received_at,
-            transactions.landed_at
-           FROM bronze.transactions
-          WHERE (transactions.received_at >= (now() - '7 days'::interval))
-        ), events AS (
-         SELECT date_trunc('minute'::text, bronze_rows.received_at, 'UTC'::text) AS minute,
-            1 AS received,
-            0 AS landed,
-            0 AS silvered,
-            0 AS quarantined
-           FROM bronze_rows
-        UNION ALL
-         SELECT date_trunc('minute'::text, bronze_rows.landed_at, 'UTC'::text) AS date_trunc,
-            0,
-            1,
-            0,
-            0
-           FROM bronze_rows
-        UNION ALL
-         SELECT date_trunc('minute'::text, transactions.processed_at, 'UTC'::text) AS date_trunc,
-            0,
-            0,
-            1,
-            0
-           FROM silver.transactions
-          WHERE (transactions.processed_at >= (now() - '7 days'::interval))
-        UNION ALL
-         SELECT date_trunc('minute'::text, quarantine.created_at, 'UTC'::text) AS date_trunc,
-            0,
-            0,
-            0,
-            1
-           FROM silver.quarantine
-          WHERE (quarantine.created_at >= (now() - '7 days'::interval))
-        )
  SELECT minute,
-    sum(received) AS received,
-    sum(landed) AS landed,
-    sum(silvered) AS silvered,
-    sum(quarantined) AS quarantined
-   FROM events
-  GROUP BY minute;
+    transactions,
+    p50_seconds,
+    p95_seconds,
+    p99_seconds,
+    max_seconds
+   FROM monitor.ingest_latency((now() - '7 days'::interval)) ingest_latency(minute, transactions, p50_seconds, p95_seconds, p99_seconds, max_seconds);
+
+--
+-- Name: v_job_last_runs; Type: VIEW; Schema: monitor
+--
+
+CREATE VIEW monitor.v_job_last_runs AS
+ WITH RECURSIVE names AS (
+        ( SELECT job_runs.job_name
+           FROM ops.job_runs
+          ORDER BY job_runs.job_name
+         LIMIT 1)
+        UNION ALL
+         SELECT ( SELECT r.job_name
+                   FROM ops.job_runs r
+                  WHERE (r.job_name > n_1.job_name)
+                  ORDER BY r.job_name
+                 LIMIT 1) AS job_name
+           FROM names n_1
+          WHERE (n_1.job_name IS NOT NULL)
+        )
+ SELECT n.job_name,
+    last.started_at,
+    last.finished_at,
+    last.status,
+    last.error,
+    (EXTRACT(epoch FROM (last.finished_at - last.started_at)))::double precision AS duration_seconds,
+    hour.runs AS runs_last_hour,
+    hour.failures AS failures_last_hour
+   FROM ((names n
+     CROSS JOIN LATERAL ( SELECT r.started_at,
+            r.finished_at,
+            r.status,
+            r.error
+           FROM ops.job_runs r
+          WHERE (r.job_name = n.job_name)
+          ORDER BY r.started_at DESC, r.id DESC
+         LIMIT 1) last)
+     CROSS JOIN LATERAL ( SELECT count(*) AS runs,
+            count(*) FILTER (WHERE (r.status = 'failed'::text)) AS failures
+           FROM ops.job_runs r
+          WHERE ((r.job_name = n.job_name) AND (r.started_at >= (now() - '01:00:00'::interval)))) hour)
+  WHERE (n.job_name IS NOT NULL);
 
 --
 -- Name: alerts; Type: TABLE; Schema: ops
@@ -1054,6 +1099,74 @@ CREATE TABLE ops.alerts (
     CONSTRAINT alerts_notified_status_check CHECK ((notified_status = ANY (ARRAY['firing'::text, 'resolved'::text]))),
     CONSTRAINT alerts_severity_check CHECK ((severity = ANY (ARRAY['critical'::text, 'warning'::text])))
 );
+
+--
+-- Name: v_open_alerts; Type: VIEW; Schema: monitor
+--
+
+CREATE VIEW monitor.v_open_alerts AS
+ SELECT id,
+    rule,
+    subject,
+    severity,
+    message,
+    first_seen,
+    last_seen,
+    count
+   FROM ops.alerts
+  WHERE (resolved_at IS NULL);
+
+--
+-- Name: v_pipeline_throughput; Type: VIEW; Schema: monitor
+--
+
+CREATE VIEW monitor.v_pipeline_throughput AS
+ SELECT minute,
+    received,
+    landed,
+    silvered,
+    quarantined
+   FROM monitor.pipeline_throughput((now() - '7 days'::interval)) pipeline_throughput(minute, received, landed, silvered, quarantined);
+
+--
+-- Name: stream_offsets; Type: TABLE; Schema: ops
+--
+
+CREATE TABLE ops.stream_offsets (
+    kafka_topic text NOT NULL,
+    kafka_partition integer NOT NULL,
+    next_offset bigint NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    epoch bigint DEFAULT 0 NOT NULL,
+    owner text,
+    CONSTRAINT stream_offsets_epoch_check CHECK ((epoch >= 0)),
+    CONSTRAINT stream_offsets_next_offset_check CHECK ((next_offset >= 0))
+);
+
+--
+-- Name: COLUMN stream_offsets.next_offset; Type: COMMENT; Schema: ops
+--
+
+COMMENT ON COLUMN ops.stream_offsets.next_offset IS 'The next offset to land: every record before it is in bronze or the dead letters';
+
+--
+-- Name: COLUMN stream_offsets.epoch; Type: COMMENT; Schema: ops
+--
+
+COMMENT ON COLUMN ops.stream_offsets.epoch IS 'Bumped on every assignment; a landing whose epoch is not this one is refused (fenced)';
+
+--
+-- Name: v_stream_offsets; Type: VIEW; Schema: monitor
+--
+
+CREATE VIEW monitor.v_stream_offsets AS
+ SELECT kafka_topic,
+    kafka_partition,
+    next_offset AS landed_offset,
+    epoch,
+    owner,
+    updated_at
+   FROM ops.stream_offsets;
 
 --
 -- Name: alerts_id_seq; Type: SEQUENCE; Schema: ops
@@ -1261,33 +1374,6 @@ CREATE TABLE ops.schema_migrations (
 );
 
 --
--- Name: stream_offsets; Type: TABLE; Schema: ops
---
-
-CREATE TABLE ops.stream_offsets (
-    kafka_topic text NOT NULL,
-    kafka_partition integer NOT NULL,
-    next_offset bigint NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    epoch bigint DEFAULT 0 NOT NULL,
-    owner text,
-    CONSTRAINT stream_offsets_epoch_check CHECK ((epoch >= 0)),
-    CONSTRAINT stream_offsets_next_offset_check CHECK ((next_offset >= 0))
-);
-
---
--- Name: COLUMN stream_offsets.next_offset; Type: COMMENT; Schema: ops
---
-
-COMMENT ON COLUMN ops.stream_offsets.next_offset IS 'The next offset to land: every record before it is in bronze or the dead letters';
-
---
--- Name: COLUMN stream_offsets.epoch; Type: COMMENT; Schema: ops
---
-
-COMMENT ON COLUMN ops.stream_offsets.epoch IS 'Bumped on every assignment; a landing whose epoch is not this one is refused (fenced)';
-
---
 -- Name: upload_errors; Type: TABLE; Schema: ops
 --
 
@@ -1356,6 +1442,23 @@ ALTER TABLE silver.products ALTER COLUMN product_key ADD GENERATED ALWAYS AS IDE
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+--
+-- Name: quarantine; Type: TABLE; Schema: silver
+--
+
+CREATE TABLE silver.quarantine (
+    id bigint NOT NULL,
+    bronze_id bigint NOT NULL,
+    event_hash character(64) NOT NULL,
+    store_id text,
+    transaction_id text,
+    reasons text[] NOT NULL,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    replayed_at timestamp with time zone,
+    CONSTRAINT quarantine_reasons_check CHECK ((cardinality(reasons) > 0))
 );
 
 --
@@ -1731,6 +1834,12 @@ CREATE UNIQUE INDEX alerts_open_key ON ops.alerts USING btree (rule, subject) WH
 CREATE INDEX alerts_resolved_idx ON ops.alerts USING btree (resolved_at DESC) WHERE (resolved_at IS NOT NULL);
 
 --
+-- Name: gold_refresh_log_failed_idx; Type: INDEX; Schema: ops
+--
+
+CREATE INDEX gold_refresh_log_failed_idx ON ops.gold_refresh_log USING btree (view_name, started_at DESC) WHERE (status = 'failed'::text);
+
+--
 -- Name: gold_refresh_log_view_idx; Type: INDEX; Schema: ops
 --
 
@@ -1948,6 +2057,20 @@ GRANT USAGE ON SCHEMA ops TO scout_ingest;
 GRANT USAGE ON SCHEMA silver TO scout_pipeline;
 
 --
+-- Name: FUNCTION ingest_latency(since timestamp with time zone); Type: ACL; Schema: monitor
+--
+
+REVOKE ALL ON FUNCTION monitor.ingest_latency(since timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION monitor.ingest_latency(since timestamp with time zone) TO scout_reader;
+
+--
+-- Name: FUNCTION pipeline_throughput(since timestamp with time zone); Type: ACL; Schema: monitor
+--
+
+REVOKE ALL ON FUNCTION monitor.pipeline_throughput(since timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION monitor.pipeline_throughput(since timestamp with time zone) TO scout_reader;
+
+--
 -- Name: FUNCTION refresh_gold_aggregate(target_name text, full_rebuild boolean); Type: ACL; Schema: ops
 --
 
@@ -2112,10 +2235,22 @@ GRANT SELECT ON TABLE monitor.v_gold_freshness TO scout_reader;
 GRANT SELECT ON TABLE monitor.v_ingest_latency TO scout_reader;
 
 --
--- Name: TABLE quarantine; Type: ACL; Schema: silver
+-- Name: TABLE v_job_last_runs; Type: ACL; Schema: monitor
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.quarantine TO scout_pipeline;
+GRANT SELECT ON TABLE monitor.v_job_last_runs TO scout_reader;
+
+--
+-- Name: TABLE alerts; Type: ACL; Schema: ops
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ops.alerts TO scout_pipeline;
+
+--
+-- Name: TABLE v_open_alerts; Type: ACL; Schema: monitor
+--
+
+GRANT SELECT ON TABLE monitor.v_open_alerts TO scout_reader;
 
 --
 -- Name: TABLE v_pipeline_throughput; Type: ACL; Schema: monitor
@@ -2124,10 +2259,16 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.quarantine TO scout_pipeline;
 GRANT SELECT ON TABLE monitor.v_pipeline_throughput TO scout_reader;
 
 --
--- Name: TABLE alerts; Type: ACL; Schema: ops
+-- Name: TABLE stream_offsets; Type: ACL; Schema: ops
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ops.alerts TO scout_pipeline;
+GRANT SELECT,INSERT,UPDATE ON TABLE ops.stream_offsets TO scout_pipeline;
+
+--
+-- Name: TABLE v_stream_offsets; Type: ACL; Schema: monitor
+--
+
+GRANT SELECT ON TABLE monitor.v_stream_offsets TO scout_reader;
 
 --
 -- Name: SEQUENCE alerts_id_seq; Type: ACL; Schema: ops
@@ -2220,12 +2361,6 @@ GRANT SELECT,USAGE ON SEQUENCE ops.quality_runs_id_seq TO scout_pipeline;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ops.schema_migrations TO scout_pipeline;
 
 --
--- Name: TABLE stream_offsets; Type: ACL; Schema: ops
---
-
-GRANT SELECT,INSERT,UPDATE ON TABLE ops.stream_offsets TO scout_pipeline;
-
---
 -- Name: TABLE upload_errors; Type: ACL; Schema: ops
 --
 
@@ -2250,6 +2385,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.product_aliases TO scout_pipel
 --
 
 GRANT SELECT,USAGE ON SEQUENCE silver.products_product_key_seq TO scout_pipeline;
+
+--
+-- Name: TABLE quarantine; Type: ACL; Schema: silver
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.quarantine TO scout_pipeline;
 
 --
 -- Name: SEQUENCE quarantine_id_seq; Type: ACL; Schema: silver

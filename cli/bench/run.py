@@ -16,13 +16,15 @@ from cli.bench.gold import bench_gold
 from cli.bench.ingest import bench_ingest
 from cli.bench.link import bench_link
 from cli.bench.quality import bench_quality
+from cli.bench.status import bench_status
 from cli.bench.streams import bench_bronze_and_silver
 from cli.bench.upload import bench_upload
 
-PARTS = ("ingest", "bronze", "silver", "e2e", "link", "gold", "upload", "quality")
+PARTS = ("ingest", "bronze", "silver", "e2e", "link", "gold", "upload", "quality", "status")
 TARGETS = {"ingest_single_tx_s": 4_000, "ingest_p99_ms_at_1000": 50, "ingest_batch_tx_s": 25_000,
            "bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000, "gold_refresh_all_1m_s": 10,
-           "gold_freshness_p95_s": 30, "upload_rows_s": 50_000, "e2e_tx_s": 2_000, "e2e_p99_s": 2}
+           "gold_freshness_p95_s": 30, "upload_rows_s": 50_000, "e2e_tx_s": 2_000, "e2e_p99_s": 2,
+           "status_p95_ms_1m": 200}
 
 
 def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: int, out_dir: Path,
@@ -66,6 +68,11 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
             report["results"]["upload"] = bench_upload(
                 services.bootstrap, services.fresh_database("bench_upload"), services.work_dir,
                 lines=upload_lines, say=lambda text: console.print(f"  {text}"))
+    if "status" in parts:
+        with bench_services(broker, cache_dir) as services:
+            report["results"]["status"] = bench_status(
+                services.bootstrap, services.fresh_database("bench_status"), services.work_dir,
+                say=lambda text: console.print(f"  {text}"))
     if "link" in parts:
         console.print("  fuzzy linking against 10,000 products ...")
         report["results"]["link"] = bench_link()
@@ -130,6 +137,13 @@ def _print(report: dict[str, Any], console: Console) -> None:
             table.add_row(f"quality suite {suite} at {quality['line_items']:,} line items, s (first / warm)",
                           f"{figures['first_s']:.1f} / {figures['warm_median_s']:.1f}", "", "",
                           f"< {quality['interval_s']:g} (schedule)")
+    status = report["results"].get("status")
+    if status:
+        table.add_row(f"GET /v1/status at {status['silver_line_items']:,} line items, ms (p50 / p95 / max)",
+                      f"{status['p50_ms']:.1f} / {status['p95_ms']:.1f} / {status['max_ms']:.1f}",
+                      f"statement alone p50 {status['sql_alone_p50_ms']:.1f}",
+                      f"{status['p50_ms'] / status['sql_alone_p50_ms']:.1f}",
+                      f"p95 <= {TARGETS['status_p95_ms_1m']}")
     console.print(table)
 
 

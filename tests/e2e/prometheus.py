@@ -30,9 +30,10 @@ def prometheus_binary() -> str:
     return found
 
 
-def config(targets: Mapping[str, str], *, interval: str = "1s") -> dict[str, Any]:
+def config(targets: Mapping[str, str], *, interval: str = "1s", alertmanager: str | None = None) -> dict[str, Any]:
     """The deployment's prometheus.yml with every Scout job scraping ``targets`` (job name -> host:port)
-    instead of the compose hosts: same job names, metrics paths, labels and rule files."""
+    instead of the compose hosts: same job names, metrics paths, labels and rule files; alerts sent to the
+    ``alertmanager`` host:port instead of the compose one when given."""
     deployed = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8"))
     jobs = []
     for job in deployed["scrape_configs"]:
@@ -49,8 +50,15 @@ def config(targets: Mapping[str, str], *, interval: str = "1s") -> dict[str, Any
         scrape["static_configs"] = [{"targets": [targets[name]], "labels": labels}]
         jobs.append(scrape)
     rule_files = [str(path) for pattern in deployed["rule_files"] for path in sorted(PROMETHEUS_DIR.glob(pattern))]
-    return {"global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
-            "rule_files": rule_files, "scrape_configs": jobs}
+    found: dict[str, Any] = {
+        "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
+        "rule_files": rule_files, "scrape_configs": jobs}
+    if alertmanager is not None:
+        (deployed_target,) = [t for am in deployed["alerting"]["alertmanagers"] for c in am["static_configs"]
+                              for t in c["targets"]]
+        assert deployed_target, "prometheus.yml sends no alerts"
+        found["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    return found
 
 
 @dataclass(frozen=True)
@@ -66,12 +74,13 @@ class Prometheus:
 
 
 @contextmanager
-def prometheus_server(targets: Mapping[str, str], work_dir: Path) -> Iterator[Prometheus]:
+def prometheus_server(targets: Mapping[str, str], work_dir: Path, *,
+                      alertmanager: str | None = None) -> Iterator[Prometheus]:
     work_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_file = work_dir / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config({**targets, "prometheus": f"127.0.0.1:{port}"})),
-                           encoding="utf-8")
+    config_file.write_text(yaml.safe_dump(config({**targets, "prometheus": f"127.0.0.1:{port}"},
+                                                 alertmanager=alertmanager)), encoding="utf-8")
     log = work_dir / "prometheus.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(

@@ -144,10 +144,13 @@ def test_reader_reads_the_views_but_not_what_they_are_built_on(monitored: str) -
     with psycopg.connect(monitored) as conn:
         names = [r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.views WHERE table_schema = 'monitor' ORDER BY 1")]
-    assert names == ["v_etl_performance", "v_gold_freshness", "v_ingest_latency", "v_pipeline_throughput"]
+    assert names == ["v_etl_performance", "v_gold_freshness", "v_ingest_latency", "v_job_last_runs",
+                     "v_open_alerts", "v_pipeline_throughput", "v_stream_offsets"]
     counts = {name: _as_reader(monitored, f"SELECT count(*) AS n FROM monitor.{name}")[0]["n"] for name in names}
-    # No gold refresh ran in this test: no gold view to report on yet.
-    assert counts == {"v_etl_performance": 2, "v_gold_freshness": 0, "v_ingest_latency": 2,
-                      "v_pipeline_throughput": 3}
+    # No gold refresh ran in this test: no gold view to report on yet; no alert, no landed offset.
+    assert counts == {"v_etl_performance": 2, "v_gold_freshness": 0, "v_ingest_latency": 2, "v_job_last_runs": 2,
+                      "v_open_alerts": 0, "v_pipeline_throughput": 3, "v_stream_offsets": 0}
+    window = _as_reader(monitored, f"SELECT count(*) AS n FROM monitor.pipeline_throughput('{_at(1).isoformat()}')")
+    assert window == [{"n": 2}]  # the functions behind the views, from a given minute on
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         _as_reader(monitored, "SELECT count(*) FROM ops.job_runs")

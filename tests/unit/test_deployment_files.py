@@ -7,6 +7,7 @@ configuration, the alerting rules (with their unit tests) and every dashboard qu
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shutil
@@ -29,7 +30,7 @@ GRAFANA_DIR = ROOT / "observability" / "grafana"
 DASHBOARD_FILE = GRAFANA_DIR / "dashboards" / "pipeline-overview.json"
 
 SCOUT_SERVICES = {"migrate", "topics", "api", "worker", "scheduler"}
-ALL_SERVICES = SCOUT_SERVICES | {"kafka", "postgres", "prometheus", "grafana"}
+ALL_SERVICES = SCOUT_SERVICES | {"kafka", "postgres", "prometheus", "alertmanager", "grafana"}
 # Where each scout process must not start before (service -> {dependency: condition}).
 REQUIRED_DEPENDENCIES = {
     "migrate": {"postgres": "service_healthy"},
@@ -164,6 +165,28 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
         assert entry in ignored
 
 
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """.dockerignore's rule for one path: the last pattern matching it or a folder above it decides; `!` keeps."""
+    decision = False
+    parts = path.strip("/").split("/")
+    for pattern in patterns:
+        keep = pattern.startswith("!")
+        bare = pattern.lstrip("!").strip("/")
+        if any(fnmatch.fnmatch("/".join(parts[:n]), bare) for n in range(1, len(parts) + 1)):
+            decision = not keep
+    return decision
+
+
+def test_everything_the_dockerfile_copies_is_in_the_build_context() -> None:
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")]
+    sources = [source for line in DOCKERFILE.read_text(encoding="utf-8").splitlines()
+               if line.startswith("COPY ") and "--from" not in line for source in line.split()[1:-1]]
+    assert "docs/RUNBOOK.md" in sources  # the API serves it (GET /status/runbook)
+    assert [s for s in sources if _ignored(s, patterns)] == []
+    assert _ignored("docs/BENCHMARKS.md", patterns) and _ignored("tests/unit", patterns)
+
+
 # --- docker-compose.yml ----------------------------------------------------------------------------
 
 
@@ -174,7 +197,7 @@ def test_compose_defines_every_service(services: dict[str, Any]) -> None:
 def test_images_are_pinned(services: dict[str, Any]) -> None:
     assert re.fullmatch(r"apache/kafka:3\.9\.\d+", services["kafka"]["image"])
     assert re.fullmatch(r"postgres:16(\.\d+)*(-[a-z0-9.]+)?", services["postgres"]["image"])
-    for name in ("prometheus", "grafana"):
+    for name in ("prometheus", "alertmanager", "grafana"):
         image = services[name]["image"]
         assert ":" in image, f"{name} image has no tag: {image}"
         assert not image.endswith((":latest", ":main")), f"{name} image is not pinned: {image}"

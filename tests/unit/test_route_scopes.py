@@ -20,6 +20,9 @@ PUBLIC = {
     ("GET", "/healthz"), ("GET", "/readyz"),  # liveness and readiness probes
     ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"),
     ("MOUNT", "/metrics"),  # Prometheus scrapes it (bind to a private interface)
+    # The status page, its script and style and the runbook: no figures of their own (they come from
+    # /v1/status, read scope), the same for every caller.
+    ("GET", "/status"), ("GET", "/status/assets/{name}"), ("GET", "/status/runbook"),
 }
 
 SCOPES = {
@@ -30,6 +33,7 @@ SCOPES = {
     ("GET", "/v1/uploads/{job_id}/errors.csv"): "ingest",
     ("GET", "/v1/uploads/{job_id}/events"): "ingest",
     ("GET", "/v1/alerts"): "read",
+    ("GET", "/v1/status"): "read",
     ("POST", "/v1/query"): "read",
     ("GET", "/v1/dashboard/summary"): "read",
     ("GET", "/v1/stores/{store_id}"): "read",
@@ -41,7 +45,7 @@ SCOPES = {
 }
 
 WRONG = {"ingest": ["read"], "read": ["ingest"], "admin": ["ingest", "read"]}
-PATH_VALUES = {"job_id": "6f1d8a4e-0c5b-4a53-9a43-3f1b1f4b2a10", "store_id": "STORE-001"}
+PATH_VALUES = {"job_id": "6f1d8a4e-0c5b-4a53-9a43-3f1b1f4b2a10", "store_id": "STORE-001", "name": "status.js"}
 
 
 def _table() -> set[tuple[str, str]]:
@@ -91,4 +95,5 @@ def test_route_refuses_no_token_and_the_wrong_scope(client_and_tokens: tuple[Tes
 def test_public_routes_need_no_token(client_and_tokens: tuple[TestClient, FakeTokens], method: str,
                                      path: str) -> None:
     client, _ = client_and_tokens
-    assert client.request(method, path).status_code in (200, 503)  # /readyz: 503 with no broker here
+    url = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)
+    assert client.request(method, url).status_code in (200, 503)  # /readyz: 503 with no broker here
