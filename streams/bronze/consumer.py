@@ -92,6 +92,7 @@ class BronzeConsumer(Service):
         self._last_mirror = 0.0
         self._ends: dict[int, int] = {}
         self._next_observe = 0.0
+        self._last_judged = 0.0
         timeout = settings.consumer_stall_timeout_s
         self.observe_every_s = min(settings.consumer_lag_interval_s, timeout / 3 if timeout > 0 else float("inf"))
 
@@ -408,6 +409,26 @@ class BronzeConsumer(Service):
             log.info("bronze: end offsets not read (%r)", exc)
             return
         self._ends = {tp.partition: int(o) for tp, o in end.items()}
+        self._judge(now)
+
+    @Service.timer(1.0)
+    async def _watch(self) -> None:
+        """The alarm also runs while the loop waits on a landing stuck in PostgreSQL: the end offsets are the last
+        ones read or the highwater of the last fetch, whichever is further."""
+        consumer = self.consumer
+        if consumer is None or time.monotonic() - self._last_judged < self.observe_every_s:
+            return
+        for p in list(self.owned):  # the highwater of the last fetch response: no request to the broker
+            with contextlib.suppress(AssertionError):  # no longer assigned
+                high = consumer.highwater(TopicPartition(self.topic, p))
+                if high is not None and high > self._ends.get(p, -1):
+                    self._ends[p] = high
+        if self._ends:
+            self._judge(time.monotonic())
+
+    def _judge(self, now: float) -> None:
+        """Run the liveness alarm over the landed offsets against the end offsets last read; export both."""
+        self._last_judged = now
         stalled = self.liveness.observe(now, {p: o.next_offset for p, o in self.owned.items()}, self._ends)
         export(measure(self.positions(), self.topic), len(self.liveness.stalled))
         for p in stalled:

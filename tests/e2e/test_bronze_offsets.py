@@ -10,12 +10,15 @@ import subprocess
 import sys
 import time
 
+import httpx
 import orjson
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
+from prometheus_client.parser import text_string_to_metric_families
 
 from cli.processes import child_env
+from cli.services import free_port
 from scout.contract import Envelope, Transaction
 from scout.kafka import ensure_topics
 from scout.settings import Settings
@@ -175,3 +178,31 @@ def test_a_poison_record_whose_reason_holds_a_nul_is_dead_lettered_and_its_parti
     assert _bronze(settings.database_dsn()) == 20
     assert [o for o, _ in dead] == [0, 1]
     assert "extra\\x00key" in dead[0][1] and dead[1][1].startswith("not JSON")
+
+
+def _stalled(port: int) -> float:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return -1.0
+    return sum(s.value for family in text_string_to_metric_families(text)
+               if family.name == "scout_bronze_stalled_partitions" for s in family.samples)
+
+
+def test_a_landing_stuck_in_postgresql_raises_the_stall_alarm_and_lands_once_released(settings: Settings) -> None:
+    """The worker's loop waits on the landing in flight; the alarm runs beside it and sees the records waiting."""
+    dsn, port = settings.database_dsn(), free_port()
+    with worker_processes(settings, consumer_stall_timeout_s="2", consumer_lag_interval_s="1",
+                          worker_metrics_port=str(port)):
+        first = _backlog(settings, 30, seed=41)
+        eventually(lambda: _landed(dsn, settings.topic), until=lambda o: o == first, timeout=60,
+                   what="the first records landed")
+        with psycopg.connect(dsn) as lock:  # holds every partition's offset row: the next landing waits on it
+            lock.execute("SELECT 1 FROM ops.stream_offsets WHERE kafka_topic = %s FOR UPDATE", (settings.topic,))
+            end = _backlog(settings, 30, seed=42)
+            eventually(lambda: _stalled(port), until=lambda n: n >= 1, timeout=60,
+                       what="scout_bronze_stalled_partitions to rise while the landing waits for PostgreSQL")
+            assert _landed(dsn, settings.topic) == first
+        eventually(lambda: _landed(dsn, settings.topic), until=lambda o: o == end, timeout=60,
+                   what="the waiting records landed once PostgreSQL let go")
+        eventually(lambda: _stalled(port), until=lambda n: n == 0, timeout=60, what="the stall gauge back to 0")
