@@ -247,6 +247,36 @@ class Load:
             await asyncio.sleep(0.3)
 
 
+# --- a fault and the recovery after it ----------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    at: float
+    wall: float
+
+    @classmethod
+    def now(cls) -> Fault:
+        return cls(time.monotonic(), time.time())
+
+
+def steady(load: Load, *, after: float, count: int, what: str, timeout: float = 120) -> None:
+    eventually(lambda: load.acknowledged_after(after), until=lambda n: n >= count, timeout=timeout, what=what)
+
+
+def finish(stack: Stack, load: Load, fault: Fault, tmp_path: Path, name: str,
+            **extra: object) -> dict[str, object]:
+    steady(load, after=time.monotonic(), count=40, what="the API to accept transactions again")
+    sent = load.stop()
+    timings = assert_delivered(stack.settings.database_dsn(), sent)
+    figures = {**recovery(sent, stack.settings.database_dsn(), fault_at=fault.at, fault_wall=fault.wall),
+               "drained_after_load_s": round(timings["drained_s"], 2), **extra}
+    report(tmp_path, name, figures)
+    assert figures["acknowledged"] == figures["transactions"], "a device that kept resending got no 2xx"
+    return figures
+
+
+
 # --- invariants, from the database ------------------------------------------------------------
 
 
@@ -424,6 +454,24 @@ def recovery(sent: list[Sent], dsn: str, *, fault_at: float, fault_wall: float) 
         "baseline_delay_s": round(before[len(before) // 2], 2) if before else None,
         "max_delay_s": round(max(after), 2) if after else None,
     }
+
+
+def _p99(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(len(values) * 0.99))], 3)
+
+
+def latency(sent: list[Sent], *, start: float, end: float) -> dict[str, Any]:
+    """Latency of what was sent between ``start`` and ``end`` (monotonic): ``request_p99_s`` of every request
+    answered 2xx, and ``acknowledged_p99_s`` from a transaction's first attempt to its 2xx, retries included
+    (what a device waits)."""
+    requests = [a.ended - a.started for s in sent for a in s.attempts
+                if start <= a.started < end and a.status is not None and 200 <= a.status < 300]
+    waits = [s.acknowledged.ended - s.attempts[0].started for s in sent
+             if s.attempts and start <= s.attempts[0].started < end and s.acknowledged is not None]
+    return {"requests": len(requests), "request_p99_s": _p99(requests), "acknowledged_p99_s": _p99(waits)}
 
 
 def report(tmp_path: Path, fault: str, figures: dict[str, Any]) -> None:
