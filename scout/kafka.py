@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from scout.settings import Settings
 
@@ -65,7 +65,29 @@ def admin(settings: Settings, *, timeout_ms: int = 10_000) -> KafkaAdminClient:
 
 
 def broker_count(client: KafkaAdminClient) -> int:
+    """Brokers in the cluster's metadata, as the broker this client asks knows them."""
     return len(client.describe_cluster()["brokers"])
+
+
+def cluster_size(settings: Settings, *, timeout_ms: int = 5000) -> int:
+    """The most brokers any bootstrap server knows: one broker's metadata may lag behind a broker that just
+    registered, and a topic created then would silently get fewer copies."""
+    counts = []
+    for server in settings.bootstrap_servers:
+        try:
+            client = KafkaAdminClient(bootstrap_servers=[server], client_id="scout-admin",
+                                      request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)
+        except KafkaError:  # that one is down; the others answer
+            continue
+        try:
+            counts.append(broker_count(client))
+        except KafkaError:
+            pass
+        finally:
+            client.close()
+    if not counts:
+        raise KafkaConnectionError(f"no broker answers at {settings.kafka_bootstrap}")
+    return max(counts)
 
 
 def ensure_topics(settings: Settings, *, timeout_ms: int = 15_000) -> Topics:
@@ -73,7 +95,7 @@ def ensure_topics(settings: Settings, *, timeout_ms: int = 15_000) -> Topics:
     wanted = {settings.topic: settings.topic_partitions, settings.dead_letter_topic: 1}
     client = admin(settings, timeout_ms=timeout_ms)
     try:
-        replication = plan_replication(settings, broker_count(client))
+        replication = plan_replication(settings, cluster_size(settings))
         # a single copy needs no topic config (and a broker such as Tansu may not take one)
         configs = {"min.insync.replicas": str(replication.min_insync)} if replication.factor > 1 else {}
         existing = set(client.list_topics())

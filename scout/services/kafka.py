@@ -1,5 +1,5 @@
 """Apache Kafka 3.9 (KRaft) from its Maven Central jars, run with the machine's Java 17: one broker, or a
-cluster of three on loopback.
+cluster of three on loopback. ``SCOUT_TEST_KAFKA_VERSION=4.1.1`` runs another version (any of Maven Central's).
 
 The jars are fetched once by Maven into ``.cache/kafka/<version>/libs`` (ignored by git); each broker is
 formatted into a fresh directory and listens on 127.0.0.1 only. In a cluster every node is broker and
@@ -31,16 +31,23 @@ from kafka import KafkaAdminClient
 
 from scout.services import free_port, port_open, wait_until
 
-KAFKA_VERSION = "3.9.1"
+KAFKA_VERSION = "3.9.1"  # what the tests run on unless SCOUT_TEST_KAFKA_VERSION names another
+KAFKA_VERSIONS = ("3.9.1", "4.1.1")  # the versions the suite is known to pass on
 
 
-def jars_dir(cache: Path) -> Path:
-    return cache / "kafka" / KAFKA_VERSION / "libs"
+def kafka_version() -> str:
+    """The Apache Kafka version to run: ``SCOUT_TEST_KAFKA_VERSION``, else KAFKA_VERSION."""
+    return os.environ.get("SCOUT_TEST_KAFKA_VERSION") or KAFKA_VERSION
 
 
-def ensure_jars(cache: Path) -> Path:
+def jars_dir(cache: Path, version: str | None = None) -> Path:
+    return cache / "kafka" / (version or kafka_version()) / "libs"
+
+
+def ensure_jars(cache: Path, version: str | None = None) -> Path:
     """Fetch the broker's jars with Maven unless they are cached; returns the folder."""
-    target = jars_dir(cache)
+    version = version or kafka_version()
+    target = jars_dir(cache, version)
     marker = target / ".complete"
     if marker.exists():
         return target
@@ -52,7 +59,7 @@ def ensure_jars(cache: Path) -> Path:
     pom = target.parent / "pom.xml"
     pom.write_text(resources.files("scout.services").joinpath("kafka_pom.xml").read_text())
     result = subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+        ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies", f"-Dkafka.version={version}",
          f"-DoutputDirectory={target}", "-DincludeScope=runtime"],
         capture_output=True,
         text=True,
@@ -60,8 +67,8 @@ def ensure_jars(cache: Path) -> Path:
     )
     if result.returncode != 0:
         output = result.stdout[-2000:] + result.stderr[-2000:]
-        raise RuntimeError(f"Maven could not fetch Kafka {KAFKA_VERSION}: {output}")
-    marker.write_text(KAFKA_VERSION)
+        raise RuntimeError(f"Maven could not fetch Kafka {version}: {output}")
+    marker.write_text(version)
     return target
 
 
@@ -93,6 +100,17 @@ log4j.appender.file.layout=org.apache.log4j.PatternLayout
 log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 """
 
+_LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log_file}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+"""
+
 
 @dataclass
 class ApacheKafka:
@@ -105,6 +123,7 @@ class ApacheKafka:
     voters: str = ""  # the KRaft quorum, "1@127.0.0.1:PORT,2@..."; empty: this broker alone
     cluster_id: str = ""  # shared by a cluster's nodes; empty: a new one
     copies: int = 1  # replication of Kafka's own topics (consumer offsets, transactions)
+    version: str = field(default_factory=kafka_version)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -112,10 +131,11 @@ class ApacheKafka:
         return f"127.0.0.1:{self.port}"
 
     def _java(self, libs: Path, main: str, *args: str) -> list[str]:
-        log4j = self.work_dir / "log4j.properties"
-        return [
+        log4j, log4j2 = self.work_dir / "log4j.properties", self.work_dir / "log4j2.properties"
+        return [  # Kafka 3 logs through log4j 1 (reload4j), Kafka 4 through log4j 2
             "java", f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            f"-Dlog4j.configuration=file:{log4j}", "-cp", f"{libs}/*", main, *args,
+            f"-Dlog4j.configuration=file:{log4j}", f"-Dlog4j2.configurationFile={log4j2}", "-cp", f"{libs}/*",
+            main, *args,
         ]
 
     def start(self, timeout: float = 90, *, keep_data: bool = False) -> str:
@@ -126,7 +146,7 @@ class ApacheKafka:
 
     def launch(self, *, keep_data: bool = False) -> None:
         """Format (unless ``keep_data`` finds a formatted one) and start the JVM without waiting for it."""
-        libs = ensure_jars(self.cache_dir.absolute())
+        libs = ensure_jars(self.cache_dir.absolute(), self.version)
         self.work_dir = self.work_dir.absolute()
         data = self.work_dir / "data"
         props = self.work_dir / "server.properties"
@@ -139,6 +159,7 @@ class ApacheKafka:
                 port=self.port, controller_port=self.controller_port, log_dir=data, node_id=self.node_id,
                 voters=voters, copies=self.copies, min_isr=min(2, self.copies)))
             (self.work_dir / "log4j.properties").write_text(_LOG4J.format(log_file=self.work_dir / "kafka.log"))
+            (self.work_dir / "log4j2.properties").write_text(_LOG4J2.format(log_file=self.work_dir / "kafka.log"))
             cluster_id = self.cluster_id or uuid.uuid4().hex[:22]
             subprocess.run(
                 self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
@@ -210,17 +231,21 @@ class KafkaCluster:
                 node.launch()
             for node in self.nodes:
                 node.wait_ready(timeout)
-            wait_until(lambda: self.live_brokers() == self.size, timeout=timeout,
-                       what=f"all {self.size} brokers registered with the controller")
+            wait_until(lambda: self.known_brokers() == [self.size] * self.size, timeout=timeout,
+                       what=f"every node to know all {self.size} brokers")
         except BaseException:
             self.stop()
             raise
         return self.bootstrap
 
-    def live_brokers(self) -> int:
-        """Brokers the cluster's metadata lists (a killed one drops out once the controller fences it)."""
-        client = KafkaAdminClient(bootstrap_servers=[n.bootstrap for n in self.nodes if n.running],
-                                  client_id="scout-cluster", request_timeout_ms=5000)
+    def known_brokers(self) -> list[int]:
+        """How many brokers each running node's metadata lists (a killed one drops out once fenced)."""
+        return [self._brokers_known_by(node) for node in self.nodes if node.running]
+
+    @staticmethod
+    def _brokers_known_by(node: ApacheKafka) -> int:
+        client = KafkaAdminClient(bootstrap_servers=[node.bootstrap], client_id="scout-cluster",
+                                  request_timeout_ms=5000)
         try:
             return len(client.describe_cluster()["brokers"])
         finally:
