@@ -132,8 +132,8 @@ def judge_replication(topics: Mapping[str, TopicReplicas], brokers: int, setting
                             f"kafka-configs.sh --alter --add-config min.insync.replicas={plan.min_insync}")
     if problems:
         return fail(check, "; ".join(problems))
-    min_insync = {t.min_insync for t in topics.values()}
-    waits = f"min.insync.replicas {min_insync.pop()}" if len(min_insync) == 1 and None not in min_insync else \
+    reported = sorted({t.min_insync for t in topics.values() if t.min_insync is not None})
+    waits = f"min.insync.replicas {'/'.join(map(str, reported))}" if reported else \
         "min.insync.replicas not reported by the broker"
     detail = f"{plan.factor} cop{'y' if plan.factor == 1 else 'ies'} in sync on every partition, {waits}"
     if plan.factor < settings.topic_replication_factor:
