@@ -131,6 +131,9 @@ def migrate(status: Annotated[bool, typer.Option("--status", help="Only show wha
 def topics_create() -> None:
     """Create the transactions topic (SCOUT_TOPIC_PARTITIONS partitions) and the dead-letter topic when missing.
 
+    Each gets SCOUT_TOPIC_REPLICATION_FACTOR copies (one per broker on a smaller cluster) and
+    min.insync.replicas = SCOUT_TOPIC_MIN_INSYNC_REPLICAS (at most the copies it got).
+
     Needed once per deployment on a broker that does not create topics by itself (auto.create.topics.enable=false,
     the usual production setting); `scout up` does it for its embedded broker.
     """
@@ -141,15 +144,16 @@ def topics_create() -> None:
     settings = _settings()
     wanted = [settings.topic, settings.dead_letter_topic]
     try:
-        created = ensure_topics(settings)
+        made = ensure_topics(settings)
     except KafkaError as exc:
         err.print(f"[red]Kafka error ({settings.kafka_bootstrap}):[/] {exc!r}\n"
                   "Check SCOUT_KAFKA_BOOTSTRAP and that the broker is up.")
         raise typer.Exit(1) from None
     for topic in wanted:
         partitions = settings.topic_partitions if topic == settings.topic else 1
-        state = "created" if topic in created else "already exists"
-        console.print(f"{topic}: {state}" + (f" ({partitions} partition(s))" if topic in created else ""))
+        state = "created" if topic in made.created else "already exists (`scout verify` checks its replication)"
+        console.print(f"{topic}: {state}" + (f" ({partitions} partition(s), {made.replication.note})"
+                                              if topic in made.created else ""))
 
 
 @app.command()

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     topic: str = "pos.transactions.v1"
     dead_letter_topic: str = "pos.transactions.dlq.v1"
     topic_partitions: int = Field(default=3, ge=1, le=256)
+    topic_replication_factor: int = Field(
+        default=3, ge=1, le=16,
+        description="Copies of every partition when Scout creates a topic; a cluster with fewer brokers gets one "
+                    "per broker (a single broker: 1).")
+    topic_min_insync_replicas: int = Field(
+        default=2, ge=1, le=16,
+        description="min.insync.replicas of the topics Scout creates: copies an acks=all write needs before it is "
+                    "acknowledged (at most the replication factor the topic gets).")
 
     # --- ingest API -----------------------------------------------------------------------
     api_host: str = "127.0.0.1"
@@ -234,6 +242,14 @@ class Settings(BaseSettings):
     def _topics_differ(self) -> Settings:
         if self.topic == self.dead_letter_topic:
             raise ValueError(f"SCOUT_TOPIC and SCOUT_DEAD_LETTER_TOPIC must differ (both {self.topic!r})")
+        return self
+
+    @model_validator(mode="after")
+    def _min_insync_fits(self) -> Settings:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError(f"SCOUT_TOPIC_MIN_INSYNC_REPLICAS ({self.topic_min_insync_replicas}) must be at most "
+                             f"SCOUT_TOPIC_REPLICATION_FACTOR ({self.topic_replication_factor}): no acks=all write "
+                             "could be acknowledged")
         return self
 
     @model_validator(mode="after")

@@ -1,4 +1,5 @@
-"""Session-wide real services for integration and e2e tests: PostgreSQL 16 and Apache Kafka 3.9.
+"""Session-wide real services for integration and e2e tests: PostgreSQL 16 and Apache Kafka 3.9 (and, for a
+test that needs one of its own, a three-broker Kafka cluster).
 
 Set SCOUT_TEST_DATABASE_URL / SCOUT_TEST_KAFKA_BOOTSTRAP to use servers you run yourself.
 """
@@ -15,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from cli.services.kafka import ApacheKafka
+from cli.services.kafka import ApacheKafka, KafkaCluster
 from cli.services.postgres import EmbeddedPostgres
 from scout.migrate import migrate
 from scout.settings import Settings
@@ -109,3 +110,14 @@ def own_broker(tmp_path: Path) -> Iterator[ApacheKafka]:
         yield kafka
     finally:
         kafka.stop()
+
+
+@pytest.fixture
+def kafka_cluster(tmp_path: Path) -> Iterator[KafkaCluster]:
+    """Three Apache Kafka brokers of this test's own (one KRaft quorum on loopback), for tests that kill one."""
+    cluster = KafkaCluster(tmp_path / "kafka-cluster", cache_dir=ROOT / ".cache")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

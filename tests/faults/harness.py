@@ -247,6 +247,41 @@ class Load:
             await asyncio.sleep(0.3)
 
 
+# --- a fault and the recovery after it ----------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    at: float
+    wall: float
+
+    @classmethod
+    def now(cls) -> Fault:
+        return cls(time.monotonic(), time.time())
+
+
+def steady(load: Load, *, after: float, count: int, what: str, timeout: float = 120) -> None:
+    eventually(lambda: load.acknowledged_after(after), until=lambda n: n >= count, timeout=timeout, what=what)
+
+
+def finish(stack: Stack, load: Load, fault: Fault, tmp_path: Path, name: str, *,
+           latency_window_s: float | None = None, **extra: object) -> dict[str, object]:
+    """Let the load run on a little, stop it, assert delivery, report the figures (with ``latency_window_s``
+    also the latency of what was acknowledged that long before the fault and after it)."""
+    steady(load, after=time.monotonic(), count=40, what="the API to accept transactions again")
+    sent = load.stop()
+    timings = assert_delivered(stack.settings.database_dsn(), sent)
+    figures = {**recovery(sent, stack.settings.database_dsn(), fault_at=fault.at, fault_wall=fault.wall),
+               "drained_after_load_s": round(timings["drained_s"], 2), **extra}
+    if latency_window_s is not None:
+        figures["before"] = latency(sent, start=fault.at - latency_window_s, end=fault.at)
+        figures["after"] = latency(sent, start=fault.at, end=fault.at + latency_window_s)
+    report(tmp_path, name, figures)
+    assert figures["acknowledged"] == figures["transactions"], "a device that kept resending got no 2xx"
+    return figures
+
+
+
 # --- invariants, from the database ------------------------------------------------------------
 
 
@@ -424,6 +459,23 @@ def recovery(sent: list[Sent], dsn: str, *, fault_at: float, fault_wall: float) 
         "baseline_delay_s": round(before[len(before) // 2], 2) if before else None,
         "max_delay_s": round(max(after), 2) if after else None,
     }
+
+
+def _p99(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(len(values) * 0.99))], 3)
+
+
+def latency(sent: list[Sent], *, start: float, end: float) -> dict[str, Any]:
+    """Latency of what was acknowledged between ``start`` and ``end`` (monotonic): ``request_p99_s`` of the
+    requests answered 2xx, and ``acknowledged_p99_s`` from a transaction's first attempt to its 2xx, retries
+    included (what a device waits: a transaction in flight at the fault counts after it)."""
+    acked = [(s, s.acknowledged) for s in sent if s.acknowledged is not None and start <= s.acknowledged.ended < end]
+    requests = [a.ended - a.started for _, a in acked]
+    waits = [a.ended - s.attempts[0].started for s, a in acked]
+    return {"acknowledged": len(acked), "request_p99_s": _p99(requests), "acknowledged_p99_s": _p99(waits)}
 
 
 def report(tmp_path: Path, fault: str, figures: dict[str, Any]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -31,36 +30,10 @@ from simulator.generator import Generator
 from tests.conftest import eventually
 from tests.e2e.workers import wait_api_ready
 from tests.factories import tx_dict
-from tests.faults.harness import Load, Stack, assert_delivered, recovery, report, running_stack
+from tests.faults.harness import Fault, Load, assert_delivered, finish, recovery, report, running_stack, steady
 
 pytestmark = pytest.mark.faults
 extended = pytest.mark.faults_extended
-
-
-@dataclass
-class Fault:
-    at: float
-    wall: float
-
-    @classmethod
-    def now(cls) -> Fault:
-        return cls(time.monotonic(), time.time())
-
-
-def _steady(load: Load, *, after: float, count: int, what: str, timeout: float = 120) -> None:
-    eventually(lambda: load.acknowledged_after(after), until=lambda n: n >= count, timeout=timeout, what=what)
-
-
-def _finish(stack: Stack, load: Load, fault: Fault, tmp_path: Path, name: str,
-            **extra: object) -> dict[str, object]:
-    _steady(load, after=time.monotonic(), count=40, what="the API to accept transactions again")
-    sent = load.stop()
-    timings = assert_delivered(stack.settings.database_dsn(), sent)
-    figures = {**recovery(sent, stack.settings.database_dsn(), fault_at=fault.at, fault_wall=fault.wall),
-               "drained_after_load_s": round(timings["drained_s"], 2), **extra}
-    report(tmp_path, name, figures)
-    assert figures["acknowledged"] == figures["transactions"], "a device that kept resending got no 2xx"
-    return figures
 
 
 # --- which process holds an open silver batch -----------------------------------------------------
@@ -110,14 +83,14 @@ def test_silver_worker_killed_mid_batch(settings: Settings, tmp_path: Path) -> N
     _slow_silver_batches(dsn)
     with running_stack(settings) as stack:
         load = Load(stack, seed=101).start()
-        _steady(load, after=0, count=100, what="steady load")
+        steady(load, after=0, count=100, what="steady load")
         owner = eventually(lambda: _silver_batch_owner(dsn, stack.workers()), until=lambda w: w is not None,
                            timeout=60, what="a worker inside a silver batch", interval=0.02)
         assert owner is not None
         fault = Fault.now()
         stack.kill(owner.name)
-        _steady(load, after=fault.at, count=100, what="transactions accepted after the kill")
-        figures = _finish(stack, load, fault, tmp_path, "silver worker SIGKILL mid-batch", killed=owner.name)
+        steady(load, after=fault.at, count=100, what="transactions accepted after the kill")
+        figures = finish(stack, load, fault, tmp_path, "silver worker SIGKILL mid-batch", killed=owner.name)
         survivors = stack.alive()
     assert owner.name not in survivors and len(survivors) == 3, survivors  # the other worker took over alone
     assert figures["refused_for_s"] == 0.0
@@ -130,11 +103,11 @@ def test_silver_worker_killed_mid_batch(settings: Settings, tmp_path: Path) -> N
 def test_bronze_consumer_killed(settings: Settings, tmp_path: Path) -> None:
     with running_stack(settings, workers=(("--no-silver",), ())) as stack:
         load = Load(stack, seed=102).start()
-        _steady(load, after=0, count=150, what="steady load")
+        steady(load, after=0, count=150, what="steady load")
         fault = Fault.now()
         stack.kill("worker-0")  # consumes bronze only; its partitions must move to worker-1
-        _steady(load, after=fault.at, count=150, what="transactions accepted after the kill")
-        figures = _finish(stack, load, fault, tmp_path, "bronze consumer SIGKILL")
+        steady(load, after=fault.at, count=150, what="transactions accepted after the kill")
+        figures = finish(stack, load, fault, tmp_path, "bronze consumer SIGKILL")
         survivors = stack.alive()
     assert sorted(survivors) == ["api", "scheduler", "worker-1"]
     assert figures["refused_for_s"] == 0.0
@@ -147,15 +120,15 @@ def test_kafka_broker_restarted(settings: Settings, own_broker: ApacheKafka, tmp
     settings = settings.model_copy(update={"kafka_bootstrap": own_broker.bootstrap})
     with running_stack(settings) as stack:
         load = Load(stack, seed=103).start()
-        _steady(load, after=0, count=150, what="steady load")
+        steady(load, after=0, count=150, what="steady load")
         fault = Fault.now()
         own_broker.stop()
         eventually(lambda: load.failures_after(fault.at), until=lambda n: n >= 20, timeout=60,
                    what="clients to be refused while the broker is down")
         own_broker.start(keep_data=True)
-        _steady(load, after=time.monotonic(), count=100, timeout=180,
+        steady(load, after=time.monotonic(), count=100, timeout=180,
                 what="transactions accepted after the broker came back")
-        _finish(stack, load, fault, tmp_path, "Kafka broker restart")
+        finish(stack, load, fault, tmp_path, "Kafka broker restart")
         survivors = stack.alive()
     assert len(survivors) == 4, survivors
 
@@ -180,15 +153,15 @@ def test_postgres_restarted(settings: Settings, own_postgres: EmbeddedPostgres, 
     settings = settings.model_copy(update={"database_url": SecretStr(own_postgres.dsn("scout"))})
     with running_stack(settings) as stack:
         load = Load(stack, seed=104).start()
-        _steady(load, after=0, count=150, what="steady load")
+        steady(load, after=0, count=150, what="steady load")
         fault = Fault.now()
         own_postgres.stop(mode="fast")
         eventually(lambda: load.failures_after(fault.at), until=lambda n: n >= 20, timeout=60,
                    what="clients to be refused while the database is down")
         own_postgres.start()
-        _steady(load, after=time.monotonic(), count=100, timeout=180,
+        steady(load, after=time.monotonic(), count=100, timeout=180,
                 what="transactions accepted after the database came back")
-        _finish(stack, load, fault, tmp_path, "PostgreSQL restart")
+        finish(stack, load, fault, tmp_path, "PostgreSQL restart")
         survivors = stack.alive()
     assert len(survivors) == 4, survivors
 
@@ -200,14 +173,14 @@ def test_api_killed_with_requests_in_flight(settings: Settings, tmp_path: Path) 
     with running_stack(settings) as stack:
         # fast enough that requests overlap: with device tokens cached a POST takes a few ms
         load = Load(stack, seed=105, rate=300).start()
-        _steady(load, after=0, count=150, what="steady load")
+        steady(load, after=0, count=150, what="steady load")
         eventually(lambda: load.in_flight, until=lambda n: n >= 3, timeout=60, what="requests in flight",
                    interval=0.001)
         fault = Fault.now()
         stack.kill("api")
         stack.start("api", "api")  # what a supervisor does; the load keeps resending meanwhile
         wait_api_ready(stack.url)
-        figures = _finish(stack, load, fault, tmp_path, "API SIGKILL with requests in flight")
+        figures = finish(stack, load, fault, tmp_path, "API SIGKILL with requests in flight")
     cut_off = figures["attempts"]
     assert any(k not in {"202"} for k in cut_off), cut_off  # some requests really were cut off
 
@@ -263,7 +236,7 @@ POISON: list[tuple[bytes | None, bytes | None, str]] = [
 def test_poison_messages_on_the_topic(settings: Settings, tmp_path: Path) -> None:
     with running_stack(settings) as stack:
         load = Load(stack, seed=107).start()
-        _steady(load, after=0, count=100, what="steady load")
+        steady(load, after=0, count=100, what="steady load")
         fault = Fault.now()
         producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
                                  max_request_size=2_000_000)
@@ -272,8 +245,8 @@ def test_poison_messages_on_the_topic(settings: Settings, tmp_path: Path) -> Non
                 producer.send(settings.topic, key=key, value=value)
         producer.flush()
         producer.close()
-        _steady(load, after=fault.at, count=150, what="transactions accepted after the poison")
-        _finish(stack, load, fault, tmp_path, "poison messages")
+        steady(load, after=fault.at, count=150, what="transactions accepted after the poison")
+        finish(stack, load, fault, tmp_path, "poison messages")
         dead = eventually(lambda: _dead_letters(settings.database_dsn()),
                           until=lambda d: sum(d.values()) >= 5 * len(POISON), timeout=60,
                           what="every poison message dead-lettered")

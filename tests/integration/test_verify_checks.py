@@ -9,10 +9,13 @@ from cli.verify import run_checks
 from cli.verify.alerts import alerts
 from cli.verify.command import expected
 from cli.verify.database import roles
+from cli.verify.kafka import partition_counts, replication
 from cli.verify.stages import gold
 from jobs.gold import GOLD_VIEWS, refresh_gold
 from scout.db import open_pool
+from scout.kafka import admin, ensure_topics
 from scout.settings import Settings
+from tests.conftest import eventually
 from tests.services import Postgres
 
 
@@ -62,3 +65,20 @@ def test_pending_migrations_fail_and_skip_what_needs_them(postgres: Postgres, ka
     assert results["migrations"].status == "fail" and "run `scout migrate`" in results["migrations"].detail
     for name in ("roles and grants", "silver backlog", "gold views", "scheduler jobs", "alerts"):
         assert results[name].status == "skip", name
+
+
+def test_one_broker_gets_one_copy_and_replication_passes(settings: Settings) -> None:
+    client = admin(settings)
+    try:
+        assert replication(client, settings).status == "skip"  # no topics yet
+        made = ensure_topics(settings)
+        assert made.created == [settings.topic, settings.dead_letter_topic]
+        assert (made.replication.factor, made.replication.min_insync, made.replication.brokers) == (1, 1, 1)
+        assert "fewer than SCOUT_TOPIC_REPLICATION_FACTOR=3" in made.replication.note
+        eventually(lambda: partition_counts(client, [settings.topic, settings.dead_letter_topic]),
+                   until=lambda found: len(found) == 2, timeout=30, what="both topics described by the broker")
+        result = replication(client, settings)
+    finally:
+        client.close()
+    assert result.status == "ok", result.detail
+    assert result.detail.startswith("1 copy in sync on every partition, min.insync.replicas 1; 1 broker(s)")

@@ -172,3 +172,76 @@ def test_processes_connect_as_least_privilege_logins_and_only_migrate_as_the_own
         assert logins.get(user) == roles, f"{name} connects as {user}, created with roles {logins.get(user)}"
     assert compose["services"]["migrate"]["environment"]["SCOUT_DATABASE_URL"].startswith(f"postgresql://{owner}:")
     assert "SUPERUSER" not in init.upper().replace("NOSUPERUSER", "")
+
+
+# --- the `cluster` profile: three Kafka brokers ----------------------------------------------------
+
+CLUSTER_ENV = ROOT / "cluster.env"
+CLUSTER_NODES = ("kafka", "kafka-2", "kafka-3")
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def _with(values: dict[str, str], node: Any) -> Any:
+    """Compose's interpolation with ``values`` set (as `--env-file cluster.env` does), defaults otherwise."""
+    if isinstance(node, dict):
+        return {k: _with(values, v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_with(values, v) for v in node]
+    if not isinstance(node, str):
+        return node
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}",
+                  lambda m: values.get(m.group(1)) or m.group(2) or "", node).replace("$$", "$")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict[str, Any]:
+    return _with(_env_file(CLUSTER_ENV), yaml.safe_load(COMPOSE_TEXT))
+
+
+def _active(compose: dict[str, Any], profiles: set[str]) -> set[str]:
+    return {name for name, s in compose["services"].items() if not set(s.get("profiles", [])) or
+            set(s["profiles"]) & profiles}
+
+
+def test_the_cluster_profile_is_valid_compose(cluster: dict[str, Any], validator: jsonschema.Draft7Validator) -> None:
+    assert _env_file(CLUSTER_ENV)["COMPOSE_PROFILES"] == "cluster"
+    assert _errors(validator, cluster) == []
+
+
+def test_by_default_one_broker_runs_and_the_profile_adds_two(compose: dict[str, Any],
+                                                             cluster: dict[str, Any]) -> None:
+    assert not {"kafka-2", "kafka-3"} & _active(compose, set())
+    assert set(CLUSTER_NODES) <= _active(cluster, {"cluster"})
+    assert compose["services"]["topics"]["environment"]["SCOUT_KAFKA_BOOTSTRAP"] == "kafka:9092"
+
+
+def test_the_three_brokers_form_one_quorum(cluster: dict[str, Any]) -> None:
+    envs = [cluster["services"][name]["environment"] for name in CLUSTER_NODES]
+    assert [int(env["KAFKA_NODE_ID"]) for env in envs] == [1, 2, 3]
+    assert len({env["CLUSTER_ID"] for env in envs}) == 1
+    voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs}
+    assert voters == {"1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    for name, env in zip(CLUSTER_NODES, envs, strict=True):
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert cluster["services"][name]["hostname"] == name
+        assert (env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"], env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]) == ("3", "2")
+    volumes = [cluster["services"][name]["volumes"][0].split(":")[0] for name in CLUSTER_NODES]
+    assert len(set(volumes)) == 3 and set(volumes) <= set(cluster["volumes"])
+
+
+def test_scout_reaches_every_broker_and_waits_for_all_three_before_creating_topics(
+        cluster: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from scout.kafka import plan_replication
+
+    services = cluster["services"]
+    for name in ("topics", "api", "worker"):
+        assert services[name]["environment"]["SCOUT_KAFKA_BOOTSTRAP"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
+        for node in CLUSTER_NODES:  # fewer live brokers would give the topics fewer copies
+            assert services[name]["depends_on"][node]["condition"] == "service_healthy", (name, node)
+        assert services[name]["depends_on"]["kafka-2"]["required"] is False  # ignored without the profile
+    plan = plan_replication(_settings_of(services["topics"], monkeypatch), 3)
+    assert (plan.factor, plan.min_insync) == (3, 2)

@@ -39,6 +39,22 @@ def test_topic_and_dead_letter_topic_must_differ() -> None:
         Settings(topic="same", dead_letter_topic="same")
 
 
+def test_min_insync_replicas_above_the_replication_factor_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"SCOUT_TOPIC_MIN_INSYNC_REPLICAS \(3\) must be at most"):
+        Settings(topic_replication_factor=2, topic_min_insync_replicas=3)
+
+
+def test_replication_is_capped_by_the_brokers_there_are() -> None:
+    from scout.kafka import plan_replication
+
+    one, two, three = (plan_replication(Settings(), n) for n in (1, 2, 3))
+    assert (one.factor, one.min_insync) == (1, 1) and "1 broker(s), fewer than" in one.note
+    assert (two.factor, two.min_insync) == (2, 2)
+    assert (three.factor, three.min_insync) == (3, 2) and three.note == "3 copies per partition, acks=all waits for 2"
+    five = plan_replication(Settings(topic_replication_factor=5, topic_min_insync_replicas=3), 7)
+    assert (five.factor, five.min_insync) == (5, 3)
+
+
 def test_reads_scout_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCOUT_KAFKA_BOOTSTRAP", "broker:29092")
     monkeypatch.setenv("SCOUT_TOPIC", "t1")

@@ -14,7 +14,16 @@ from rich.console import Console
 from cli.verify import report
 from cli.verify.alerts import judge_alerts
 from cli.verify.database import ROLES, judge_roles
-from cli.verify.kafka import GroupState, _lag, judge_bronze_progress, judge_group, judge_topics
+from cli.verify.kafka import (
+    GroupState,
+    PartitionReplicas,
+    TopicReplicas,
+    _lag,
+    judge_bronze_progress,
+    judge_group,
+    judge_replication,
+    judge_topics,
+)
 from cli.verify.model import Expected, Result
 from cli.verify.scheduler import allowed_age_s, judge_jobs
 from cli.verify.stages import judge_backlog, judge_gold
@@ -129,6 +138,48 @@ def test_fewer_partitions_than_configured_fail_more_warn() -> None:
     fewer = judge_topics({"tx": 1, "dlq": 1}, SETTINGS)
     assert fewer.status == "fail" and "has 1 partitions, SCOUT_TOPIC_PARTITIONS is 3" in fewer.detail
     assert judge_topics({"tx": 6, "dlq": 1}, SETTINGS).status == "warn"
+
+
+def _replicated(copies: int, in_sync: int | None = None, *, partitions: int = 3, min_insync: int | None = 2,
+                leader: int = 1) -> TopicReplicas:
+    replicas = tuple(range(1, copies + 1))
+    isr = replicas[: copies if in_sync is None else in_sync]
+    return TopicReplicas(tuple(PartitionReplicas(p, leader, replicas, isr) for p in range(partitions)), min_insync)
+
+
+def test_three_copies_in_sync_on_three_brokers_pass() -> None:
+    result = judge_replication({"tx": _replicated(3), "dlq": _replicated(3, partitions=1)}, 3, SETTINGS)
+    assert result.status == "ok", result.detail
+    assert "3 copies in sync on every partition, min.insync.replicas 2" in result.detail
+
+
+def test_one_broker_passes_with_one_copy_and_says_so() -> None:
+    result = judge_replication({"tx": _replicated(1, min_insync=1), "dlq": _replicated(1, min_insync=1)}, 1,
+                               SETTINGS)
+    assert result.status == "ok", result.detail
+    assert "1 copy" in result.detail and "1 broker(s), fewer than SCOUT_TOPIC_REPLICATION_FACTOR=3" in result.detail
+
+
+def test_fewer_copies_in_sync_than_replicas_fail_naming_the_broker() -> None:
+    result = judge_replication({"tx": _replicated(3, in_sync=2), "dlq": _replicated(3)}, 3, SETTINGS)
+    assert result.status == "fail"
+    assert "tx is under-replicated: partition 0 has 2 of 3 copies in sync (broker(s) [3]" in result.detail
+
+
+def test_a_topic_with_fewer_copies_than_configured_fails_on_a_cluster() -> None:
+    result = judge_replication({"tx": _replicated(1, min_insync=1), "dlq": _replicated(3)}, 3, SETTINGS)
+    assert result.status == "fail"
+    assert "tx has 1 cop(ies)" in result.detail and "3 wanted" in result.detail
+    assert "min.insync.replicas=1, 2 wanted" in result.detail
+
+
+def test_a_partition_without_a_leader_fails() -> None:
+    result = judge_replication({"tx": _replicated(3, leader=-1), "dlq": _replicated(3)}, 3, SETTINGS)
+    assert result.status == "fail" and "have no leader" in result.detail
+
+
+def test_replication_waits_for_the_topics() -> None:
+    assert judge_replication({}, 3, SETTINGS).status == "skip"
 
 
 def test_a_group_without_members_fails_naming_the_workers() -> None:
