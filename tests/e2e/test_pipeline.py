@@ -115,9 +115,12 @@ def test_thousand_transactions_with_resends_land_exactly_once(pipeline: Pipeline
     linked = _samples(pipeline.worker_metrics, "scout_link_lines_total")
     assert sum(linked.values()) == lines[0]
     assert _metric(pipeline.worker_metrics, "scout_bronze_to_silver_seconds_count", {}) == 1000
-    lag = eventually(lambda: _samples(pipeline.worker_metrics, "scout_consumer_lag_messages"),
-                     until=lambda found: len(found) == settings.topic_partitions and not any(found.values()),
-                     timeout=60, what="consumer lag of every partition exported and back to 0")
+    # exported every SCOUT_CONSUMER_LAG_INTERVAL_S: the first export may predate the traffic (all zeros)
+    lag, highwater = eventually(
+        lambda: (_samples(pipeline.worker_metrics, "scout_consumer_lag_messages"),
+                 _samples(pipeline.worker_metrics, "scout_partition_highwater_offset")),
+        until=lambda found: len(found[0]) == settings.topic_partitions and not any(found[0].values())
+        and sum(found[1].values()) == 1000,
+        timeout=60, what="lag of every partition back to 0 with the broker's end offsets read after the traffic")
     assert {dict(labels)["topic"] for labels in lag} == {settings.topic}
-    highwater = _samples(pipeline.worker_metrics, "scout_partition_highwater_offset")
     assert sum(highwater.values()) == 1000  # one message per transaction: resends were answered as duplicates
