@@ -6,7 +6,13 @@ Under traffic the stream worker is stopped: its own lag and stall gauges go with
 ScoutProcessDown for the worker's job (after the rule's 1 minute), and it reaches the receiver with its runbook
 link; the worker is started again, the resolved notification arrives and every transaction accepted meanwhile is
 in silver. A quality alert takes the same road: a transaction whose lines do not add up is quarantined, the
-scheduler's quality checks open a critical alert, ScoutQualityCriticalAlert reaches the receiver."""
+scheduler's quality checks open a critical alert, ScoutQualityCriticalAlert reaches the receiver.
+
+A landing stuck in PostgreSQL takes it too: under traffic a connection holds the offset rows (ops.stream_offsets)
+FOR UPDATE, bronze's next landing waits on them while records keep arriving, the worker's stall alarm rises and
+ScoutBronzeStalled (after the rule's 2 minutes) reaches the receiver with its runbook link, whose query names the
+session holding the rows; the lock is let go, the resolved notification arrives and every accepted transaction is
+in silver exactly once."""
 
 from __future__ import annotations
 
@@ -43,6 +49,7 @@ class Traffic:
     url: str
     token: str
     accepted: int = 0
+    ids: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -50,8 +57,10 @@ class Traffic:
         with httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {self.token}"}) as c:
             n = 0
             while not self.stop.wait(0.1):
-                response = c.post("/v1/transactions", json=gen.transaction(n))
+                body = gen.transaction(n)
+                response = c.post("/v1/transactions", json=body)
                 assert response.status_code == 202, response.text
+                self.ids.append(body["transaction_id"])
                 self.accepted += 1
                 n += 1
 
@@ -87,6 +96,7 @@ def pipeline(postgres, kafka_bootstrap: str, tmp_path: Path  # type: ignore[no-u
         worker_metrics_port=str(ports["worker"]), scheduler_metrics_port=str(ports["scheduler"]),
         gold_refresh_interval_s="1", quality_interval_s="2", consumer_lag_interval_s="1",
         silver_idle_interval_s="0.1", bronze_batch_within_s="0.2",
+        consumer_stall_timeout_s="2",  # the stall alarm's own wait; the rule's `for:` is the deployment's
     )
     _, token = cli_token(env, "--name", "alert path", "--all-stores", "--rate-limit", "100000")
     children = Children(env, settings.data_dir / "logs")
@@ -141,3 +151,63 @@ def test_a_stopped_worker_pages_on_call_and_its_return_resolves_it(pipeline, tmp
             lambda: _alerts(receiver, "ScoutQualityCriticalAlert", "firing", rule="line_sum_mismatch"),
             until=bool, timeout=180, what="the critical quality alert at the receiver")
         assert quality[0]["annotations"]["runbook_url"] == "docs/RUNBOOK.md#quality-alerts"
+
+
+def _runbook_query(section: str) -> str:
+    """The first SQL block of that docs/RUNBOOK.md section."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "RUNBOOK.md").read_text(encoding="utf-8")
+    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return body.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+def _holders(dsn: str, query: str) -> set[int]:
+    with psycopg.connect(dsn) as conn:
+        return {int(row[1]) for row in conn.execute(query).fetchall()}
+
+
+def _landed_partitions(dsn: str) -> int:
+    return _count(dsn, "SELECT count(*) FROM ops.stream_offsets")
+
+
+def test_a_landing_stuck_in_postgresql_pages_on_call_and_its_release_resolves_it(  # type: ignore[no-untyped-def]
+        pipeline, tmp_path: Path) -> None:
+    _, targets, dsn, token = pipeline
+    url = f"http://{targets['scout-api']}"
+    with Receiver().running() as receiver, \
+            alertmanager_server(receiver.url, tmp_path / "alertmanager") as alertmanager, \
+            prometheus_server(targets, tmp_path / "prometheus", alertmanager=alertmanager) as prometheus:
+        eventually(lambda: {t["labels"]["job"]: t["health"] for t in prometheus.api("targets")["activeTargets"]},
+                   until=lambda h: set(h.values()) == {"up"} and len(h) == 4, timeout=60, what="every target up")
+        traffic = Traffic(url, token)
+        poster = threading.Thread(target=traffic.run, daemon=True)
+        poster.start()
+        try:
+            eventually(lambda: _landed_partitions(dsn), until=lambda n: n == 3, timeout=120,
+                       what="every partition landed once (its offset row exists)")
+            eventually(lambda: _count(dsn, "SELECT count(*) FROM silver.transactions"), until=lambda n: n >= 10,
+                       timeout=120, what="traffic reaching silver")
+            assert not _alerts(receiver, "ScoutBronzeStalled", "firing")
+            with psycopg.connect(dsn) as lock:  # bronze's next landing waits on these rows while records arrive
+                lock.execute("SELECT 1 FROM ops.stream_offsets FOR UPDATE")
+                holder = lock.info.backend_pid
+                eventually(lambda: _holders(dsn, _runbook_query("bronze-stalled")), until=lambda h: holder in h,
+                           timeout=60, what="the runbook's query naming the session that holds the offset rows")
+                stalled = eventually(lambda: _alerts(receiver, "ScoutBronzeStalled", "firing"), until=bool,
+                                     timeout=300, what="ScoutBronzeStalled at the receiver")
+                assert stalled[0]["annotations"]["runbook_url"] == "docs/RUNBOOK.md#bronze-stalled"
+                assert stalled[0]["labels"]["severity"] == "critical"
+                assert not _alerts(receiver, "ScoutBronzeStalled", "resolved")
+            resolved = eventually(lambda: _alerts(receiver, "ScoutBronzeStalled", "resolved"), until=bool,
+                                  timeout=180, what="the resolved notification once the lock is let go")
+            assert resolved[0]["annotations"]["runbook_url"] == "docs/RUNBOOK.md#bronze-stalled"
+        finally:
+            traffic.stop.set()
+            poster.join(60)
+        assert not poster.is_alive()
+        silvered = "SELECT count(*) FROM silver.transactions"
+        eventually(lambda: _count(dsn, silvered), until=lambda n: n >= traffic.accepted, timeout=180,
+                   what="every accepted transaction in silver")
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute("SELECT transaction_id, count(*) FROM silver.transactions GROUP BY transaction_id"
+                                ).fetchall()
+        assert {tid: int(n) for tid, n in rows} == dict.fromkeys(traffic.ids, 1)
