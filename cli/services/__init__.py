@@ -5,7 +5,10 @@ Each server listens on 127.0.0.1 only, on a free port unless one is given, and s
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -33,3 +36,18 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, what: str, inte
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+def stop_group(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM the process group ``proc`` leads, SIGKILL it after ``timeout`` s; nothing if it is not running.
+
+    Example: ``stop_group(self._proc, 30)`` for a server started with ``start_new_session=True``.
+    """
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)

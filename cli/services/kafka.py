@@ -29,7 +29,7 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient
 
-from cli.services import free_port, port_open, wait_until
+from cli.services import free_port, port_open, stop_group, wait_until
 
 KAFKA_VERSION = "3.9.1"  # what the tests run on unless SCOUT_TEST_KAFKA_VERSION names another (4.4.0 passes too)
 
@@ -184,14 +184,7 @@ class ApacheKafka:
         return port_open("127.0.0.1", self.port)
 
     def stop(self, timeout: float = 30) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        os.killpg(self._proc.pid, signal.SIGTERM)
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(10)
+        stop_group(self._proc, timeout)
 
     def kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

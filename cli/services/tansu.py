@@ -6,13 +6,11 @@ tests and production use Apache Kafka.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cli.services import free_port, port_open, wait_until
+from cli.services import free_port, port_open, stop_group, wait_until
 
 
 def tansu_binary() -> Path:
@@ -56,11 +54,4 @@ class TansuBroker:
         return port_open("127.0.0.1", self.port)
 
     def stop(self, timeout: float = 15) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        os.killpg(self._proc.pid, signal.SIGTERM)
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(10)
+        stop_group(self._proc, timeout)
