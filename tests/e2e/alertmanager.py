@@ -5,19 +5,15 @@ the deployment's 30 s and 5 min (the route, grouping labels, receivers and send_
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from cli.services import free_port
-from tests.conftest import eventually
+from tests.e2e.servers import ready_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "observability" / "alertmanager" / "alertmanager.yml"
@@ -43,30 +39,8 @@ def alertmanager_server(receiver_url: str, work_dir: Path) -> Iterator[str]:
     port = free_port()
     config_file = work_dir / "alertmanager.yml"
     config_file.write_text(yaml.safe_dump(config(receiver_url)), encoding="utf-8")
-    log = work_dir / "alertmanager.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [str(BINARY), f"--config.file={config_file}", f"--storage.path={work_dir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],  # one instance: no cluster
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=CACHE)
     address = f"127.0.0.1:{port}"
-    try:
-        eventually(lambda: _ready(address, proc), until=bool, timeout=60, what="Alertmanager ready")
+    argv = [str(BINARY), f"--config.file={config_file}", f"--storage.path={work_dir / 'data'}",
+            f"--web.listen-address={address}", "--cluster.listen-address="]  # one instance: no cluster
+    with ready_server("alertmanager", argv, work_dir, f"http://{address}", cwd=CACHE):
         yield address
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        print(f"--- alertmanager (exit {proc.returncode}) ---\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def _ready(address: str, proc: subprocess.Popen[bytes]) -> bool:
-    assert proc.poll() is None, f"alertmanager exited with {proc.returncode}"
-    try:
-        return httpx.get(f"http://{address}/-/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -3,10 +3,7 @@ a temporary data directory, Scout's own alert rules and scrape jobs pointed at t
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +14,7 @@ import httpx
 import yaml
 
 from cli.services import free_port
-from tests.conftest import eventually
+from tests.e2e.servers import ready_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "observability" / "prometheus"
@@ -81,31 +78,8 @@ def prometheus_server(targets: Mapping[str, str], work_dir: Path, *,
     config_file = work_dir / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config({**targets, "prometheus": f"127.0.0.1:{port}"},
                                                  alertmanager=alertmanager)), encoding="utf-8")
-    log = work_dir / "prometheus.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [prometheus_binary(), f"--config.file={config_file}", f"--storage.tsdb.path={work_dir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        eventually(lambda: _ready(url, proc), until=bool, timeout=60, what="Prometheus ready")
+    argv = [prometheus_binary(), f"--config.file={config_file}", f"--storage.tsdb.path={work_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h"]
+    with ready_server("prometheus", argv, work_dir, url):
         yield Prometheus(url)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        print(f"--- prometheus (exit {proc.returncode}) ---\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def _ready(url: str, proc: subprocess.Popen[bytes]) -> bool:
-    assert proc.poll() is None, f"prometheus exited with {proc.returncode}"
-    try:
-        return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
