@@ -56,18 +56,29 @@ def slope_per_min(samples: Sequence[tuple[float, float]]) -> float:
 
 
 def rss_trend(samples: Sequence[tuple[float, float]]) -> dict[str, Any]:
-    """Start / mid / end / peak of (seconds, MiB) samples, the slope after warm-up and whether it is flat."""
+    """Start / mid / end / peak of (seconds, MiB) samples, the slope after warm-up and whether it is flat, and the
+    same over the second half of the run alone (``second_half_*``): a process whose bounded memories fill during
+    the first minutes grows after warm-up, then levels off.
+
+    Example: ``rss_trend([(0, 100), (60, 160), (120, 161), (180, 161)])["second_half_flat"]`` is True.
+    """
     if not samples:
         return {"start_mib": None, "mid_mib": None, "end_mib": None, "peak_mib": None,
-                "slope_mib_per_min": None, "growth_mib": None, "flat": None}
+                "slope_mib_per_min": None, "growth_mib": None, "flat": None,
+                "second_half_slope_mib_per_min": None, "second_half_growth_mib": None, "second_half_flat": None}
     first, last = samples[0][0], samples[-1][0]
     steady = [s for s in samples if s[0] >= first + WARM_UP_SHARE * (last - first)]
     slope = slope_per_min(steady)
     growth = slope * (steady[-1][0] - steady[0][0]) / 60
     mid = samples[len(samples) // 2][1]
+    second = [s for s in samples if s[0] >= first + (last - first) / 2]
+    second_slope = slope_per_min(second)
+    second_growth = second_slope * (second[-1][0] - second[0][0]) / 60
+    bound = max(FLAT_GROWTH_MIB, FLAT_GROWTH_SHARE * mid)
     return {"start_mib": samples[0][1], "mid_mib": mid, "end_mib": samples[-1][1],
             "peak_mib": max(v for _, v in samples), "slope_mib_per_min": slope, "growth_mib": growth,
-            "flat": growth <= max(FLAT_GROWTH_MIB, FLAT_GROWTH_SHARE * mid)}
+            "flat": growth <= bound, "second_half_slope_mib_per_min": second_slope,
+            "second_half_growth_mib": second_growth, "second_half_flat": second_growth <= bound}
 
 
 @dataclass

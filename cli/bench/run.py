@@ -180,6 +180,8 @@ def _e2e_rows(table: Table, s: dict[str, Any], repeats: int) -> None:
         "", "", "")
     for name, rss in s["rss"].items():
         verdict = {True: ", flat", False: ", growing"}.get(rss["flat"], "")
+        if rss["flat"] is False and rss.get("second_half_flat"):
+            verdict += f"; second half {v(rss['second_half_slope_mib_per_min'], '+.1f')}, flat"
         table.add_row(f"  RSS {name} start / end / peak, MiB (slope MiB/min)",
                       f"{v(rss['start_mib'])} / {v(rss['end_mib'])} / {v(rss['peak_mib'])} "
                       f"({v(rss['slope_mib_per_min'], '+.1f')}{verdict})", "", "", "flat")

@@ -42,8 +42,17 @@ def test_rss_flat_after_warm_up_and_growing_when_it_keeps_climbing() -> None:
     leaking = [(float(t), 100.0 + t * 0.5) for t in range(0, 301)]  # +30 MiB/min
     trend = rss_trend(leaking)
     assert trend["slope_mib_per_min"] == pytest.approx(30.0)
-    assert trend["flat"] is False
+    assert trend["flat"] is False and trend["second_half_flat"] is False
     assert rss_trend([])["flat"] is None
+
+
+def test_rss_that_fills_its_caches_for_minutes_then_stops_grows_overall_and_is_flat_in_the_second_half() -> None:
+    filling = [(float(t), 250.0 + min(t, 220) * 0.4) for t in range(0, 601, 3)]  # +88 MiB over 220 s, then flat
+    trend = rss_trend(filling)
+    assert trend["flat"] is False  # after the first fifth it still climbs for 100 s
+    assert trend["second_half_slope_mib_per_min"] == pytest.approx(0.0)
+    assert trend["second_half_growth_mib"] == pytest.approx(0.0)
+    assert trend["second_half_flat"] is True
 
 
 def test_freshness_is_gold_catching_up_with_sampled_silver_commits() -> None:
