@@ -1735,13 +1735,6 @@ ALTER TABLE ONLY silver.transaction_warnings
     ADD CONSTRAINT transaction_warnings_pkey PRIMARY KEY (txn_id, rule);
 
 --
--- Name: transactions transactions_event_hash_key; Type: CONSTRAINT; Schema: silver
---
-
-ALTER TABLE ONLY silver.transactions
-    ADD CONSTRAINT transactions_event_hash_key UNIQUE (event_hash);
-
---
 -- Name: transactions transactions_pkey; Type: CONSTRAINT; Schema: silver
 --
 
