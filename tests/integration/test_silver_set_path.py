@@ -164,3 +164,30 @@ def test_set_path_writes_what_the_row_by_row_path_writes(postgres: Postgres, sev
     # numbers, an offset, nulls, "25.000", seven decimals of a second: valid, not canonical, so row by row;
     # a name-only line; a new SKU
     assert {"RAW-1", "RAW-2", "RAW-8", "RAW-9", "RAW-13", "TXN-000005", "TXN-000006"} <= landed
+
+
+def test_an_event_lands_once_by_its_key_and_uat_finds_it_without_a_silver_event_hash_index(
+        postgres: Postgres) -> None:
+    """silver.transactions indexes only what its readers use (migration 0026 dropped the event-hash key, implied
+    by the (store_id, transaction_id) key): the same events drained again are found already present, and
+    `scout uat` still finds each event hash's silver row (through bronze)."""
+    from cli.uat import find
+
+    dsn = postgres.fresh_database()
+    limits = Thresholds.from_settings(Settings())
+    rows = [bronze_row(b, offset=i) for i, b in enumerate(PRIMERS + _plain())]
+    asyncio.run(_land(dsn, rows))
+    first = asyncio.run(_drain(dsn, 50, limits))
+    assert (first.inserted, first.quarantined) == (len(rows), 0)
+    with psycopg.connect(dsn) as conn:
+        indexes = {r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'silver' AND tablename = 'transactions'")}
+        conn.execute("INSERT INTO bronze.pending (bronze_id) SELECT id FROM bronze.transactions")  # a replay
+    assert indexes == {"transactions_pkey", "transactions_store_txn_key", "transactions_ts_idx",
+                       "transactions_processed_at_idx"}
+    again = asyncio.run(_drain(dsn, 50, limits))
+    assert (again.claimed, again.inserted, again.already_present, again.quarantined) == (len(rows), 0, len(rows), 0)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM silver.transactions").fetchone() == (len(rows),)
+    found = find(dsn, [r.event_hash for r in rows], [(r.store_id, r.transaction_id) for r in rows])
+    assert set(found.silver) == {r.event_hash for r in rows} and not found.quarantine and not found.duplicate_keys
