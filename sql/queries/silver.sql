@@ -138,7 +138,10 @@ LEFT JOIN plain ON plain.bronze_id = r.id;
 -- streams.silver.plan.judge_sql): taken out of silver again (their
 -- lines cascade) and returned with their payloads for the row-by-row path, which quarantines them or records
 -- their warnings with the Python verdict's words. A key is store_id/transaction_id.
-WITH batch AS MATERIALIZED (SELECT * FROM silver.transactions WHERE txn_id = ANY(%(txn_ids)s::bigint[])),
+-- The batch is built by the block the quality suite's window is built by (quality.sql, silver_with_line_facts,
+-- filled in braces below): each transaction's lines are read once for every line rule.
+WITH batch AS MATERIALIZED ({silver_with_line_facts}
+                            WHERE t.txn_id = ANY(%(txn_ids)s::bigint[])),
 flagged AS (
     DELETE FROM silver.transactions t
     USING batch

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from quality.rules import STREAM_RULES, Thresholds, Violation, batch_sql, evaluate, line_amount
 from scout.contract import Transaction
+from scout.db import q
 from streams.silver.linking import normalise_name
 
 
@@ -80,11 +81,13 @@ _SET_BATCH = "batch"  # judge_set_path's CTE: the transactions ``%(txn_ids)s``, 
 
 def judge_sql(template: str, limits: Thresholds) -> str:
     """``template`` (the judge_set_path query) with ``{rules}``: the union of every stream rule's own batch SQL
-    (rule_<name> in quality.sql, warnings too) over the transactions ``%(txn_ids)s``, giving their keys."""
+    (rule_<name> in quality.sql, warnings too) over the transactions ``%(txn_ids)s``, giving their keys; and
+    ``{silver_with_line_facts}``: the quality suite's block that reads each transaction's lines once for every
+    line rule."""
     rules = "\nUNION ALL\n".join(
         f"SELECT key FROM ({batch_sql(rule, limits, since=_NEVER).replace('{batch}', _SET_BATCH)}) AS {rule.name}"
         for rule in STREAM_RULES)
-    return template.replace("{rules}", rules)
+    return template.replace("{rules}", rules).replace("{silver_with_line_facts}", q("silver_with_line_facts"))
 
 
 @dataclass(frozen=True, slots=True)

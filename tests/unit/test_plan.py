@@ -137,3 +137,9 @@ def test_the_set_path_is_judged_by_every_stream_rules_own_batch_sql() -> None:
                                line_sum_tolerance=LIMITS.line_sum_tolerance,
                                future_skew_s=int(LIMITS.future_skew.total_seconds())) in sql, rule.name
     assert sql.count("'9999-12-31T23:59:59.999999+00:00'::timestamptz") == len(STREAM_RULES)  # no quarantine rows
+
+
+def test_the_judge_reads_each_transactions_lines_once_for_every_line_rule() -> None:
+    sql = judge_sql(q("judge_set_path"), LIMITS)
+    assert sql.count("silver.line_items") == 1  # in the batch (silver_with_line_facts), not once per rule
+    assert "WITH batch AS MATERIALIZED (" + q("silver_with_line_facts") in sql
