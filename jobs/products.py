@@ -75,6 +75,7 @@ def import_products(conn: psycopg.Connection, rows: Iterable[ProductRow], *, bat
                 flush()
         if chunk:
             flush()
+        conn.execute(q("invalidate_name_links"))  # a renamed product: its exact name links are gone
     return {"inserted": inserted, "updated": updated}
 
 
@@ -94,6 +95,8 @@ def relink(pool: ConnectionPool, settings: Settings, *, batch: int = 5000, force
         conn.commit()
         if not force and last and last[0].get("fingerprint") == fingerprint:
             return {"skipped": "catalogue unchanged", "fingerprint": fingerprint}
+        with conn.transaction():  # printed names the set path links in SQL: forget what the change could alter
+            forgotten = len(conn.execute(q("invalidate_name_links")).fetchall())
         catalogue = _catalogue(conn, settings)
         linked = scanned = 0
         after = (0, 0)
@@ -113,4 +116,4 @@ def relink(pool: ConnectionPool, settings: Settings, *, batch: int = 5000, force
             linked += len(updates)
             scanned += len(rows)
             after = (rows[-1][0], rows[-1][1])
-    return {"scanned": scanned, "linked": linked, "fingerprint": fingerprint}
+    return {"scanned": scanned, "linked": linked, "fingerprint": fingerprint, "name_links_forgotten": forgotten}

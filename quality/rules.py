@@ -30,8 +30,10 @@ from scout.settings import Settings
 
 Severity = Literal["critical", "warning"]
 Suite = Literal["silver", "gold"]
-# Which table the batch check's {batch} stands for (see quality/suites.py).
-Batch = Literal["silver_recent", "quarantine_recent", "gold_refresh_state", "gold_view"]
+# Which table the batch check's {batch} stands for (see quality/suites.py). silver_recent_lines: the recent
+# window with the facts of each transaction's lines (quality.sql, silver_with_line_facts), for the line rules;
+# the other silver rules keep the plain window, whose txn_id the planner can join by index.
+Batch = Literal["silver_recent", "silver_recent_lines", "quarantine_recent", "gold_refresh_state", "gold_view"]
 CENT = Decimal("0.01")
 
 
@@ -150,15 +152,15 @@ def _future_timestamp(tx: Transaction, limits: Thresholds, now: datetime) -> str
 # --- the rules -------------------------------------------------------------------------------------
 
 NEGATIVE_AMOUNT = Rule("negative_amount", "critical", "total, unit price or line amount below zero",
-                       "silver", "silver_recent", _negative_amount)
+                       "silver", "silver_recent_lines", _negative_amount)
 NEGATIVE_QUANTITY = Rule("negative_quantity", "critical", "a line quantity below zero",
-                         "silver", "silver_recent", _negative_quantity)
+                         "silver", "silver_recent_lines", _negative_quantity)
 OVER_THRESHOLD = Rule("over_threshold", "critical", "total above the per-transaction threshold",
                       "silver", "silver_recent", _over_threshold)
 LINE_AMOUNT_MISMATCH = Rule("line_amount_mismatch", "critical", "line_amount differs from qty x unit_price",
-                            "silver", "silver_recent", _line_amount_mismatch)
+                            "silver", "silver_recent_lines", _line_amount_mismatch)
 LINE_SUM_MISMATCH = Rule("line_sum_mismatch", "critical", "line items do not sum to the total within tolerance",
-                         "silver", "silver_recent", _line_sum_mismatch)
+                         "silver", "silver_recent_lines", _line_sum_mismatch)
 FUTURE_TIMESTAMP = Rule("future_timestamp", "critical", "ts later than its receipt time plus the allowed skew",
                         "silver", "silver_recent", _future_timestamp)
 CONFLICTING_DUPLICATE = Rule("conflicting_duplicate", "critical",
@@ -232,4 +234,4 @@ def batch_source_sql(batch: Batch, *, since: datetime, subject: str = "") -> str
     gold view ``subject`` (``gold.name``)."""
     if batch == "gold_view":
         return q("batch_gold_view").format(view=sql.Identifier(*subject.split(".", 1)).as_string(None))
-    return q(f"batch_{batch}").format(since=_since_literal(since))
+    return q(f"batch_{batch}").format(since=_since_literal(since), silver_with_line_facts=q("silver_with_line_facts"))

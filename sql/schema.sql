@@ -1411,6 +1411,27 @@ CREATE TABLE ops.upload_jobs (
 );
 
 --
+-- Name: name_links; Type: TABLE; Schema: silver
+--
+
+CREATE TABLE silver.name_links (
+    name text NOT NULL,
+    name_norm text NOT NULL,
+    product_key bigint NOT NULL,
+    method text NOT NULL,
+    confidence numeric(4,3) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT name_links_confidence_check CHECK (((confidence >= (0)::numeric) AND (confidence <= (1)::numeric))),
+    CONSTRAINT name_links_method_check CHECK ((method = ANY (ARRAY['name'::text, 'fuzzy'::text])))
+);
+
+--
+-- Name: TABLE name_links; Type: COMMENT; Schema: silver
+--
+
+COMMENT ON TABLE silver.name_links IS 'Printed product names (lines without a SKU) already linked, for the set path';
+
+--
 -- Name: product_aliases; Type: TABLE; Schema: silver
 --
 
@@ -1686,6 +1707,13 @@ ALTER TABLE ONLY silver.line_items
     ADD CONSTRAINT line_items_pkey PRIMARY KEY (txn_id, line_no);
 
 --
+-- Name: name_links name_links_pkey; Type: CONSTRAINT; Schema: silver
+--
+
+ALTER TABLE ONLY silver.name_links
+    ADD CONSTRAINT name_links_pkey PRIMARY KEY (name);
+
+--
 -- Name: product_aliases product_aliases_pkey; Type: CONSTRAINT; Schema: silver
 --
 
@@ -1733,13 +1761,6 @@ ALTER TABLE ONLY silver.stores
 
 ALTER TABLE ONLY silver.transaction_warnings
     ADD CONSTRAINT transaction_warnings_pkey PRIMARY KEY (txn_id, rule);
-
---
--- Name: transactions transactions_event_hash_key; Type: CONSTRAINT; Schema: silver
---
-
-ALTER TABLE ONLY silver.transactions
-    ADD CONSTRAINT transactions_event_hash_key UNIQUE (event_hash);
 
 --
 -- Name: transactions transactions_pkey; Type: CONSTRAINT; Schema: silver
@@ -2373,6 +2394,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ops.upload_errors TO scout_pipeline;
 
 GRANT SELECT,INSERT,UPDATE ON TABLE ops.upload_jobs TO scout_ingest;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ops.upload_jobs TO scout_pipeline;
+
+--
+-- Name: TABLE name_links; Type: ACL; Schema: silver
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.name_links TO scout_pipeline;
 
 --
 -- Name: TABLE product_aliases; Type: ACL; Schema: silver

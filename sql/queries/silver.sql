@@ -6,7 +6,8 @@
 -- A row is plain when its payload certainly meets the contract in the spelling the bronze consumer writes
 -- (canonical JSON: money as "12.34" strings, ts as UTC "…Z", no nulls, only known keys; each check below is
 -- stricter than scout.contract, never looser) and every line carries a SKU silver already knows (a product's or
--- an alias's). Plain rows become transactions (in arrival order: among versions of one transaction the first
+-- an alias's) or, without a SKU, a printed name silver already linked (silver.name_links, filled by the row-by-row
+-- path's linking). Plain rows become transactions (in arrival order: among versions of one transaction the first
 -- received wins) and line items (jsonb_array_elements … WITH ORDINALITY). Every other row comes back with its
 -- payload for the row-by-row path: rows not plain (pydantic words every invalid_payload reason), new SKUs (they
 -- are linked in Python), versions refused by ON CONFLICT (replays, conflicts, displacements). Casts only run
@@ -56,23 +57,27 @@ claimed_rows AS MATERIALIZED (
 ),
 lines AS MATERIALIZED (
     SELECT r.id AS bronze_id, i.line_no::integer AS line_no, i.item,
-           coalesce(p.product_key, a.product_key) AS product_key,
-           CASE WHEN p.product_key IS NOT NULL THEN 'sku' ELSE 'alias' END AS link_method,
-           CASE WHEN p.product_key IS NOT NULL THEN 1.000 ELSE a.confidence END AS link_confidence,
+           coalesce(p.product_key, a.product_key, n.product_key) AS product_key,
+           CASE WHEN p.product_key IS NOT NULL THEN 'sku' WHEN a.product_key IS NOT NULL THEN 'alias'
+                ELSE n.method END AS link_method,
+           CASE WHEN p.product_key IS NOT NULL THEN 1.000 ELSE coalesce(a.confidence, n.confidence) END
+               AS link_confidence,
            CASE WHEN jsonb_typeof(i.item) <> 'object' THEN false
-                WHEN jsonb_typeof(i.item -> 'qty') = 'number' AND i.item ->> 'qty' ~ '^-?[0-9]+$'
-                     AND char_length(ltrim(i.item ->> 'qty', '-')) <= 7
+                WHEN coalesce(jsonb_typeof(i.item -> 'qty'), '') <> 'number' THEN false
+                -- a JSON number is an integer when its numeric has no decimals (no regular expression needed)
+                WHEN scale((i.item -> 'qty')::numeric) = 0 AND abs((i.item -> 'qty')::numeric) <= 1000000
                      AND jsonb_typeof(i.item -> 'unit_price') = 'string'
                      AND i.item ->> 'unit_price' ~ '^-?(0|[1-9][0-9]*)\.[0-9][0-9]$'
                      AND char_length(ltrim(i.item ->> 'unit_price', '-')) <= 13
-                THEN abs((i.item ->> 'qty')::integer) <= 1000000
-                 AND (i.item ? 'line_amount'  -- an amount silver computes must fit numeric(12,2)
+                THEN (i.item ? 'line_amount'  -- an amount silver computes must fit numeric(12,2)
                       OR abs((i.item ->> 'qty')::integer * (i.item ->> 'unit_price')::numeric) < 10000000000)
                  AND (i.item - ARRAY['product_id', 'product_name', 'brand', 'category', 'qty', 'unit_price',
                                      'line_amount']) = '{}'::jsonb
-                 AND jsonb_typeof(i.item -> 'product_id') = 'string'
-                 AND char_length(i.item ->> 'product_id') BETWEEN 1 AND 64
-                 AND i.item ->> 'product_id' !~ '[\x01-\x1f]'
+                 AND CASE WHEN i.item ? 'product_id'
+                          THEN jsonb_typeof(i.item -> 'product_id') = 'string'
+                               AND char_length(i.item ->> 'product_id') BETWEEN 1 AND 64
+                               AND i.item ->> 'product_id' !~ '[\x01-\x1f]'
+                          ELSE i.item ? 'product_name' END  -- linked by its name (below)
                  AND (NOT i.item ? 'product_name' OR (jsonb_typeof(i.item -> 'product_name') = 'string'
                                                       AND char_length(i.item ->> 'product_name') BETWEEN 1 AND 200))
                  AND (NOT i.item ? 'brand' OR (jsonb_typeof(i.item -> 'brand') = 'string'
@@ -89,11 +94,14 @@ lines AS MATERIALIZED (
     CROSS JOIN LATERAL jsonb_array_elements(r.payload -> 'items') WITH ORDINALITY AS i (item, line_no)
     LEFT JOIN silver.products p ON p.sku = i.item ->> 'product_id'
     LEFT JOIN silver.product_aliases a ON a.sku = i.item ->> 'product_id' AND p.product_key IS NULL
+    LEFT JOIN silver.name_links n ON n.name = i.item ->> 'product_name' AND NOT i.item ? 'product_id'
     WHERE r.head_plain
 ),
 plain AS (
     SELECT bronze_id, count(*)::integer AS item_count,
-           count(*) FILTER (WHERE link_method = 'sku')::integer AS sku_lines
+           count(*) FILTER (WHERE link_method = 'sku')::integer AS sku_lines,
+           count(*) FILTER (WHERE link_method = 'name')::integer AS name_lines,
+           count(*) FILTER (WHERE link_method = 'fuzzy')::integer AS fuzzy_lines
     FROM lines GROUP BY bronze_id
     HAVING bool_and(coalesce(line_plain, false) AND product_key IS NOT NULL)  -- a missing field reads NULL
 ),
@@ -127,7 +135,7 @@ new_lines AS (
 )
 SELECT r.id, r.event_hash, r.source, CASE WHEN i.txn_id IS NULL THEN r.payload::text END AS payload,
        r.received_at, r.store_id, r.transaction_id, r.kafka_partition, r.kafka_offset,
-       i.txn_id, i.latency, plain.item_count, plain.sku_lines
+       i.txn_id, i.latency, plain.item_count, plain.sku_lines, plain.name_lines, plain.fuzzy_lines
 FROM claimed_rows r
 LEFT JOIN inserted i ON i.bronze_id = r.id
 LEFT JOIN plain ON plain.bronze_id = r.id;
@@ -138,7 +146,10 @@ LEFT JOIN plain ON plain.bronze_id = r.id;
 -- streams.silver.plan.judge_sql): taken out of silver again (their
 -- lines cascade) and returned with their payloads for the row-by-row path, which quarantines them or records
 -- their warnings with the Python verdict's words. A key is store_id/transaction_id.
-WITH batch AS MATERIALIZED (SELECT * FROM silver.transactions WHERE txn_id = ANY(%(txn_ids)s::bigint[])),
+-- The batch is built by the block the quality suite's window is built by (quality.sql, silver_with_line_facts,
+-- filled in braces below): each transaction's lines are read once for every line rule.
+WITH batch AS MATERIALIZED ({silver_with_line_facts}
+                            WHERE t.txn_id = ANY(%(txn_ids)s::bigint[])),
 flagged AS (
     DELETE FROM silver.transactions t
     USING batch
@@ -286,6 +297,22 @@ UNION ALL
 SELECT a.sku, a.product_key, 'alias', a.confidence
 FROM silver.product_aliases a
 WHERE a.sku = ANY(%(skus)s::text[]) AND NOT EXISTS (SELECT 1 FROM silver.products p WHERE p.sku = a.sku);
+
+-- name: insert_name_links
+-- Printed names the row-by-row path just linked: the set path links the next lines printing them (claim_bronze).
+INSERT INTO silver.name_links (name, name_norm, product_key, method, confidence)
+SELECT * FROM unnest(%(names)s::text[], %(norms)s::text[], %(keys)s::bigint[], %(methods)s::text[],
+                     %(confidences)s::numeric[])
+ORDER BY 1
+ON CONFLICT (name) DO NOTHING;
+
+-- name: invalidate_name_links
+-- What a catalogue change could alter (the product-relink job, a catalogue import): a fuzzy or receipt reading
+-- (a closer product may have arrived), an exact link whose product no longer has that normalised name.
+DELETE FROM silver.name_links n
+WHERE n.method <> 'name'
+   OR NOT EXISTS (SELECT 1 FROM silver.products p WHERE p.product_key = n.product_key AND p.name_norm = n.name_norm)
+RETURNING n.name;
 
 -- name: lock_new_skus
 -- One worker at a time decides what an unknown SKU is (a product or an alias); in SKU order, so no deadlock.

@@ -7,10 +7,14 @@ SELECT count(*) AS bronze,
 FROM bronze.transactions b WHERE event_hash = ANY(%(hashes)s);
 
 -- name: uat_silver
+-- Silver does not index event hashes (migration 0026): each hash is found in bronze, its silver row by the key.
 SELECT t.event_hash, t.store_id, t.transaction_id,
        bool_or(l.link_method IN ('fuzzy', 'name')) AS by_name
-FROM silver.transactions t LEFT JOIN silver.line_items l USING (txn_id)
-WHERE t.event_hash = ANY(%(hashes)s)
+FROM bronze.transactions b
+JOIN silver.transactions t
+  ON t.store_id = b.store_id AND t.transaction_id = b.transaction_id AND t.event_hash = b.event_hash
+LEFT JOIN silver.line_items l ON l.txn_id = t.txn_id
+WHERE b.event_hash = ANY(%(hashes)s)
 GROUP BY t.event_hash, t.store_id, t.transaction_id;
 
 -- name: uat_silver_keys
@@ -56,6 +60,8 @@ WHERE message_key = ANY(%(keys)s::bytea[]);
 -- was written to silver (a worker loads new products every SCOUT_CATALOGUE_REFRESH_S).
 SELECT t.event_hash
 FROM unnest(%(hashes)s::text[], %(skus)s::text[]) AS m(event_hash, sku)
-JOIN silver.transactions t ON t.event_hash = m.event_hash
+JOIN bronze.transactions b ON b.event_hash = m.event_hash::char(64)  -- bronze's index (char, not text)
+JOIN silver.transactions t
+  ON t.store_id = b.store_id AND t.transaction_id = b.transaction_id AND t.event_hash = b.event_hash
 LEFT JOIN silver.products p ON p.sku = m.sku
 WHERE p.product_key IS NULL OR p.created_at > t.processed_at - make_interval(secs => %(refresh_s)s);

@@ -10,7 +10,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,7 +20,8 @@ from pydantic import ValidationError
 
 from quality.rules import STREAM_RULES, Thresholds, Violation, batch_sql, evaluate, line_amount
 from scout.contract import Transaction
-from streams.silver.linking import normalise_name
+from scout.db import q
+from streams.silver.linking import Match, normalise_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +51,13 @@ class SetWritten:
     bronze_id: int
     latency: float  # silver processed_at - received_at, seconds
     lines: int
-    sku_lines: int  # the others are linked through an alias
+    sku_lines: int  # the others are linked through an alias or by a printed name silver linked before
+    name_lines: int = 0  # silver.name_links, method name
+    fuzzy_lines: int = 0  # silver.name_links, method fuzzy
 
     @property
     def alias_lines(self) -> int:
-        return self.lines - self.sku_lines
+        return self.lines - self.sku_lines - self.name_lines - self.fuzzy_lines
 
 
 def split_claimed(records: Iterable[Sequence[Any]]) -> tuple[list[ClaimedRow], list[SetWritten]]:
@@ -63,12 +66,12 @@ def split_claimed(records: Iterable[Sequence[Any]]) -> tuple[list[ClaimedRow], l
     rows: list[ClaimedRow] = []
     written: list[SetWritten] = []
     for (bronze_id, event_hash, source, payload, received_at, store_id, transaction_id, partition, offset,
-         txn_id, latency, lines, sku_lines) in records:
+         txn_id, latency, lines, sku_lines, name_lines, fuzzy_lines) in records:
         if txn_id is None:
             rows.append(ClaimedRow(bronze_id, event_hash, source, payload, received_at, store_id, transaction_id,
                                    partition, offset))
         else:
-            written.append(SetWritten(txn_id, bronze_id, latency, lines, sku_lines))
+            written.append(SetWritten(txn_id, bronze_id, latency, lines, sku_lines, name_lines, fuzzy_lines))
     rows.sort(key=lambda r: r.arrival)
     return rows, written
 
@@ -80,11 +83,13 @@ _SET_BATCH = "batch"  # judge_set_path's CTE: the transactions ``%(txn_ids)s``, 
 
 def judge_sql(template: str, limits: Thresholds) -> str:
     """``template`` (the judge_set_path query) with ``{rules}``: the union of every stream rule's own batch SQL
-    (rule_<name> in quality.sql, warnings too) over the transactions ``%(txn_ids)s``, giving their keys."""
+    (rule_<name> in quality.sql, warnings too) over the transactions ``%(txn_ids)s``, giving their keys; and
+    ``{silver_with_line_facts}``: the quality suite's block that reads each transaction's lines once for every
+    line rule."""
     rules = "\nUNION ALL\n".join(
         f"SELECT key FROM ({batch_sql(rule, limits, since=_NEVER).replace('{batch}', _SET_BATCH)}) AS {rule.name}"
         for rule in STREAM_RULES)
-    return template.replace("{rules}", rules)
+    return template.replace("{rules}", rules).replace("{silver_with_line_facts}", q("silver_with_line_facts"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,15 @@ class Plan:
     def name_norms(self) -> list[str]:
         return sorted({ln.name_norm for t in self.transactions for ln in t.lines
                        if ln.product_id is None and ln.name_norm})
+
+    def name_links(self, by_name: Mapping[str, Match]) -> list[tuple[str, str, int, str, Decimal]]:
+        """Printed names (lines without a SKU) that linked, as rows of silver.name_links: (name, name_norm,
+        product_key, method, confidence), so the set path links the next lines printing them in SQL."""
+        links = {ln.product_name: (ln.name_norm, by_name[ln.name_norm]) for t in self.transactions
+                 for ln in t.lines
+                 if ln.product_id is None and ln.product_name and ln.name_norm and ln.name_norm in by_name}
+        return [(name, norm, m.product_key, m.method, m.confidence)
+                for name, (norm, m) in sorted(links.items()) if m.method in ("name", "fuzzy")]
 
 
 def _lines(tx: Transaction) -> tuple[PlannedLine, ...]:

@@ -85,7 +85,8 @@ async def _judge(conn: AsyncConnection, written: list[SetWritten],
 
 
 def _set_result(claimed: int, written: list[SetWritten]) -> StepResult:
-    methods = {"sku": sum(w.sku_lines for w in written), "alias": sum(w.alias_lines for w in written)}
+    methods = {"sku": sum(w.sku_lines for w in written), "alias": sum(w.alias_lines for w in written),
+               "name": sum(w.name_lines for w in written), "fuzzy": sum(w.fuzzy_lines for w in written)}
     return StepResult(claimed, len(written), 0, 0, sum(w.lines for w in written),
                       link_methods={m: n for m, n in methods.items() if n},
                       latencies=tuple(w.latency for w in written), set_path=len(written))
@@ -273,6 +274,10 @@ async def _apply(conn: AsyncConnection, rows: list[ClaimedRow], limits: Threshol
     if plan.store_ids:
         await conn.execute(q("upsert_stores"), {"store_ids": plan.store_ids})
     by_sku, by_name = await _product_keys(conn, plan, catalogue)
+    if links := plan.name_links(by_name):
+        name, norm, key, method, confidence = (list(col) for col in zip(*links, strict=True))
+        await conn.execute(q("insert_name_links"), {"names": name, "norms": norm, "keys": key, "methods": method,
+                                                    "confidences": confidence})
     latencies: list[float] = []
     inserted, already = await _insert_transactions(conn, plan, latencies)
     methods = await _copy_lines(conn, plan, inserted, by_sku, by_name) if inserted else Counter()

@@ -64,10 +64,16 @@ def test_import_then_fuzzy_link_in_silver_and_relink_earlier_lines(database: str
     asyncio.run(_seed(database, [_named(2, "PINK CHERY LIGHTS"), _named(3, "RED CHERRY LIGHTS"),
                                  _named(4, "white cherry lights")]))
     asyncio.run(_drain(database, CatalogueCache(threshold=80, refresh_s=0)))
+    remembered = "SELECT name, method FROM silver.name_links ORDER BY name"
+    with psycopg.connect(database) as conn:  # what linked is remembered for the set path, what did not is not
+        assert conn.execute(remembered).fetchall() == [("PINK CHERY LIGHTS", "fuzzy"), ("white cherry lights", "name")]
     with ConnectionPool(database, min_size=1, max_size=1) as pool:
         settings = Settings(database_url=database)  # type: ignore[arg-type]
         first = run_job("product-relink", pool, settings)
         second = run_job("product-relink", pool, settings)
+    with psycopg.connect(database) as conn:  # the catalogue changed: a closer product may exist for a fuzzy one
+        assert conn.execute(remembered).fetchall() == [("white cherry lights", "name")]
+    assert first["name_links_forgotten"] == 1
     links = _links(database)
     assert links["TXN-000002"][:2] == ("fuzzy", "79323P") and Decimal("0.8") <= links["TXN-000002"][2] < 1
     assert links["TXN-000003"][0] == "unlinked"  # another colour is another product

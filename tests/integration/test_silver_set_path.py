@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -164,3 +165,72 @@ def test_set_path_writes_what_the_row_by_row_path_writes(postgres: Postgres, sev
     # numbers, an offset, nulls, "25.000", seven decimals of a second: valid, not canonical, so row by row;
     # a name-only line; a new SKU
     assert {"RAW-1", "RAW-2", "RAW-8", "RAW-9", "RAW-13", "TXN-000005", "TXN-000006"} <= landed
+
+
+def test_an_event_lands_once_by_its_key_and_uat_finds_it_without_a_silver_event_hash_index(
+        postgres: Postgres) -> None:
+    """silver.transactions indexes only what its readers use (migration 0026 dropped the event-hash key, implied
+    by the (store_id, transaction_id) key): the same events drained again are found already present, and
+    `scout uat` still finds each event hash's silver row (through bronze)."""
+    from cli.uat import find
+
+    dsn = postgres.fresh_database()
+    limits = Thresholds.from_settings(Settings())
+    rows = [bronze_row(b, offset=i) for i, b in enumerate(PRIMERS + _plain())]
+    asyncio.run(_land(dsn, rows))
+    first = asyncio.run(_drain(dsn, 50, limits))
+    assert (first.inserted, first.quarantined) == (len(rows), 0)
+    with psycopg.connect(dsn) as conn:
+        indexes = {r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'silver' AND tablename = 'transactions'")}
+        conn.execute("INSERT INTO bronze.pending (bronze_id) SELECT id FROM bronze.transactions")  # a replay
+    assert indexes == {"transactions_pkey", "transactions_store_txn_key", "transactions_ts_idx",
+                       "transactions_processed_at_idx"}
+    again = asyncio.run(_drain(dsn, 50, limits))
+    assert (again.claimed, again.inserted, again.already_present, again.quarantined) == (len(rows), 0, len(rows), 0)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM silver.transactions").fetchone() == (len(rows),)
+    found = find(dsn, [r.event_hash for r in rows], [(r.store_id, r.transaction_id) for r in rows])
+    assert set(found.silver) == {r.event_hash for r in rows} and not found.quarantine and not found.duplicate_keys
+
+
+def _name_only(n: int, name: str) -> dict[str, Any]:
+    body = tx_dict(n)
+    body["items"][0] = {"product_name": name, "qty": 2, "unit_price": "25.00"}
+    return body
+
+
+def test_a_printed_name_is_linked_by_python_once_then_in_sql_until_a_catalogue_change_could_alter_it(
+        postgres: Postgres) -> None:
+    from jobs.products import ProductRow, import_products
+
+    dsn = postgres.fresh_database()
+    limits = Thresholds.from_settings(Settings())
+    links = "SELECT name, name_norm, product_key, method, confidence FROM silver.name_links"
+    line = ("SELECT l.product_key, l.product_id, l.product_name, l.qty, l.unit_price, l.line_amount, l.link_method, "
+            "l.link_confidence FROM silver.line_items l JOIN silver.transactions t USING (txn_id) "
+            "WHERE t.transaction_id = %s")
+    asyncio.run(_land(dsn, [bronze_row(b, offset=i) for i, b in enumerate(PRIMERS)]))
+    asyncio.run(_drain(dsn, 50, limits))
+
+    asyncio.run(_land(dsn, [bronze_row(_name_only(501, "PRODUCT 2!"), offset=100)]))
+    first = asyncio.run(_drain(dsn, 50, limits))  # never seen: linked in Python, remembered
+    asyncio.run(_land(dsn, [bronze_row(_name_only(502, "PRODUCT 2!"), offset=101)]))
+    again = asyncio.run(_drain(dsn, 50, limits))  # seen: linked by the claim statement itself
+    with psycopg.connect(dsn) as conn:
+        key = conn.execute("SELECT product_key FROM silver.products WHERE sku = 'SKU-2'").fetchone()
+        assert conn.execute(links).fetchall() == [("PRODUCT 2!", "product 2", key[0], "name", Decimal("0.990"))]
+        by_python, by_sql = (conn.execute(line, [t]).fetchall() for t in ("TXN-000501", "TXN-000502"))
+    assert (first.inserted, first.set_path, dict(first.link_methods)) == (1, 0, {"name": 1})
+    assert (again.inserted, again.set_path, dict(again.link_methods)) == (1, 1, {"name": 1})
+    assert by_sql == by_python == [(key[0], None, "PRODUCT 2!", 2, Decimal("25.00"), Decimal("50.00"), "name",
+                                    Decimal("0.990"))]
+
+    with psycopg.connect(dsn) as conn:  # the product is renamed: the exact link it made no longer holds
+        import_products(conn, [ProductRow("SKU-2", "Other thing", None, None)])
+        assert conn.execute(links).fetchall() == []
+    asyncio.run(_land(dsn, [bronze_row(_name_only(503, "PRODUCT 2!"), offset=102)]))
+    after = asyncio.run(_drain(dsn, 50, limits))
+    assert (after.inserted, after.set_path, dict(after.link_methods)) == (1, 0, {"unlinked": 1})
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute(links).fetchall() == []  # an unlinked name is not remembered: Python tries it again

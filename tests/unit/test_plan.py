@@ -120,12 +120,12 @@ def test_empty_batch() -> None:
 
 
 def test_the_claim_splits_what_the_set_path_wrote_from_rows_left_to_python_in_arrival_order() -> None:
-    left = (7, "b" * 64, "api", "{}", NOW, "S", "T2", 1, 30, None, None, None, None)
-    earlier = (9, "c" * 64, "api", "{}", NOW, "S", "T3", 0, 40, None, None, None, None)
-    written = (8, "a" * 64, "api", None, NOW, "S", "T1", 1, 31, 501, 0.25, 3, 2)
+    left = (7, "b" * 64, "api", "{}", NOW, "S", "T2", 1, 30, None, None, None, None, None, None)
+    earlier = (9, "c" * 64, "api", "{}", NOW, "S", "T3", 0, 40, None, None, None, None, None, None)
+    written = (8, "a" * 64, "api", None, NOW, "S", "T1", 1, 31, 501, 0.25, 5, 2, 1, 1)
     rows, done = split_claimed([left, written, earlier])
     assert [r.bronze_id for r in rows] == [9, 7]  # (partition, offset) order
-    assert done == [SetWritten(501, 8, 0.25, 3, 2)] and done[0].alias_lines == 1
+    assert done == [SetWritten(501, 8, 0.25, 5, 2, 1, 1)] and done[0].alias_lines == 1
 
 
 def test_the_set_path_is_judged_by_every_stream_rules_own_batch_sql() -> None:
@@ -137,3 +137,9 @@ def test_the_set_path_is_judged_by_every_stream_rules_own_batch_sql() -> None:
                                line_sum_tolerance=LIMITS.line_sum_tolerance,
                                future_skew_s=int(LIMITS.future_skew.total_seconds())) in sql, rule.name
     assert sql.count("'9999-12-31T23:59:59.999999+00:00'::timestamptz") == len(STREAM_RULES)  # no quarantine rows
+
+
+def test_the_judge_reads_each_transactions_lines_once_for_every_line_rule() -> None:
+    sql = judge_sql(q("judge_set_path"), LIMITS)
+    assert sql.count("silver.line_items") == 1  # in the batch (silver_with_line_facts), not once per rule
+    assert "WITH batch AS MATERIALIZED (" + q("silver_with_line_facts") in sql

@@ -27,7 +27,7 @@ def test_every_rule_has_its_batch_query_and_stream_rules_a_predicate() -> None:
     for rule in RULES:
         for subject in rule.subjects or ("",):
             assert rule.query_name(subject) in queries(), rule.name
-        if rule.batch == "silver_recent" and not rule.aggregate:
+        if rule.batch in ("silver_recent", "silver_recent_lines") and not rule.aggregate:
             assert rule.stream is not None, f"{rule.name}: a per-transaction silver rule needs its predicate"
     assert {r.name for r in RULES if r.stream is None} == {
         "conflicting_duplicate", "invalid_payload", "processing_error", "link_coverage", "fuzzy_link_share",
@@ -51,6 +51,9 @@ def test_thresholds_are_written_into_the_sql() -> None:
     assert "t.total_amount > 2500" in batch_sql(OVER_THRESHOLD, limits, since=SINCE)
     assert "0.02 * abs(t.total_amount)" in batch_sql(RULES[4], limits, since=SINCE)
     assert "processed_at >= '2026-01-05T10:00:00+00:00'::timestamptz" in batch_source_sql("silver_recent", since=SINCE)
+    lines = batch_source_sql("silver_recent_lines", since=SINCE)
+    assert "t.processed_at >= '2026-01-05T10:00:00+00:00'::timestamptz" in lines and "{" not in lines
+    assert "f.line_sum" in lines  # each transaction's lines read once for every line rule
 
 
 def test_every_rule_has_a_runbook_section() -> None:
