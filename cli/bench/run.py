@@ -154,6 +154,8 @@ def _print(report: dict[str, Any], console: Console) -> None:
         table.add_row(f"bronze retention of one {retention['rows']:,}-row day, s: drop partition (row by row)",
                       f"{retention['drop_partition_s']:.2f} ({retention['row_by_row_s']:.1f})", "",
                       f"{retention['speedup']:.0f}x", "")
+        table.add_row("  of which forgetting the day's event hashes (timed alone), s",
+                      f"{retention['forget_hashes_alone_s']:.2f}", "", "", "")
         table.add_row("  migration 0027 converting that bronze, s", f"{retention['migration_0027_s']:.1f}", "", "", "")
     console.print(table)
 

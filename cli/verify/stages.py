@@ -30,7 +30,7 @@ def judge_partitions(default_rows: int, oldest: datetime | None, newest: datetim
     if default_rows:
         return fail(check, f"{default_rows:,} bronze row(s) in bronze.transactions_default (received {oldest} to "
                            f"{newest}): their day had no partition, and retention can only delete them one by one; "
-                           "see docs/RUNBOOK.md (Bronze rows in the default partition)")
+                           "see docs/RUNBOOK.md#bronze-default-partition")
     if not tomorrow:
         return warn(check, "no partition for tomorrow (UTC) yet: its rows would land in the default partition; "
                            "run `scout jobs run bronze-partitions` and check that `scout scheduler` runs")

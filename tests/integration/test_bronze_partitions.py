@@ -235,3 +235,29 @@ def test_migration_0027_keeps_the_rows_ids_queue_and_sequence_of_an_existing_bro
             and r[0] <= 300]
     assert details["deleted"]["bronze"] == len(gone) > 0
     assert _rows(dsn, "SELECT count(*) FROM bronze.event_hashes") == [(len(before) + 1 - len(gone),)]
+
+
+def _runbook_fix() -> str:
+    """The SQL of the runbook's bronze-default-partition fix, as an operator pastes it."""
+    from pathlib import Path
+    runbook = (Path(__file__).resolve().parents[2] / "docs" / "RUNBOOK.md").read_text(encoding="utf-8")
+    section = runbook.split("## bronze-default-partition", 1)[1].split("\n## ", 1)[0]
+    return section.split("**Fix**", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+
+
+def test_the_runbook_moves_rows_out_of_the_default_partition_into_their_day(database: str) -> None:
+    later = _today() + timedelta(days=3)
+    _land(database, [_received(bronze_row(tx_dict(1), offset=0), _at(later)),
+                     _received(bronze_row(tx_dict(2), offset=1), _at(_today()))])  # no partition yet: default
+    before = _rows(database, "SELECT id, event_hash, payload FROM bronze.transactions ORDER BY id")
+    assert _verify(database).status == "fail"
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(_runbook_fix().encode())
+    assert _rows(database, "SELECT id, event_hash, payload FROM bronze.transactions ORDER BY id") == before
+    assert _rows(database, "SELECT tableoid::regclass::text FROM bronze.transactions ORDER BY id") == [
+        (f"bronze.{_name(later)}",), (f"bronze.{_name(_today())}",)]
+    assert _rows(database, "SELECT count(*) FROM bronze.pending") == [(2,)]  # queued once, as before
+    assert _rows(database, "SELECT count(*) FROM bronze.event_hashes") == [(2,)]
+    check = _verify(database)
+    assert check.status == "ok", check.detail
+    assert _job(database, "bronze-partitions")["default_rows"] == 0  # the scheduler's role still reads it
