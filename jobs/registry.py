@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 from jobs.gold import ANALYTICAL_VIEWS, CORE_VIEWS, GoldView, refresh_gold
 from jobs.partitions import ensure_partitions
 from jobs.products import relink
-from jobs.retention import drop_days, purge
+from jobs.retention import drop_days, drop_legacy, purge
 from observability.metrics import JOB_RUNS
 from quality.runner import quality_job
 from scout.db import q
@@ -59,7 +59,8 @@ def _gold_refresh(pool: ConnectionPool, views: tuple[GoldView, ...]) -> dict[str
 def _retention(pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
     """Whole bronze days first (what each day became is recorded), then the row-by-row deletes."""
     days = drop_days(pool, settings)
-    return {"bronze_days": days, "deleted": purge(pool, settings),
+    deleted = purge(pool, settings)
+    return {"bronze_days": days, "deleted": deleted, "bronze_legacy": drop_legacy(pool),
             "bronze_older_than_days": settings.bronze_retention_days,
             "ops_logs_older_than_days": settings.ops_log_retention_days}
 

@@ -5,6 +5,7 @@ Example::
 
     deleted = purge(pool, settings)     # {"bronze": 1200, "gold_refresh_log": 80000, "job_runs": 8000}
     days = drop_days(pool, settings)    # {"2026-11-05": "dropped", "2026-11-06": "kept: open quarantine"}
+    drop_legacy(pool)                   # "dropped" once retention deleted the legacy partition's last row
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ def drop_days(pool: ConnectionPool, settings: Settings, now: datetime | None = N
     if outcome:
         log.info("retention: bronze days %s", outcome)
     return outcome
+
+
+def drop_legacy(pool: ConnectionPool) -> str | None:
+    """The partition of the rows from before migration 0027, dropped once empty; None when there is none."""
+    if "transactions_legacy" not in partitions(pool):
+        return None
+    with pool.connection() as conn:
+        row = conn.execute(q("bronze_drop_legacy")).fetchone()
+    return str(row[0]) if row else None
 
 
 def purge(pool: ConnectionPool, settings: Settings) -> dict[str, int]:

@@ -199,6 +199,35 @@ END
 $_$;
 
 --
+-- Name: drop_legacy(); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.drop_legacy() RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
+    AS $$
+BEGIN
+    IF to_regclass('bronze.transactions_legacy') IS NULL THEN
+        RETURN 'no partition';
+    END IF;
+    IF EXISTS (SELECT 1 FROM bronze.transactions_legacy) THEN
+        RETURN 'kept: it holds rows';
+    END IF;
+    LOCK TABLE bronze.transactions_legacy IN ACCESS EXCLUSIVE MODE;
+    IF EXISTS (SELECT 1 FROM bronze.transactions_legacy) THEN
+        RETURN 'kept: it holds rows';
+    END IF;
+    ALTER TABLE bronze.transactions DETACH PARTITION bronze.transactions_legacy;
+    DROP TABLE bronze.transactions_legacy;
+    RETURN 'dropped';
+EXCEPTION
+    WHEN lock_not_available THEN
+        RETURN 'kept: busy (lock timeout), dropped on a later run';
+END
+$$;
+
+--
 -- Name: forget_hashes(); Type: FUNCTION; Schema: bronze
 --
 
@@ -219,7 +248,7 @@ CREATE FUNCTION bronze.queue_for_silver() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    INSERT INTO bronze.pending (bronze_id) SELECT id FROM landed;
+    INSERT INTO bronze.pending (bronze_id, received_at) SELECT id, received_at FROM landed;
     RETURN NULL;
 END
 $$;
@@ -526,7 +555,8 @@ COMMENT ON TABLE bronze.event_hashes IS 'The event_hash of every bronze row, of 
 --
 
 CREATE TABLE bronze.pending (
-    bronze_id bigint NOT NULL
+    bronze_id bigint NOT NULL,
+    received_at timestamp with time zone NOT NULL
 )
 WITH (autovacuum_vacuum_scale_factor='0.0', autovacuum_vacuum_threshold='10000', autovacuum_vacuum_insert_scale_factor='0.0', autovacuum_vacuum_insert_threshold='100000');
 
@@ -535,6 +565,12 @@ WITH (autovacuum_vacuum_scale_factor='0.0', autovacuum_vacuum_threshold='10000',
 --
 
 COMMENT ON TABLE bronze.pending IS 'Bronze rows silver has still to process (the silver backlog), by bronze id';
+
+--
+-- Name: COLUMN pending.received_at; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON COLUMN bronze.pending.received_at IS 'The bronze row''s received_at: its partition';
 
 --
 -- Name: transactions; Type: TABLE; Schema: bronze
@@ -2263,6 +2299,13 @@ GRANT ALL ON FUNCTION bronze.create_day_partitions(days_ahead integer) TO scout_
 
 REVOKE ALL ON FUNCTION bronze.drop_day(day date) FROM PUBLIC;
 GRANT ALL ON FUNCTION bronze.drop_day(day date) TO scout_pipeline;
+
+--
+-- Name: FUNCTION drop_legacy(); Type: ACL; Schema: bronze
+--
+
+REVOKE ALL ON FUNCTION bronze.drop_legacy() FROM PUBLIC;
+GRANT ALL ON FUNCTION bronze.drop_legacy() TO scout_pipeline;
 
 --
 -- Name: FUNCTION ingest_latency(since timestamp with time zone); Type: ACL; Schema: monitor

@@ -24,7 +24,23 @@ ALTER TABLE bronze.event_hashes ADD CONSTRAINT event_hashes_pkey PRIMARY KEY (ev
 COMMENT ON TABLE bronze.event_hashes IS
     'The event_hash of every bronze row, of every day: keeps it unique across partitions';
 
--- 2. The old table steps aside, keeping its rows and the sequence's position.
+-- 2. The silver queue carries each row's received_at, so that silver's claim reads one partition per row.
+ALTER TABLE bronze.pending ADD COLUMN received_at timestamptz;
+UPDATE bronze.pending p SET received_at = b.received_at FROM bronze.transactions b WHERE b.id = p.bronze_id;
+DELETE FROM bronze.pending WHERE received_at IS NULL;  -- an entry without its row: nothing to process
+ALTER TABLE bronze.pending ALTER COLUMN received_at SET NOT NULL;
+COMMENT ON COLUMN bronze.pending.received_at IS 'The bronze row''s received_at: its partition';
+
+CREATE OR REPLACE FUNCTION bronze.queue_for_silver() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    INSERT INTO bronze.pending (bronze_id, received_at) SELECT id, received_at FROM landed;
+    RETURN NULL;
+END
+$$;
+
+-- 3. The old table steps aside, keeping its rows and the sequence's position.
 DROP TRIGGER transactions_queue_for_silver ON bronze.transactions;
 ALTER TABLE bronze.transactions RENAME TO transactions_legacy;
 ALTER TABLE bronze.transactions_legacy RENAME CONSTRAINT transactions_pkey TO transactions_legacy_id_key;
@@ -34,7 +50,7 @@ SELECT last_value, is_called FROM bronze.transactions_id_seq;
 ALTER TABLE bronze.transactions_legacy ALTER COLUMN id DROP IDENTITY;  -- a partition has no identity of its own
 ALTER TABLE bronze.transactions_legacy DROP CONSTRAINT transactions_event_hash_key;
 
--- 3. The partitioned table, its indexes and its default partition.
+-- 4. The partitioned table, its indexes and its default partition.
 CREATE TABLE bronze.transactions (
     id              bigint GENERATED ALWAYS AS IDENTITY,
     event_hash      char(64)    NOT NULL,
@@ -92,7 +108,7 @@ AFTER DELETE ON bronze.transactions
 REFERENCING OLD TABLE AS gone
 FOR EACH STATEMENT EXECUTE FUNCTION bronze.forget_hashes();
 
--- 4. The old rows become a partition: up to the end of today (UTC) or of their latest day.
+-- 5. The old rows become a partition: up to the end of today (UTC) or of their latest day.
 DO $$
 DECLARE
     upper_bound timestamptz;
@@ -121,7 +137,7 @@ BEGIN
 END
 $$;
 
--- 5. Partitions ahead and days dropped, by the scheduler's role, which owns no table: both run as the owner.
+-- 6. Partitions ahead and days dropped, by the scheduler's role, which owns no table: both run as the owner.
 -- The partitions of the days from today (UTC) to today + days_ahead that do not exist yet; a day some
 -- partition already covers (the legacy one) is skipped, a day with rows in the default partition is reported
 -- (status 'default holds rows'), never forced.
@@ -201,8 +217,38 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION bronze.create_day_partitions(integer), bronze.drop_day(date) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION bronze.create_day_partitions(integer), bronze.drop_day(date) TO scout_pipeline;
+-- The legacy partition goes once retention has deleted its last row: 'dropped', 'kept: it holds rows', or
+-- 'no partition'.
+CREATE FUNCTION bronze.drop_legacy()
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '5s'
+AS $$
+BEGIN
+    IF to_regclass('bronze.transactions_legacy') IS NULL THEN
+        RETURN 'no partition';
+    END IF;
+    IF EXISTS (SELECT 1 FROM bronze.transactions_legacy) THEN
+        RETURN 'kept: it holds rows';
+    END IF;
+    LOCK TABLE bronze.transactions_legacy IN ACCESS EXCLUSIVE MODE;
+    IF EXISTS (SELECT 1 FROM bronze.transactions_legacy) THEN
+        RETURN 'kept: it holds rows';
+    END IF;
+    ALTER TABLE bronze.transactions DETACH PARTITION bronze.transactions_legacy;
+    DROP TABLE bronze.transactions_legacy;
+    RETURN 'dropped';
+EXCEPTION
+    WHEN lock_not_available THEN
+        RETURN 'kept: busy (lock timeout), dropped on a later run';
+END
+$$;
+
+REVOKE ALL ON FUNCTION bronze.create_day_partitions(integer), bronze.drop_day(date), bronze.drop_legacy()
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION bronze.create_day_partitions(integer), bronze.drop_day(date), bronze.drop_legacy()
+    TO scout_pipeline;
 
 GRANT SELECT, INSERT ON bronze.transactions, bronze.event_hashes TO scout_ingest;
 GRANT SELECT, INSERT, UPDATE, DELETE ON bronze.transactions, bronze.event_hashes TO scout_pipeline;

@@ -77,3 +77,6 @@ SELECT day, status FROM bronze.create_day_partitions(%(days_ahead)s);
 
 -- name: bronze_drop_day
 SELECT bronze.drop_day(%(day)s);
+
+-- name: bronze_drop_legacy
+SELECT bronze.drop_legacy();

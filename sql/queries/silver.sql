@@ -16,7 +16,7 @@
 WITH claimed AS (
     DELETE FROM bronze.pending
     WHERE bronze_id IN (SELECT bronze_id FROM bronze.pending ORDER BY bronze_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
-    RETURNING bronze_id
+    RETURNING bronze_id, received_at
 ),
 claimed_rows AS MATERIALIZED (
     SELECT b.id, b.event_hash, b.source, b.payload, b.received_at, b.store_id, b.transaction_id,
@@ -52,7 +52,15 @@ claimed_rows AS MATERIALIZED (
                       OR (jsonb_typeof(b.payload -> 'payment_method') = 'string'
                           AND char_length(b.payload ->> 'payment_method') BETWEEN 1 AND 200)), false)
            END AS head_plain
-    FROM claimed JOIN bronze.transactions b ON b.id = claimed.bronze_id
+    -- One index probe per row in its day's partition: the queue entry carries received_at (the partition key),
+    -- and the LATERAL ... LIMIT 1 keeps a nested loop, whose run-time pruning skips every other day (a plain
+    -- join on id would read every partition).
+    FROM claimed
+    CROSS JOIN LATERAL (
+        SELECT * FROM bronze.transactions t
+        WHERE t.id = claimed.bronze_id AND t.received_at = claimed.received_at
+        LIMIT 1
+    ) AS b
 ),
 lines AS MATERIALIZED (
     SELECT r.id AS bronze_id, i.line_no::integer AS line_no, i.item,
@@ -269,8 +277,8 @@ WITH picked AS (
       AND (%(reason)s::text IS NULL OR %(reason)s = ANY(reasons))
     RETURNING bronze_id
 )
-INSERT INTO bronze.pending (bronze_id)
-SELECT b.id FROM picked JOIN bronze.transactions b ON b.id = picked.bronze_id
+INSERT INTO bronze.pending (bronze_id, received_at)
+SELECT b.id, b.received_at FROM picked JOIN bronze.transactions b ON b.id = picked.bronze_id
 ON CONFLICT (bronze_id) DO NOTHING
 RETURNING bronze_id;
 

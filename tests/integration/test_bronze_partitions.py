@@ -209,7 +209,7 @@ def test_migration_0027_keeps_the_rows_ids_queue_and_sequence_of_an_existing_bro
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(_OLD_ROWS, {"n": 500})
         conn.execute("DELETE FROM bronze.transactions WHERE id % 7 = 0")  # ids with gaps, as retention leaves
-        conn.execute("DELETE FROM bronze.pending WHERE bronze_id <= 300")  # processed
+        conn.execute("DELETE FROM bronze.pending WHERE bronze_id <= 300 OR bronze_id % 7 = 0")  # processed
         before = conn.execute("SELECT id, event_hash, received_at, payload FROM bronze.transactions "
                               "ORDER BY id").fetchall()
         queued = conn.execute("SELECT bronze_id FROM bronze.pending ORDER BY 1").fetchall()
@@ -222,6 +222,8 @@ def test_migration_0027_keeps_the_rows_ids_queue_and_sequence_of_an_existing_bro
     assert _rows(dsn, "SELECT DISTINCT tableoid::regclass::text FROM bronze.transactions") == [
         ("bronze.transactions_legacy",)]
     assert _rows(dsn, "SELECT bronze_id FROM bronze.pending ORDER BY 1") == queued
+    assert _rows(dsn, "SELECT count(*) FROM bronze.pending p JOIN bronze.transactions b "
+                      "ON b.id = p.bronze_id AND b.received_at = p.received_at") == [(len(queued),)]
     assert _rows(dsn, "SELECT count(*) FROM bronze.event_hashes") == [(len(before),)]
     _land(dsn, [bronze_row(tx_dict(1))])  # lands today: still the legacy partition's range
     assert _rows(dsn, "SELECT id FROM bronze.transactions WHERE transaction_id = 'TXN-000001'") == [(last_id + 1,)]
@@ -235,6 +237,13 @@ def test_migration_0027_keeps_the_rows_ids_queue_and_sequence_of_an_existing_bro
             and r[0] <= 300]
     assert details["deleted"]["bronze"] == len(gone) > 0
     assert _rows(dsn, "SELECT count(*) FROM bronze.event_hashes") == [(len(before) + 1 - len(gone),)]
+    assert details["bronze_legacy"] == "kept: it holds rows"
+    with psycopg.connect(dsn, autocommit=True) as conn:  # as if its last rows had aged out
+        conn.execute("DELETE FROM bronze.pending")
+        conn.execute("UPDATE bronze.transactions SET received_at = received_at - interval '60 days'")
+    assert _job(dsn, "retention", bronze_retention_days=30)["bronze_legacy"] == "dropped"
+    assert "transactions_legacy" not in _partitions(dsn)
+    assert _rows(dsn, "SELECT count(*) FROM bronze.transactions") == [(0,)]
 
 
 def _runbook_fix() -> str:
