@@ -152,11 +152,14 @@ flagged AS (
     USING batch
     WHERE t.txn_id = batch.txn_id
       AND batch.store_id || '/' || batch.transaction_id IN (SELECT key FROM ({rules}) AS broken)
-    RETURNING t.txn_id, t.bronze_id
+    RETURNING t.txn_id, t.bronze_id, t.received_at
 )
 SELECT f.txn_id, b.id, b.event_hash, b.source, b.payload::text, b.received_at, b.store_id, b.transaction_id,
        b.kafka_partition, b.kafka_offset
-FROM flagged f JOIN bronze.transactions b ON b.id = f.bronze_id;
+FROM flagged f
+CROSS JOIN LATERAL (  -- the bronze row in its day's partition only (silver keeps bronze's received_at)
+    SELECT * FROM bronze.transactions x WHERE x.id = f.bronze_id AND x.received_at = f.received_at LIMIT 1
+) AS b;
 
 -- name: upsert_stores
 INSERT INTO silver.stores (store_id)
@@ -209,7 +212,10 @@ SELECT t.store_id, t.transaction_id, t.event_hash, t.txn_id,
 FROM silver.transactions t
 JOIN unnest(%(store_ids)s::text[], %(transaction_ids)s::text[]) AS k (store_id, transaction_id)
   ON t.store_id = k.store_id AND t.transaction_id = k.transaction_id
-LEFT JOIN bronze.transactions b ON b.id = t.bronze_id;
+LEFT JOIN LATERAL (  -- the bronze row in its day's partition only (silver keeps bronze's received_at)
+    SELECT x.kafka_partition, x.kafka_offset FROM bronze.transactions x
+    WHERE x.id = t.bronze_id AND x.received_at = t.received_at LIMIT 1
+) AS b ON true;
 
 -- name: copy_line_items
 COPY silver.line_items (txn_id, line_no, product_key, product_id, product_name, qty, unit_price,
