@@ -270,3 +270,40 @@ def test_the_runbook_moves_rows_out_of_the_default_partition_into_their_day(data
     check = _verify(database)
     assert check.status == "ok", check.detail
     assert _job(database, "bronze-partitions")["default_rows"] == 0  # the scheduler's role still reads it
+
+
+@pytest.mark.parametrize("landed_before", [False, True], ids=["copy-path", "stage-path"])
+def test_an_event_landed_by_two_sessions_at_once_lands_once(database: str, landed_before: bool) -> None:
+    """The hashes' primary key settles a race that no pre-check sees: the second landing waits for the first,
+    then finds the event landed (COPY refused, or the stage's INSERT refused and the rows retried one by one)."""
+    import threading
+
+    from tests.conftest import eventually
+
+    _job(database, "bronze-partitions", bronze_partition_days_ahead=1)
+    earlier = bronze_row(tx_dict(1), offset=0)
+    if landed_before:  # a batch with an event already landed takes the stage path
+        _land(database, [earlier])
+    racing = bronze_row(tx_dict(2), offset=1)
+    resent = _received(dataclasses.replace(racing, position=dataclasses.replace(racing.position, offset=2)),
+                       racing.received_at + timedelta(days=1))  # read again, received the next day
+    outcome: list[Any] = []
+    with psycopg.connect(database) as first:  # one landing holds the event, not committed yet
+        first.execute("INSERT INTO bronze.transactions (event_hash, source, store_id, transaction_id, payload, "
+                      "received_at, kafka_topic, kafka_partition, kafka_offset) "
+                      "VALUES (%s, %s, %s, %s, %s, %s, 't', 0, 1)",
+                      [racing.event_hash, racing.source, racing.store_id, racing.transaction_id,
+                       racing.payload_json, racing.received_at])
+        second = threading.Thread(target=lambda: outcome.append(
+            _land(database, [earlier, resent] if landed_before else [resent])))
+        second.start()
+        eventually(lambda: _rows(database, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND wait_event_type = 'Lock'"),
+                   until=lambda r: r == [(1,)], timeout=60, what="the second landing to wait for the first")
+        first.commit()
+        second.join(timeout=60)
+    assert not second.is_alive() and len(outcome) == 1
+    assert (outcome[0].inserted, outcome[0].duplicates, outcome[0].dead_letters) == (0, 2 if landed_before else 1, [])
+    assert _rows(database, "SELECT transaction_id, kafka_offset FROM bronze.transactions ORDER BY id") == (
+        [("TXN-000001", 0)] if landed_before else []) + [("TXN-000002", 1)]
+    assert _rows(database, "SELECT count(*) FROM bronze.pending") == [(2 if landed_before else 1,)]
