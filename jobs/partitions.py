@@ -63,14 +63,17 @@ def ensure_partitions(pool: ConnectionPool, *, days_ahead: int) -> dict[str, Any
     with pool.connection() as conn:
         made = conn.execute(q("bronze_create_day_partitions"), {"days_ahead": days_ahead}).fetchall()
     created = [d.isoformat() for d, status in made if status == "created"]
-    blocked = [d.isoformat() for d, status in made if status != "created"]
+    blocked = [d.isoformat() for d, status in made if status == "default holds rows"]
+    busy = [d.isoformat() for d, status in made if status == "busy"]  # landings held the lock: next run
     stray = default_rows(pool)
     if created:
         log.info("bronze partitions: created %s", ", ".join(created))
     if blocked or stray:
         log.warning("bronze partitions: %d row(s) in bronze.transactions_default; days not created: %s",
                     stray, ", ".join(blocked) or "none")
-    return {"created": created, "blocked": blocked, "default_rows": stray, "days_ahead": days_ahead}
+    if busy:
+        log.info("bronze partitions: bronze was busy, %s created on a later run", ", ".join(busy))
+    return {"created": created, "blocked": blocked, "busy": busy, "default_rows": stray, "days_ahead": days_ahead}
 
 
 def drop_old_days(pool: ConnectionPool, *, before: date) -> dict[str, str]:

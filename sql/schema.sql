@@ -146,6 +146,8 @@ BEGIN
                 CONTINUE;
             WHEN check_violation THEN
                 status := 'default holds rows';
+            WHEN lock_not_available THEN  -- landings held bronze for lock_timeout: the next run creates it
+                status := 'busy';
         END;
         RETURN NEXT;
     END LOOP;

@@ -140,7 +140,8 @@ $$;
 -- 6. Partitions ahead and days dropped, by the scheduler's role, which owns no table: both run as the owner.
 -- The partitions of the days from today (UTC) to today + days_ahead that do not exist yet; a day some
 -- partition already covers (the legacy one) is skipped, a day with rows in the default partition is reported
--- (status 'default holds rows'), never forced.
+-- (status 'default holds rows'), never forced. Creating a partition locks bronze.transactions exclusively for a
+-- moment; it waits at most lock_timeout for the landings in progress (status 'busy': the next run does it).
 CREATE FUNCTION bronze.create_day_partitions(days_ahead integer)
 RETURNS TABLE (day date, status text)
 LANGUAGE plpgsql SECURITY DEFINER
@@ -165,6 +166,8 @@ BEGIN
                 CONTINUE;
             WHEN check_violation THEN
                 status := 'default holds rows';
+            WHEN lock_not_available THEN  -- landings held bronze for lock_timeout: the next run creates it
+                status := 'busy';
         END;
         RETURN NEXT;
     END LOOP;

@@ -307,3 +307,14 @@ def test_an_event_landed_by_two_sessions_at_once_lands_once(database: str, lande
     assert _rows(database, "SELECT transaction_id, kafka_offset FROM bronze.transactions ORDER BY id") == (
         [("TXN-000001", 0)] if landed_before else []) + [("TXN-000002", 1)]
     assert _rows(database, "SELECT count(*) FROM bronze.pending") == [(2 if landed_before else 1,)]
+
+
+def test_a_partition_is_not_created_while_a_landing_holds_bronze_and_is_on_the_next_run(database: str) -> None:
+    with psycopg.connect(database) as landing:
+        landing.execute("LOCK TABLE bronze.transactions IN ROW EXCLUSIVE MODE")  # what a landing holds
+        with psycopg.connect(database, autocommit=True, options="-c role=scout_pipeline") as job:
+            made = job.execute("SELECT day, status FROM bronze.create_day_partitions(0)").fetchall()
+        assert made == [(_today(), "busy")]  # after lock_timeout, without failing the job
+        landing.rollback()
+    assert _job(database, "bronze-partitions", bronze_partition_days_ahead=1)["created"] == [
+        _today().isoformat(), (_today() + timedelta(days=1)).isoformat()]
