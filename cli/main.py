@@ -437,7 +437,7 @@ def products_import(path: Annotated[str, typer.Argument(help="CSV with columns s
 @app.command()
 def bench(
     part: Annotated[str, typer.Argument(help="all, or parts comma-separated: ingest, bronze, silver, e2e, link, "
-                                             "gold, upload, quality, status")]
+                                             "gold, upload, quality, status, retention")]
     = "all",
     count: Annotated[int, typer.Option(help="Transactions in the Kafka / bronze backlog", min=1000)] = 200_000,
     broker: Annotated[str, typer.Option(help="kafka (Apache Kafka from jars) or tansu")] = "kafka",

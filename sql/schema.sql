@@ -120,6 +120,129 @@ END
 $$;
 
 --
+-- Name: create_day_partitions(integer); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.create_day_partitions(days_ahead integer) RETURNS TABLE(day date, status text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
+    AS $$
+DECLARE
+    first_day date := (now() AT TIME ZONE 'UTC')::date;
+    part_name text;
+BEGIN
+    FOR day IN SELECT d::date FROM generate_series(first_day, first_day + days_ahead, interval '1 day') AS d LOOP
+        part_name := 'transactions_' || to_char(day, 'YYYYMMDD');
+        IF to_regclass('bronze.' || part_name) IS NOT NULL THEN
+            CONTINUE;
+        END IF;
+        BEGIN
+            EXECUTE format('CREATE TABLE bronze.%I PARTITION OF bronze.transactions FOR VALUES FROM (%L) TO (%L)',
+                           part_name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+            status := 'created';
+        EXCEPTION
+            WHEN invalid_object_definition THEN  -- overlaps a partition (bronze.transactions_legacy)
+                CONTINUE;
+            WHEN check_violation THEN
+                status := 'default holds rows';
+            WHEN lock_not_available THEN  -- landings held bronze for lock_timeout: the next run creates it
+                status := 'busy';
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+--
+-- Name: drop_day(date); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.drop_day(day date) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
+    AS $_$
+DECLARE
+    part text := 'bronze.' || quote_ident('transactions_' || to_char(day, 'YYYYMMDD'));
+    needed_sql text;
+    needed text;
+BEGIN
+    IF to_regclass(part) IS NULL THEN
+        RETURN 'no partition';
+    END IF;
+    needed_sql := format('SELECT CASE WHEN EXISTS (SELECT 1 FROM bronze.pending p JOIN %1$s b ON b.id = p.bronze_id) '
+                         'THEN %2$L WHEN EXISTS (SELECT 1 FROM silver.quarantine z JOIN %1$s b ON b.id = z.bronze_id '
+                         'WHERE z.replayed_at IS NULL) THEN %3$L END',
+                         part, 'kept: queued for silver', 'kept: open quarantine');
+    EXECUTE needed_sql INTO needed;
+    IF needed IS NOT NULL THEN
+        RETURN needed;
+    END IF;
+    BEGIN
+        -- The hashes first, without the exclusive lock: silver's claims (which plan over every partition) wait
+        -- only for the detach, not for this delete.
+        EXECUTE format('DELETE FROM bronze.event_hashes h USING %s b WHERE h.event_hash = b.event_hash', part);
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', part);
+        EXECUTE needed_sql INTO needed;  -- again under the lock: a late landing of that day, or a replay
+        IF needed IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'SCB01', MESSAGE = needed;  -- undoes the hash delete
+        END IF;
+        EXECUTE format('ALTER TABLE bronze.transactions DETACH PARTITION %s', part);
+        EXECUTE format('DROP TABLE %s', part);
+    EXCEPTION
+        WHEN SQLSTATE 'SCB01' THEN
+            RETURN SQLERRM;
+        WHEN lock_not_available THEN
+            RETURN 'kept: busy (lock timeout), dropped on a later run';
+    END;
+    RETURN 'dropped';
+END
+$_$;
+
+--
+-- Name: drop_legacy(); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.drop_legacy() RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
+    AS $$
+BEGIN
+    IF to_regclass('bronze.transactions_legacy') IS NULL THEN
+        RETURN 'no partition';
+    END IF;
+    IF EXISTS (SELECT 1 FROM bronze.transactions_legacy) THEN
+        RETURN 'kept: it holds rows';
+    END IF;
+    LOCK TABLE bronze.transactions_legacy IN ACCESS EXCLUSIVE MODE;
+    IF EXISTS (SELECT 1 FROM bronze.transactions_legacy) THEN
+        RETURN 'kept: it holds rows';
+    END IF;
+    ALTER TABLE bronze.transactions DETACH PARTITION bronze.transactions_legacy;
+    DROP TABLE bronze.transactions_legacy;
+    RETURN 'dropped';
+EXCEPTION
+    WHEN lock_not_available THEN
+        RETURN 'kept: busy (lock timeout), dropped on a later run';
+END
+$$;
+
+--
+-- Name: forget_hashes(); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.forget_hashes() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    DELETE FROM bronze.event_hashes h USING gone WHERE h.event_hash = gone.event_hash;
+    RETURN NULL;
+END
+$$;
+
+--
 -- Name: queue_for_silver(); Type: FUNCTION; Schema: bronze
 --
 
@@ -127,7 +250,20 @@ CREATE FUNCTION bronze.queue_for_silver() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    INSERT INTO bronze.pending (bronze_id) SELECT id FROM landed;
+    INSERT INTO bronze.pending (bronze_id, received_at) SELECT id, received_at FROM landed;
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: remember_hashes(); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.remember_hashes() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO bronze.event_hashes (event_hash) SELECT event_hash FROM landed;
     RETURN NULL;
 END
 $$;
@@ -403,11 +539,26 @@ CREATE TABLE agg.store_hour_day (
 );
 
 --
+-- Name: event_hashes; Type: TABLE; Schema: bronze
+--
+
+CREATE TABLE bronze.event_hashes (
+    event_hash character(64) NOT NULL
+);
+
+--
+-- Name: TABLE event_hashes; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON TABLE bronze.event_hashes IS 'The event_hash of every bronze row, of every day: keeps it unique across partitions';
+
+--
 -- Name: pending; Type: TABLE; Schema: bronze
 --
 
 CREATE TABLE bronze.pending (
-    bronze_id bigint NOT NULL
+    bronze_id bigint NOT NULL,
+    received_at timestamp with time zone NOT NULL
 )
 WITH (autovacuum_vacuum_scale_factor='0.0', autovacuum_vacuum_threshold='10000', autovacuum_vacuum_insert_scale_factor='0.0', autovacuum_vacuum_insert_threshold='100000');
 
@@ -416,6 +567,12 @@ WITH (autovacuum_vacuum_scale_factor='0.0', autovacuum_vacuum_threshold='10000',
 --
 
 COMMENT ON TABLE bronze.pending IS 'Bronze rows silver has still to process (the silver backlog), by bronze id';
+
+--
+-- Name: COLUMN pending.received_at; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON COLUMN bronze.pending.received_at IS 'The bronze row''s received_at: its partition';
 
 --
 -- Name: transactions; Type: TABLE; Schema: bronze
@@ -434,7 +591,39 @@ CREATE TABLE bronze.transactions (
     kafka_partition integer NOT NULL,
     kafka_offset bigint NOT NULL,
     CONSTRAINT transactions_source_check CHECK ((source = ANY (ARRAY['api'::text, 'bulk'::text, 'simulator'::text])))
+)
+PARTITION BY RANGE (received_at);
+
+--
+-- Name: TABLE transactions; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON TABLE bronze.transactions IS 'Every event as it arrived, one partition per UTC day of received_at (bronze.create_day_partitions)';
+
+--
+-- Name: transactions_default; Type: TABLE; Schema: bronze
+--
+
+CREATE TABLE bronze.transactions_default (
+    id bigint NOT NULL,
+    event_hash character(64) NOT NULL,
+    source text NOT NULL,
+    store_id text NOT NULL,
+    transaction_id text NOT NULL,
+    payload jsonb NOT NULL,
+    received_at timestamp with time zone NOT NULL,
+    landed_at timestamp with time zone DEFAULT now() NOT NULL,
+    kafka_topic text NOT NULL,
+    kafka_partition integer NOT NULL,
+    kafka_offset bigint NOT NULL,
+    CONSTRAINT transactions_source_check CHECK ((source = ANY (ARRAY['api'::text, 'bulk'::text, 'simulator'::text])))
 );
+
+--
+-- Name: TABLE transactions_default; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON TABLE bronze.transactions_default IS 'Rows whose day has no partition (scout verify and the bronze-partitions job report them)';
 
 --
 -- Name: transactions_id_seq; Type: SEQUENCE; Schema: bronze
@@ -1532,6 +1721,12 @@ ALTER TABLE silver.transactions ALTER COLUMN txn_id ADD GENERATED ALWAYS AS IDEN
 );
 
 --
+-- Name: transactions_default; Type: TABLE ATTACH; Schema: bronze
+--
+
+ALTER TABLE ONLY bronze.transactions ATTACH PARTITION bronze.transactions_default DEFAULT;
+
+--
 -- Name: basket_day basket_day_pkey; Type: CONSTRAINT; Schema: agg
 --
 
@@ -1567,6 +1762,13 @@ ALTER TABLE ONLY agg.store_hour_day
     ADD CONSTRAINT store_hour_day_pkey PRIMARY KEY (day, store_id, hour_of_day);
 
 --
+-- Name: event_hashes event_hashes_pkey; Type: CONSTRAINT; Schema: bronze
+--
+
+ALTER TABLE ONLY bronze.event_hashes
+    ADD CONSTRAINT event_hashes_pkey PRIMARY KEY (event_hash);
+
+--
 -- Name: pending pending_pkey; Type: CONSTRAINT; Schema: bronze
 --
 
@@ -1574,18 +1776,18 @@ ALTER TABLE ONLY bronze.pending
     ADD CONSTRAINT pending_pkey PRIMARY KEY (bronze_id);
 
 --
--- Name: transactions transactions_event_hash_key; Type: CONSTRAINT; Schema: bronze
---
-
-ALTER TABLE ONLY bronze.transactions
-    ADD CONSTRAINT transactions_event_hash_key UNIQUE (event_hash);
-
---
 -- Name: transactions transactions_pkey; Type: CONSTRAINT; Schema: bronze
 --
 
 ALTER TABLE ONLY bronze.transactions
-    ADD CONSTRAINT transactions_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT transactions_pkey PRIMARY KEY (id, received_at);
+
+--
+-- Name: transactions_default transactions_default_pkey; Type: CONSTRAINT; Schema: bronze
+--
+
+ALTER TABLE ONLY bronze.transactions_default
+    ADD CONSTRAINT transactions_default_pkey PRIMARY KEY (id, received_at);
 
 --
 -- Name: alerts alerts_pkey; Type: CONSTRAINT; Schema: ops
@@ -1786,7 +1988,13 @@ CREATE UNIQUE INDEX product_day_product_idx ON agg.product_day USING btree (prod
 -- Name: transactions_received_at_idx; Type: INDEX; Schema: bronze
 --
 
-CREATE INDEX transactions_received_at_idx ON bronze.transactions USING btree (received_at);
+CREATE INDEX transactions_received_at_idx ON ONLY bronze.transactions USING btree (received_at);
+
+--
+-- Name: transactions_default_received_at_idx; Type: INDEX; Schema: bronze
+--
+
+CREATE INDEX transactions_default_received_at_idx ON bronze.transactions_default USING btree (received_at);
 
 --
 -- Name: basket_metrics_key; Type: INDEX; Schema: gold
@@ -1951,10 +2159,34 @@ CREATE INDEX transactions_processed_at_idx ON silver.transactions USING btree (p
 CREATE INDEX transactions_ts_idx ON silver.transactions USING btree (ts);
 
 --
+-- Name: transactions_default_pkey; Type: INDEX ATTACH; Schema: bronze
+--
+
+ALTER INDEX bronze.transactions_pkey ATTACH PARTITION bronze.transactions_default_pkey;
+
+--
+-- Name: transactions_default_received_at_idx; Type: INDEX ATTACH; Schema: bronze
+--
+
+ALTER INDEX bronze.transactions_received_at_idx ATTACH PARTITION bronze.transactions_default_received_at_idx;
+
+--
+-- Name: transactions transactions_forget_hashes; Type: TRIGGER; Schema: bronze
+--
+
+CREATE TRIGGER transactions_forget_hashes AFTER DELETE ON bronze.transactions REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION bronze.forget_hashes();
+
+--
 -- Name: transactions transactions_queue_for_silver; Type: TRIGGER; Schema: bronze
 --
 
 CREATE TRIGGER transactions_queue_for_silver AFTER INSERT ON bronze.transactions REFERENCING NEW TABLE AS landed FOR EACH STATEMENT EXECUTE FUNCTION bronze.queue_for_silver();
+
+--
+-- Name: transactions transactions_remember_hashes; Type: TRIGGER; Schema: bronze
+--
+
+CREATE TRIGGER transactions_remember_hashes AFTER INSERT ON bronze.transactions REFERENCING NEW TABLE AS landed FOR EACH STATEMENT EXECUTE FUNCTION bronze.remember_hashes();
 
 --
 -- Name: device_tokens device_tokens_notify_delete; Type: TRIGGER; Schema: ops
@@ -2078,6 +2310,27 @@ GRANT USAGE ON SCHEMA ops TO scout_ingest;
 GRANT USAGE ON SCHEMA silver TO scout_pipeline;
 
 --
+-- Name: FUNCTION create_day_partitions(days_ahead integer); Type: ACL; Schema: bronze
+--
+
+REVOKE ALL ON FUNCTION bronze.create_day_partitions(days_ahead integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION bronze.create_day_partitions(days_ahead integer) TO scout_pipeline;
+
+--
+-- Name: FUNCTION drop_day(day date); Type: ACL; Schema: bronze
+--
+
+REVOKE ALL ON FUNCTION bronze.drop_day(day date) FROM PUBLIC;
+GRANT ALL ON FUNCTION bronze.drop_day(day date) TO scout_pipeline;
+
+--
+-- Name: FUNCTION drop_legacy(); Type: ACL; Schema: bronze
+--
+
+REVOKE ALL ON FUNCTION bronze.drop_legacy() FROM PUBLIC;
+GRANT ALL ON FUNCTION bronze.drop_legacy() TO scout_pipeline;
+
+--
 -- Name: FUNCTION ingest_latency(since timestamp with time zone); Type: ACL; Schema: monitor
 --
 
@@ -2106,6 +2359,13 @@ REVOKE ALL ON FUNCTION ops.refresh_materialized_view(view_name text, concurrent 
 GRANT ALL ON FUNCTION ops.refresh_materialized_view(view_name text, concurrent boolean) TO scout_pipeline;
 
 --
+-- Name: TABLE event_hashes; Type: ACL; Schema: bronze
+--
+
+GRANT SELECT,INSERT ON TABLE bronze.event_hashes TO scout_ingest;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.event_hashes TO scout_pipeline;
+
+--
 -- Name: TABLE pending; Type: ACL; Schema: bronze
 --
 
@@ -2118,6 +2378,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.pending TO scout_pipeline;
 
 GRANT SELECT,INSERT ON TABLE bronze.transactions TO scout_ingest;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.transactions TO scout_pipeline;
+
+--
+-- Name: TABLE transactions_default; Type: ACL; Schema: bronze
+--
+
+GRANT SELECT,UPDATE ON TABLE bronze.transactions_default TO scout_pipeline;
 
 --
 -- Name: SEQUENCE transactions_id_seq; Type: ACL; Schema: bronze
