@@ -47,10 +47,11 @@ class Stored:
 
 @dataclass(frozen=True)
 class Reply:
-    """A route's answer: status, body, headers, and whether it is final (may be replayed)."""
+    """A route's answer: status, body (a model, or its JSON already encoded), headers, and whether it is final
+    (may be replayed)."""
 
     status_code: int
-    body: BaseModel
+    body: BaseModel | bytes
     final: bool = True
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -140,8 +141,8 @@ async def answer_once(store: IdempotencyStore | None, *, owner: str, key: str | 
     """Run ``produce`` at most once per (owner, key) and body; replay its final answer afterwards."""
     if key is None:
         outcome = await produce()
-        return Response(outcome.body.model_dump_json(), status_code=outcome.status_code,
-                        media_type="application/json", headers=outcome.headers)
+        return Response(_encoded(outcome), status_code=outcome.status_code, media_type="application/json",
+                        headers=outcome.headers)
     if store is None:
         raise ApiError(503, "idempotency_unavailable", "Idempotency-Key needs the database (SCOUT_DATABASE_URL)",
                        headers={"Retry-After": str(retry_after_s)})
@@ -156,12 +157,17 @@ async def answer_once(store: IdempotencyStore | None, *, owner: str, key: str | 
     except BaseException:
         await _quiet(store.release(owner, key, fingerprint))
         raise
-    body = outcome.body.model_dump_json().encode()
+    body = _encoded(outcome)
     if outcome.final and 200 <= outcome.status_code < 300:
         await _quiet(store.complete(owner, key, fingerprint, outcome.status_code, body))
     else:
         await _quiet(store.release(owner, key, fingerprint))
     return Response(body, status_code=outcome.status_code, media_type="application/json", headers=outcome.headers)
+
+
+def _encoded(outcome: Reply) -> bytes:
+    body = outcome.body
+    return body if isinstance(body, bytes) else body.model_dump_json().encode()
 
 
 async def _quiet(step: Awaitable[None]) -> None:
