@@ -26,6 +26,7 @@ import psycopg
 from fastapi import Response
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
+from starlette.types import Send
 
 from ingest_api.errors import ApiError
 from scout.db import q
@@ -163,6 +164,16 @@ async def answer_once(store: IdempotencyStore | None, *, owner: str, key: str | 
     else:
         await _quiet(store.release(owner, key, fingerprint))
     return Response(body, status_code=outcome.status_code, media_type="application/json", headers=outcome.headers)
+
+
+async def send_reply(send: Send, outcome: Reply) -> None:
+    """Send a reply as ASGI messages: what ``answer_once`` without a key answers (the same status, headers in the
+    same order, body), without building a Response object."""
+    body = _encoded(outcome)
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in outcome.headers.items()]
+    headers += [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": outcome.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _encoded(outcome: Reply) -> bytes:
