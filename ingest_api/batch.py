@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import jiter
 import orjson
@@ -72,8 +73,7 @@ def split_items(body: bytes, content_type: str | None, max_items: int) -> list[b
     return items
 
 
-@dataclass(frozen=True, slots=True)
-class _Result:
+class _Result(NamedTuple):
     """One item's outcome: what the metrics count, and its entry in the answer as JSON."""
 
     status: str  # accepted | duplicate | rejected
@@ -104,8 +104,7 @@ def encode_answer(results: list[_Result]) -> bytes:
         counted["accepted"], counted["duplicate"], counted["rejected"], b",".join(r.json for r in results))
 
 
-@dataclass(frozen=True)
-class BatchItem:
+class BatchItem(NamedTuple):  # a tuple: one per transaction, built cheaper than a frozen dataclass
     """One item of a batch as read at the door: its JSON text and either its transaction or why it is refused."""
 
     raw: bytes
