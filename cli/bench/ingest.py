@@ -107,19 +107,26 @@ async def _fixed_rate(url: str, token: str, bodies: list[bytes], rate: float) ->
 async def _batches(url: str, token: str, bodies: list[dict[str, Any]], size: int, concurrency: int) -> dict[str, Any]:
     queue = iter([orjson.dumps(bodies[i:i + size]) for i in range(0, len(bodies), size)])
     accepted = 0
+    statuses: dict[str, int] = {}  # per batch: HTTP status, and the first error code of a refused one
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal accepted
         for chunk in queue:
             async with session.post("/v1/transactions:batch", data=chunk) as response:
+                answer = orjson.loads(await response.read())
                 if response.status == 200:
-                    accepted += orjson.loads(await response.read())["accepted"]
+                    accepted += answer["accepted"]
+                    outcome = "200" if answer["accepted"] == size else f"200 with {answer['accepted']} accepted"
+                else:
+                    outcome = f"{response.status} {answer.get('error', {}).get('code', '')}".strip()
+                statuses[outcome] = statuses.get(outcome, 0) + 1
 
     async with client_session(url, token, concurrency) as session:
         started = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {"batch_size": size, "tx_s": accepted / elapsed, "accepted": accepted, "sent": len(bodies)}
+    return {"batch_size": size, "tx_s": accepted / elapsed, "accepted": accepted, "sent": len(bodies),
+            "statuses": statuses}
 
 
 def _percentiles(latencies: list[float]) -> dict[str, float]:
