@@ -158,7 +158,8 @@ def _read_whole(stripped: bytes, is_array: bool, settings: Settings, now: dateti
 
 
 def read_batch(ingest: Ingest, body: bytes, content_type: str | None) -> list[BatchItem]:
-    """Every item of a batch body read alone; ApiError only when the body as a whole cannot be read."""
+    """Every item of a batch body as read alone (a batch the door admits as it is: in one pass); ApiError only
+    when the body as a whole cannot be read."""
     settings = ingest.settings
     now = datetime.now(UTC)
     try:
