@@ -177,8 +177,11 @@ def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] =
         prepare_directory(Path(os.environ.get(ENV) or settings.data_dir / "metrics" / "api").absolute())
     if workers == 1:
         from ingest_api.app import create_app
+        from scout.gc_tuning import tune_gc
 
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+        api = create_app(settings)
+        tune_gc()
+        uvicorn.run(api, host=settings.api_host, port=settings.api_port,
                     log_level=settings.log_level, access_log=False)
     else:
         uvicorn.run("ingest_api.asgi:app", host=settings.api_host, port=settings.api_port, workers=workers,

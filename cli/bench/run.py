@@ -112,6 +112,8 @@ def _print(report: dict[str, Any], console: Console) -> None:
                       f"{fixed['p99_ms']:.0f}", "", "", f"{TARGETS['ingest_p99_ms_at_1000']}")
         table.add_row("ingest batch (500 per request), tx/s", f"{batch['tx_s']:,.0f}", produce,
                       f"{batch['ratio_to_produce']:.2f}", f"{TARGETS['ingest_batch_tx_s']:,}")
+        if "api_cpu_us_per_tx" in batch:
+            table.add_row("  API CPU per transaction in batches, µs", f"{batch['api_cpu_us_per_tx']:,.1f}", "", "", "")
     streams = report["results"].get("streams")
     if streams:
         _print_streams(streams, table)
