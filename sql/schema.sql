@@ -765,10 +765,10 @@ ALTER TABLE bronze.transactions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY
 );
 
 --
--- Name: basket_metrics; Type: MATERIALIZED VIEW; Schema: gold
+-- Name: basket_metrics; Type: VIEW; Schema: gold
 --
 
-CREATE MATERIALIZED VIEW gold.basket_metrics AS
+CREATE VIEW gold.basket_metrics AS
  SELECT store_id,
     day,
     orders,
@@ -779,21 +779,19 @@ CREATE MATERIALIZED VIEW gold.basket_metrics AS
     round(((lines)::numeric / (orders)::numeric), 2) AS avg_lines_per_basket,
     round((revenue / (orders)::numeric), 2) AS average_order_value,
     max_order_value
-   FROM agg.basket_day
-  WITH NO DATA;
+   FROM agg.basket_day;
 
 --
--- Name: sales_by_store_day; Type: MATERIALIZED VIEW; Schema: gold
+-- Name: sales_by_store_day; Type: VIEW; Schema: gold
 --
 
-CREATE MATERIALIZED VIEW gold.sales_by_store_day AS
+CREATE VIEW gold.sales_by_store_day AS
  SELECT store_id,
     day,
     orders,
     line_items,
     revenue
-   FROM agg.store_day
-  WITH NO DATA;
+   FROM agg.store_day;
 
 --
 -- Name: products; Type: TABLE; Schema: silver
@@ -2102,12 +2100,6 @@ CREATE INDEX store_hour_emptied_idx ON agg.store_hour USING btree (store_id) WHE
 CREATE INDEX transactions_received_at_idx ON bronze.transactions USING btree (received_at);
 
 --
--- Name: basket_metrics_key; Type: INDEX; Schema: gold
---
-
-CREATE UNIQUE INDEX basket_metrics_key ON gold.basket_metrics USING btree (store_id, day);
-
---
 -- Name: dashboard_summary_key; Type: INDEX; Schema: gold
 --
 
@@ -2142,12 +2134,6 @@ CREATE UNIQUE INDEX sales_by_category_day_key ON gold.sales_by_category_day USIN
 --
 
 CREATE UNIQUE INDEX sales_by_hour_key ON gold.sales_by_hour USING btree (store_id, hour_of_day);
-
---
--- Name: sales_by_store_day_key; Type: INDEX; Schema: gold
---
-
-CREATE UNIQUE INDEX sales_by_store_day_key ON gold.sales_by_store_day USING btree (store_id, day);
 
 --
 -- Name: store_segments_key; Type: INDEX; Schema: gold

@@ -449,11 +449,83 @@ SELECT agg.fold_totals(target, NULL, 1) FROM unnest(ARRAY['store_hour_day', 'pro
 SELECT ops.refresh_gold_aggregate('basket_pairs_day', true);
 SELECT ops.refresh_gold_aggregate('store_orders', true);
 
--- The views on the new state; names and columns unchanged.
+-- The views on the new state; names and columns unchanged. gold.sales_by_store_day and gold.basket_metrics
+-- become plain views on their aggregates, as gold.sales_by_product_day did in 0017: a concurrent refresh
+-- compares every row of a view (one per store and day, growing with history) to find the few a batch changed.
 DROP MATERIALIZED VIEW gold.dashboard_summary;
+DROP MATERIALIZED VIEW gold.store_segments;
+DROP MATERIALIZED VIEW gold.sales_by_store_day;
+DROP MATERIALIZED VIEW gold.basket_metrics;
 DROP MATERIALIZED VIEW gold.sales_by_hour;
 DROP MATERIALIZED VIEW gold.next_order_predictions;
 DROP MATERIALIZED VIEW gold.product_associations;
+
+CREATE VIEW gold.sales_by_store_day AS
+SELECT store_id, day, orders, line_items, revenue
+FROM agg.store_day;
+
+CREATE VIEW gold.basket_metrics AS
+SELECT store_id,
+       day,
+       orders,
+       units,
+       lines,
+       revenue,
+       round(units::numeric / orders, 2)  AS avg_units_per_basket,
+       round(lines::numeric / orders, 2)  AS avg_lines_per_basket,
+       round(revenue / orders, 2)         AS average_order_value,
+       max_order_value
+FROM agg.basket_day;
+
+-- Unchanged from 0017 (recreated: it reads gold.sales_by_store_day).
+CREATE MATERIALIZED VIEW gold.store_segments AS
+WITH per_store AS (
+    SELECT store_id, sum(orders)::bigint AS orders, sum(revenue) AS revenue, count(*)::bigint AS active_days,
+           min(day) AS first_day, max(day) AS last_day
+    FROM gold.sales_by_store_day
+    GROUP BY store_id
+),
+measured AS (
+    SELECT p.*,
+           a.as_of_day,
+           a.as_of_day - p.last_day                                       AS recency_days,
+           a.as_of_day - p.first_day + 1                                  AS tenure_days,
+           p.orders::numeric * 7 / (a.as_of_day - p.first_day + 1)        AS orders_per_week,
+           coalesce((p.last_day - p.first_day)::numeric / nullif(p.active_days - 1, 0), 7) AS usual_gap_days
+    FROM per_store p
+    CROSS JOIN (SELECT max(last_day) AS as_of_day FROM per_store) a
+),
+ranked AS (
+    SELECT m.*,
+           count(*) OVER ()                          AS stores,
+           count(*) OVER (ORDER BY revenue)          AS revenue_at_or_below,
+           count(*) OVER (ORDER BY orders_per_week)  AS frequency_at_or_below
+    FROM measured m
+)
+SELECT store_id,
+       as_of_day,
+       orders,
+       revenue,
+       round(revenue / orders, 2)                                          AS average_order_value,
+       active_days,
+       first_day,
+       last_day,
+       tenure_days,
+       round(orders_per_week, 2)                                           AS orders_per_week,
+       round((revenue_at_or_below + frequency_at_or_below)::numeric / (2 * stores), 3) AS value_score,
+       CASE WHEN 3 * (revenue_at_or_below + frequency_at_or_below) > 4 * stores THEN 'high'
+            WHEN 3 * (revenue_at_or_below + frequency_at_or_below) > 2 * stores THEN 'medium'
+            ELSE 'low' END                                                 AS value_tier,
+       recency_days,
+       round(usual_gap_days, 2)                                            AS usual_gap_days,
+       round(recency_days / usual_gap_days, 2)                             AS recency_ratio,
+       CASE WHEN recency_days <= 1.5 * usual_gap_days THEN 'low'
+            WHEN recency_days <= 3 * usual_gap_days THEN 'medium'
+            ELSE 'high' END                                                AS churn_risk
+FROM ranked
+WITH DATA;
+CREATE UNIQUE INDEX store_segments_key ON gold.store_segments (store_id);
+
 
 CREATE MATERIALIZED VIEW gold.sales_by_hour AS
 SELECT store_id, hour_of_day, orders, units, revenue, active_days
