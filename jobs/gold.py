@@ -131,11 +131,12 @@ def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool, re
         conn.execute(q("refresh_aggregate"), {"aggregate": view.aggregate, "full": rebuild})
     if view.materialized:
         conn.execute(q("refresh_view"), {"view": view.name, "concurrent": True})
-    # A plain view has one row per row of its aggregate: counting the table skips the view's joins.
-    schema, name = ("agg", view.aggregate) if not view.materialized and view.aggregate else view.name.split(".")
-    count_row = conn.execute(
-        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
-    ).fetchone()
+    if not view.materialized and view.aggregate:
+        # A plain view has one row per row of its aggregate: counting the table skips the view's joins.
+        count_row = conn.execute(q("aggregate_rows"), {"aggregate": view.aggregate}).fetchone()
+    else:
+        schema, name = view.name.split(".")
+        count_row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))).fetchone()
     rows = int(count_row[0]) if count_row else 0
     duration = _ms(t0)
     conn.execute(

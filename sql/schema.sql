@@ -409,6 +409,25 @@ END;
 $$;
 
 --
+-- Name: gold_aggregate_rows(text); Type: FUNCTION; Schema: ops
+--
+
+CREATE FUNCTION ops.gold_aggregate_rows(target_name text) RETURNS bigint
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    found bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'agg' AND tablename = target_name) THEN
+        RAISE EXCEPTION 'not a gold aggregate: %', target_name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM agg.%I', target_name) INTO found;
+    RETURN found;
+END
+$$;
+
+--
 -- Name: refresh_gold_aggregate(text, boolean); Type: FUNCTION; Schema: ops
 --
 
@@ -2407,6 +2426,13 @@ GRANT ALL ON FUNCTION monitor.ingest_latency(since timestamp with time zone) TO 
 
 REVOKE ALL ON FUNCTION monitor.pipeline_throughput(since timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION monitor.pipeline_throughput(since timestamp with time zone) TO scout_reader;
+
+--
+-- Name: FUNCTION gold_aggregate_rows(target_name text); Type: ACL; Schema: ops
+--
+
+REVOKE ALL ON FUNCTION ops.gold_aggregate_rows(target_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION ops.gold_aggregate_rows(target_name text) TO scout_pipeline;
 
 --
 -- Name: FUNCTION refresh_gold_aggregate(target_name text, full_rebuild boolean); Type: ACL; Schema: ops

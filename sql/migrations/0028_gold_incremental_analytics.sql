@@ -441,6 +441,24 @@ BEGIN
 END
 $$;
 
+-- The row count of a plain gold view is its aggregate's (one row each): counted by the owner, so the pipeline
+-- role still has no grant on agg.
+CREATE FUNCTION ops.gold_aggregate_rows(target_name text) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'agg' AND tablename = target_name) THEN
+        RAISE EXCEPTION 'not a gold aggregate: %', target_name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM agg.%I', target_name) INTO found;
+    RETURN found;
+END
+$$;
+REVOKE ALL ON FUNCTION ops.gold_aggregate_rows(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ops.gold_aggregate_rows(text) TO scout_pipeline;
+
 REVOKE ALL ON FUNCTION agg.fold_totals(text, date[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION agg.refresh_store_orders(boolean) FROM PUBLIC;
 

@@ -34,12 +34,14 @@ VALUES (%(view)s, %(started_at)s, %(finished_at)s, %(status)s, %(reason)s, %(wat
 -- name: refresh_aggregate
 SELECT ops.refresh_gold_aggregate(%(aggregate)s, %(full)s);
 
+-- name: aggregate_rows
+SELECT ops.gold_aggregate_rows(%(aggregate)s);
 
--- The analytical views and the two views on totals as full scans: their definitions before migration 0028 (of
--- silver, or of every day of an aggregate). The views read incremental state with the same results; the tests
--- compare the two, and an operator can run these to check a deployment's gold by hand.
 
 -- name: full_scan_next_order_predictions
+-- The analytical views and the two views on totals as full scans (full_scan_*): their definitions before
+-- migration 0028 (of silver, or of every day of an aggregate). The views read incremental state with the same
+-- results; the tests compare the two, and an operator can run these to check a deployment's gold by hand.
 WITH orders AS (
     SELECT t.store_id, t.txn_id, t.ts, t.total_amount,
            row_number() OVER (PARTITION BY t.store_id ORDER BY t.ts DESC, t.txn_id DESC) AS recency_rank,
