@@ -68,7 +68,8 @@ def _retention(pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
 JOBS: dict[str, Job] = {
     "gold-refresh": Job("gold-refresh", "Refresh the gold views (all but the analytical ones) when silver moved",
                         lambda s: s.gold_refresh_interval_s, lambda pool, _: _gold_refresh(pool, CORE_VIEWS)),
-    "gold-analytics": Job("gold-analytics", "Refresh the analytical gold views (they scan all of silver)",
+    "gold-analytics": Job("gold-analytics",
+                          "Refresh the analytical gold views (next-order predictions, product associations)",
                           lambda s: s.gold_analytics_interval_s,
                           lambda pool, _: _gold_refresh(pool, ANALYTICAL_VIEWS)),
     "product-relink": Job("product-relink", "Link unlinked line items when the product catalogue changed",
