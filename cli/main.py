@@ -177,8 +177,11 @@ def api(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] =
         prepare_directory(Path(os.environ.get(ENV) or settings.data_dir / "metrics" / "api").absolute())
     if workers == 1:
         from ingest_api.app import create_app
+        from scout.gc_tuning import tune_gc
 
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+        api = create_app(settings)
+        tune_gc()
+        uvicorn.run(api, host=settings.api_host, port=settings.api_port,
                     log_level=settings.log_level, access_log=False)
     else:
         uvicorn.run("ingest_api.asgi:app", host=settings.api_host, port=settings.api_port, workers=workers,
@@ -437,7 +440,7 @@ def products_import(path: Annotated[str, typer.Argument(help="CSV with columns s
 @app.command()
 def bench(
     part: Annotated[str, typer.Argument(help="all, or parts comma-separated: ingest, bronze, silver, e2e, link, "
-                                             "gold, upload, quality, status")]
+                                             "gold, upload, quality, status, retention")]
     = "all",
     count: Annotated[int, typer.Option(help="Transactions in the Kafka / bronze backlog", min=1000)] = 200_000,
     broker: Annotated[str, typer.Option(help="kafka (Apache Kafka from jars) or tansu")] = "kafka",

@@ -7,9 +7,10 @@ Example::
 
 It answers only a plain single POST (exactly ``/v1/transactions``, no ``Idempotency-Key``) and does what the
 FastAPI route does, in the same order: the bearer token through the same ``HTTPBearer`` and ``Authenticator``,
-the body with the same size limits, ``Ingest.read`` and ``Ingest.one``, the answer through ``answer_once``,
-an ``ApiError`` as the one error shape. Everything else (and a request with an Idempotency-Key, whose header
-FastAPI validates) goes to the app: the route stays in the OpenAPI document and answers exactly the same.
+the body with the same size limits, ``Ingest.read`` and ``Ingest.one``, the answer ``answer_once`` gives without
+a key (sent by ``send_reply`` as ASGI messages, no Response object), an ``ApiError`` as the one error shape.
+Everything else (and a request with an Idempotency-Key, whose header FastAPI validates) goes to the app: the
+route stays in the OpenAPI document and answers exactly the same.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ingest_api.auth import Authenticator, bearer
 from ingest_api.errors import ApiError, error_response
-from ingest_api.idempotency import answer_once
+from ingest_api.idempotency import send_reply
 from ingest_api.routes import transactions
 from ingest_api.routes.transactions import read_single
 from ingest_api.service import Ingest
@@ -48,12 +49,12 @@ class SinglePostFastPath:
             principal = await authenticator.authenticate(request, await bearer(request), "ingest")
             ingest: Ingest = app.state.ingest
             tx = ingest.read(await read_single(request))
-            response = await answer_once(app.state.idempotency, owner=principal.owner, key=None, fingerprint="",
-                                         retry_after_s=ingest.settings.retry_after_s,
-                                         produce=lambda: ingest.one(principal, tx))
+            reply = await ingest.one(principal, tx)
         except ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
-        await response(scope, receive, send)
+            await response(scope, receive, send)
+            return
+        await send_reply(send, reply)
 
     def _find_route(self, app: Any) -> APIRoute:
         for route in transactions.router.routes:

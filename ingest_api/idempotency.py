@@ -26,6 +26,7 @@ import psycopg
 from fastapi import Response
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
+from starlette.types import Send
 
 from ingest_api.errors import ApiError
 from scout.db import q
@@ -47,10 +48,11 @@ class Stored:
 
 @dataclass(frozen=True)
 class Reply:
-    """A route's answer: status, body, headers, and whether it is final (may be replayed)."""
+    """A route's answer: status, body (a model, or its JSON already encoded), headers, and whether it is final
+    (may be replayed)."""
 
     status_code: int
-    body: BaseModel
+    body: BaseModel | bytes
     final: bool = True
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -140,8 +142,8 @@ async def answer_once(store: IdempotencyStore | None, *, owner: str, key: str | 
     """Run ``produce`` at most once per (owner, key) and body; replay its final answer afterwards."""
     if key is None:
         outcome = await produce()
-        return Response(outcome.body.model_dump_json(), status_code=outcome.status_code,
-                        media_type="application/json", headers=outcome.headers)
+        return Response(_encoded(outcome), status_code=outcome.status_code, media_type="application/json",
+                        headers=outcome.headers)
     if store is None:
         raise ApiError(503, "idempotency_unavailable", "Idempotency-Key needs the database (SCOUT_DATABASE_URL)",
                        headers={"Retry-After": str(retry_after_s)})
@@ -156,12 +158,27 @@ async def answer_once(store: IdempotencyStore | None, *, owner: str, key: str | 
     except BaseException:
         await _quiet(store.release(owner, key, fingerprint))
         raise
-    body = outcome.body.model_dump_json().encode()
+    body = _encoded(outcome)
     if outcome.final and 200 <= outcome.status_code < 300:
         await _quiet(store.complete(owner, key, fingerprint, outcome.status_code, body))
     else:
         await _quiet(store.release(owner, key, fingerprint))
     return Response(body, status_code=outcome.status_code, media_type="application/json", headers=outcome.headers)
+
+
+async def send_reply(send: Send, outcome: Reply) -> None:
+    """Send a reply as ASGI messages: what ``answer_once`` without a key answers (the same status, headers in the
+    same order, body), without building a Response object."""
+    body = _encoded(outcome)
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in outcome.headers.items()]
+    headers += [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": outcome.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _encoded(outcome: Reply) -> bytes:
+    body = outcome.body
+    return body if isinstance(body, bytes) else body.model_dump_json().encode()
 
 
 async def _quiet(step: Awaitable[None]) -> None:

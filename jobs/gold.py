@@ -31,10 +31,11 @@ log = logging.getLogger(__name__)
 class GoldView:
     """A gold relation the refresh keeps current.
 
-    ``aggregate`` names the per-day table in schema agg the view reads (sql/migrations/0017): its queued
-    days are recomputed first (all days when forced). ``materialized`` views are then refreshed
-    CONCURRENTLY; a plain view reads its aggregate directly. ``analytical`` views still scan all of silver;
-    the scheduler refreshes them in their own job on their own interval (jobs.registry).
+    ``aggregate`` names the table in schema agg the view reads (sql/migrations/0017, 0028): its queued days
+    (or, for ``store_orders``, its queued stores) are recomputed first (everything when rebuilt).
+    ``materialized`` views are then refreshed CONCURRENTLY; a plain view reads its aggregate directly.
+    ``analytical`` views (next-order predictions, product associations) are refreshed by their own job on
+    their own interval (jobs.registry).
     """
 
     name: str
@@ -47,15 +48,15 @@ class GoldView:
 # Dependency order: a view appears after every view it reads ("platinum" after gold). A view without
 # inputs here reads silver (directly or through its aggregate); docs/ANALYSTS.md describes each one.
 GOLD_VIEWS: tuple[GoldView, ...] = (
-    GoldView("gold.sales_by_store_day", aggregate="store_day"),
+    GoldView("gold.sales_by_store_day", aggregate="store_day", materialized=False),
     GoldView("gold.sales_by_hour", aggregate="store_hour_day"),
     GoldView("gold.sales_by_product_day", aggregate="product_day", materialized=False),
     GoldView("gold.sales_by_category_day", aggregate="category_day"),
-    GoldView("gold.basket_metrics", aggregate="basket_day"),
+    GoldView("gold.basket_metrics", aggregate="basket_day", materialized=False),
     GoldView("gold.store_segments", depends_on=("gold.sales_by_store_day",)),
-    GoldView("gold.dashboard_summary", depends_on=("gold.sales_by_store_day", "gold.sales_by_product_day")),
-    GoldView("gold.next_order_predictions", analytical=True),
-    GoldView("gold.product_associations", analytical=True),
+    GoldView("gold.dashboard_summary", depends_on=("gold.sales_by_store_day",)),
+    GoldView("gold.next_order_predictions", aggregate="store_orders", analytical=True),
+    GoldView("gold.product_associations", aggregate="basket_pairs_day", analytical=True),
 )
 CORE_VIEWS = tuple(v for v in GOLD_VIEWS if not v.analytical)
 ANALYTICAL_VIEWS = tuple(v for v in GOLD_VIEWS if v.analytical)
@@ -130,10 +131,12 @@ def _refresh_locked(conn: psycopg.Connection, view: GoldView, *, force: bool, re
         conn.execute(q("refresh_aggregate"), {"aggregate": view.aggregate, "full": rebuild})
     if view.materialized:
         conn.execute(q("refresh_view"), {"view": view.name, "concurrent": True})
-    schema, name = view.name.split(".")
-    count_row = conn.execute(
-        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
-    ).fetchone()
+    if not view.materialized and view.aggregate:
+        # A plain view has one row per row of its aggregate: counting the table skips the view's joins.
+        count_row = conn.execute(q("aggregate_rows"), {"aggregate": view.aggregate}).fetchone()
+    else:
+        schema, name = view.name.split(".")
+        count_row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))).fetchone()
     rows = int(count_row[0]) if count_row else 0
     duration = _ms(t0)
     conn.execute(

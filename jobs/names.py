@@ -5,4 +5,5 @@ Example::
     JOB_NAMES    # ("gold-refresh", ...); tests check it against jobs.registry.JOBS
 """
 
-JOB_NAMES = ("gold-refresh", "gold-analytics", "product-relink", "retention", "quality-checks")
+JOB_NAMES = ("gold-refresh", "gold-analytics", "product-relink", "retention", "quality-checks",
+             "bronze-partitions")

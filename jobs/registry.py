@@ -18,8 +18,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from jobs.gold import ANALYTICAL_VIEWS, CORE_VIEWS, GoldView, refresh_gold
+from jobs.partitions import ensure_partitions
 from jobs.products import relink
-from jobs.retention import purge
+from jobs.retention import drop_days, drop_legacy, purge
 from observability.metrics import JOB_RUNS
 from quality.runner import quality_job
 from scout.db import q
@@ -56,23 +57,32 @@ def _gold_refresh(pool: ConnectionPool, views: tuple[GoldView, ...]) -> dict[str
 
 
 def _retention(pool: ConnectionPool, settings: Settings) -> dict[str, Any]:
-    return {"deleted": purge(pool, settings), "bronze_older_than_days": settings.bronze_retention_days,
+    """Whole bronze days first (what each day became is recorded), then the row-by-row deletes."""
+    days = drop_days(pool, settings)
+    deleted = purge(pool, settings)
+    return {"bronze_days": days, "deleted": deleted, "bronze_legacy": drop_legacy(pool),
+            "bronze_older_than_days": settings.bronze_retention_days,
             "ops_logs_older_than_days": settings.ops_log_retention_days}
 
 
 JOBS: dict[str, Job] = {
     "gold-refresh": Job("gold-refresh", "Refresh the gold views (all but the analytical ones) when silver moved",
                         lambda s: s.gold_refresh_interval_s, lambda pool, _: _gold_refresh(pool, CORE_VIEWS)),
-    "gold-analytics": Job("gold-analytics", "Refresh the analytical gold views (they scan all of silver)",
+    "gold-analytics": Job("gold-analytics",
+                          "Refresh the analytical gold views (next-order predictions, product associations)",
                           lambda s: s.gold_analytics_interval_s,
                           lambda pool, _: _gold_refresh(pool, ANALYTICAL_VIEWS)),
     "product-relink": Job("product-relink", "Link unlinked line items when the product catalogue changed",
                           lambda s: s.relink_interval_s, lambda pool, s: relink(pool, s)),
     "retention": Job("retention",
-                     "Delete processed bronze rows and ops logs past SCOUT_BRONZE_/OPS_LOG_RETENTION_DAYS",
+                     "Drop bronze days and delete ops logs past SCOUT_BRONZE_/OPS_LOG_RETENTION_DAYS",
                      lambda s: s.retention_interval_s, _retention),
     "quality-checks": Job("quality-checks", "Great Expectations suites on silver and gold; failures open alerts",
                           lambda s: s.quality_interval_s, quality_job),
+    "bronze-partitions": Job("bronze-partitions",
+                             "Create bronze's day partitions SCOUT_BRONZE_PARTITION_DAYS_AHEAD ahead",
+                             lambda s: s.bronze_partitions_interval_s,
+                             lambda pool, s: ensure_partitions(pool, days_ahead=s.bronze_partition_days_ahead)),
 }
 
 

@@ -120,3 +120,22 @@ UPLOAD_ROWS = Counter(
 )
 UPLOADS = Counter("scout_uploads_total", "Upload jobs finished, by final state", ["state"])
 UPLOADS_ACTIVE = Gauge("scout_uploads_active", "Upload jobs running", multiprocess_mode="livesum")
+
+
+def observe_many(histogram: Histogram, amount: float, count: int) -> None:
+    """``count`` observations of one ``amount`` (the acks of a record batch): the samples ``count`` calls of
+    ``observe`` leave, written twice instead of twice per observation. In multiprocess mode every write takes a
+    lock and stores into the mmapped file (2-8 µs per observation measured under load), which per message was a
+    fifth of the batch endpoint's CPU. prometheus_client has no weighted observe, so this adds to the histogram's
+    own sum and bucket values as ``Histogram.observe`` does (tests/unit/test_observe_many.py compares the two)."""
+    if count <= 0:
+        return
+    if count == 1:
+        histogram.observe(amount)
+        return
+    histogram._raise_if_not_observable()  # a histogram with labels must be given its child, as with observe
+    histogram._sum.inc(amount * count)
+    for i, bound in enumerate(histogram._upper_bounds):
+        if amount <= bound:
+            histogram._buckets[i].inc(count)
+            break

@@ -188,13 +188,22 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="A failed job runs again after this delay if its next run is later."
     )
     bronze_retention_days: int = Field(
-        default=30, ge=1, description="Processed bronze rows received longer ago than this are deleted."
+        default=30, ge=1, description="Bronze days (UTC, by received_at) entirely older than this are dropped, "
+                                      "unless a row of the day is still queued for silver or quarantined."
     )
+    bronze_partition_days_ahead: int = Field(
+        default=7, ge=1, le=366, description="Days of bronze partitions the bronze-partitions job keeps ahead of today."
+    )
+    bronze_partitions_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often the bronze-partitions job runs.")
     ops_log_retention_days: int = Field(
         default=14, ge=1, description="ops.gold_refresh_log and ops.job_runs rows older than this are deleted."
     )
     retention_interval_s: float = Field(default=3600.0, gt=0, description="How often the retention job runs.")
-    retention_batch_size: int = Field(default=10_000, ge=1, description="Bronze rows deleted per transaction.")
+    retention_batch_size: int = Field(
+        default=10_000, ge=1,
+        description="Bronze rows outside the day partitions (default, legacy) deleted per transaction.",
+    )
 
     # --- analyst access -------------------------------------------------------------------
     query_max_rows: int = Field(

@@ -13,6 +13,7 @@ the query. Files are read once per call; callers keep the result.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -33,7 +34,8 @@ class Migration:
 
 
 def load_migrations() -> list[Migration]:
-    """All migrations in version order; refuses gaps and duplicate numbers."""
+    """All migrations in version order; refuses duplicate numbers (a number may be free: reserved for a branch
+    not merged yet)."""
     found: list[Migration] = []
     for entry in resources.files(__name__).joinpath("migrations").iterdir():
         match = _MIGRATION.match(entry.name)
@@ -41,9 +43,9 @@ def load_migrations() -> list[Migration]:
             continue
         found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
-    for expected, migration in enumerate(found, start=1):
-        if migration.version != expected:
-            raise ValueError(f"migration numbers must run 1..N without gaps; found {migration.version:04d}")
+    for before, migration in itertools.pairwise(found):
+        if migration.version == before.version:
+            raise ValueError(f"migration number {migration.version:04d} is used twice")
     return found
 
 

@@ -45,6 +45,54 @@ CREATE SCHEMA ops;
 CREATE SCHEMA silver;
 
 --
+-- Name: fold_totals(text, date[], integer); Type: FUNCTION; Schema: agg
+--
+
+CREATE FUNCTION agg.fold_totals(target_name text, days date[], direction integer) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    totals text;
+    fold text;
+    which text := CASE WHEN days IS NULL THEN 'true' ELSE 'day = ANY($1)' END;
+BEGIN
+    totals := CASE target_name WHEN 'store_hour_day' THEN 'store_hour' WHEN 'product_day' THEN 'product_total'
+                               WHEN 'basket_pairs_day' THEN 'basket_pairs' END;
+    IF totals IS NULL THEN
+        RETURN;
+    END IF;
+    fold := CASE target_name
+        WHEN 'store_hour_day' THEN $q$
+            INSERT INTO agg.store_hour AS h (store_id, hour_of_day, orders, units, revenue, active_days)
+            SELECT store_id, hour_of_day, $2 * sum(orders), $2 * sum(units), $2 * sum(revenue), $2 * count(*)
+            FROM agg.store_hour_day WHERE %1$s GROUP BY 1, 2
+            ON CONFLICT (store_id, hour_of_day) DO UPDATE
+            SET orders = h.orders + excluded.orders, units = h.units + excluded.units,
+                revenue = h.revenue + excluded.revenue, active_days = h.active_days + excluded.active_days $q$
+        WHEN 'product_day' THEN $q$
+            INSERT INTO agg.product_total AS p (product_key, orders, units, revenue, active_days)
+            SELECT product_key, $2 * sum(orders), $2 * sum(units), $2 * sum(revenue), $2 * count(*)
+            FROM agg.product_day WHERE %1$s GROUP BY 1
+            ON CONFLICT (product_key) DO UPDATE
+            SET orders = p.orders + excluded.orders, units = p.units + excluded.units,
+                revenue = p.revenue + excluded.revenue, active_days = p.active_days + excluded.active_days $q$
+        WHEN 'basket_pairs_day' THEN $q$
+            INSERT INTO agg.basket_pairs AS b (k1, k2, baskets, active_days)
+            SELECT k1, k2, $2 * sum(baskets), $2 * count(*)
+            FROM agg.basket_pairs_day WHERE %1$s GROUP BY 1, 2
+            ON CONFLICT (k1, k2) DO UPDATE
+            SET baskets = b.baskets + excluded.baskets, active_days = b.active_days + excluded.active_days $q$
+    END;
+    IF days IS NULL THEN
+        EXECUTE format('DELETE FROM agg.%I', totals);
+    END IF;
+    EXECUTE format(fold, which) USING days, direction;
+    EXECUTE format('DELETE FROM agg.%I WHERE active_days = 0', totals);
+END
+$_$;
+
+--
 -- Name: mark_category_days(); Type: FUNCTION; Schema: agg
 --
 
@@ -85,11 +133,18 @@ BEGIN
     IF lo IS NULL THEN
         RETURN NULL;
     END IF;
+    WITH touched AS MATERIALIZED (
+        SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date AS day, store_id FROM silver.transactions
+        WHERE txn_id BETWEEN lo AND hi
+    ),
+    stores AS (
+        INSERT INTO agg.dirty_stores (store_id, rebuild) SELECT DISTINCT store_id, false FROM touched
+    )
     INSERT INTO agg.dirty_days (target, day)
     SELECT a.target, d.day
-    FROM (SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date AS day FROM silver.transactions
-          WHERE txn_id BETWEEN lo AND hi) d
-    CROSS JOIN unnest(ARRAY['basket_day', 'store_hour_day', 'product_day', 'category_day']) AS a (target);
+    FROM (SELECT DISTINCT day FROM touched) d
+    CROSS JOIN unnest(ARRAY['basket_day', 'store_hour_day', 'product_day', 'category_day', 'basket_pairs_day'])
+        AS a (target);
     RETURN NULL;
 END
 $$;
@@ -107,14 +162,285 @@ BEGIN
         INSERT INTO agg.dirty_days (target, day)
         SELECT a.target, d.day
         FROM (SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date AS day FROM new_rows) d
-        CROSS JOIN unnest(ARRAY['store_day', 'basket_day', 'store_hour_day', 'product_day', 'category_day']) AS a (target);
+        CROSS JOIN unnest(ARRAY['store_day', 'basket_day', 'store_hour_day', 'product_day', 'category_day',
+                                'basket_pairs_day']) AS a (target);
     END IF;
     IF TG_OP <> 'INSERT' THEN
         INSERT INTO agg.dirty_days (target, day)
         SELECT a.target, d.day
         FROM (SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date AS day FROM old_rows) d
-        CROSS JOIN unnest(ARRAY['store_day', 'basket_day', 'store_hour_day', 'product_day', 'category_day']) AS a (target);
+        CROSS JOIN unnest(ARRAY['store_day', 'basket_day', 'store_hour_day', 'product_day', 'category_day',
+                                'basket_pairs_day']) AS a (target);
     END IF;
+    IF TG_OP = 'INSERT' THEN
+        -- The earliest order each store got: later than its last counted order, the store is only extended.
+        INSERT INTO agg.dirty_stores (store_id, rebuild, ts, txn_id)
+        SELECT DISTINCT ON (store_id) store_id, false, ts, txn_id FROM new_rows ORDER BY store_id, ts, txn_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO agg.dirty_stores (store_id, rebuild) SELECT DISTINCT store_id, true FROM old_rows;
+    ELSE
+        -- A moved order (other time or store) changes the intervals; another change only the recent orders.
+        INSERT INTO agg.dirty_stores (store_id, rebuild)
+        SELECT s.store_id, bool_or(s.moved)
+        FROM (SELECT o.store_id, n.store_id AS to_store, (o.store_id, o.ts) IS DISTINCT FROM (n.store_id, n.ts) AS moved
+              FROM old_rows o JOIN new_rows n USING (txn_id)) m
+        CROSS JOIN LATERAL (VALUES (m.store_id, m.moved), (m.to_store, m.moved)) AS s (store_id, moved)
+        GROUP BY s.store_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: refresh_store_orders(boolean); Type: FUNCTION; Schema: agg
+--
+
+CREATE FUNCTION agg.refresh_store_orders(full_rebuild boolean) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    stores text[];
+BEGIN
+    IF full_rebuild THEN
+        DELETE FROM agg.dirty_stores;
+        DELETE FROM agg.store_orders;
+        DELETE FROM agg.store_recent;
+        DELETE FROM agg.store_recent_items;
+        SELECT array_agg(DISTINCT store_id) INTO stores FROM silver.transactions;
+    ELSE
+        -- Claim first (as the day queue): a store queued by a later commit is read on the next refresh.
+        WITH claimed AS (DELETE FROM agg.dirty_stores RETURNING *),
+        judged AS (
+            SELECT c.store_id,
+                   bool_or(c.rebuild) AS rebuild,
+                   bool_and(c.ts IS NULL OR s.store_id IS NULL
+                            OR (c.ts, c.txn_id) > (s.last_order_at, s.last_txn_id)) AS appended
+            FROM claimed c
+            LEFT JOIN agg.store_orders s USING (store_id)
+            GROUP BY c.store_id
+        ),
+        -- An order at or before the last one counted may already be counted (committed before the last
+        -- refresh read the store): it is new only when the store now has more orders up to that point.
+        recount AS (
+            DELETE FROM agg.store_orders s
+            USING judged j
+            WHERE s.store_id = j.store_id
+              AND (j.rebuild
+                   OR (NOT j.appended
+                       AND s.orders <> (SELECT count(*) FROM silver.transactions t
+                                        WHERE t.store_id = s.store_id AND t.ts <= s.last_order_at
+                                          AND (t.ts, t.txn_id) <= (s.last_order_at, s.last_txn_id))))
+            RETURNING s.store_id
+        )
+        SELECT array_agg(store_id) INTO stores FROM judged;
+    END IF;
+    IF stores IS NULL THEN
+        RETURN 0;
+    END IF;
+
+    -- Extend each store from its last counted order (from its first order when it has no state).
+    WITH base AS (
+        SELECT d.store_id,
+               coalesce(s.orders, 0)            AS orders,
+               coalesce(s.intervals, 0)         AS intervals,
+               coalesce(s.interval_days_sum, 0) AS interval_days_sum,
+               coalesce(s.tested, 0)            AS tested,
+               coalesce(s.hits, 0)              AS hits,
+               s.last_order_at,
+               coalesce(s.last_order_at, '-infinity') AS after_ts,
+               coalesce(s.last_txn_id, 0)       AS after_txn
+        FROM unnest(stores) AS d (store_id)
+        LEFT JOIN agg.store_orders s USING (store_id)
+    ),
+    fresh AS (
+        SELECT b.store_id, t.txn_id, t.ts,
+               extract(epoch FROM t.ts - coalesce(lag(t.ts) OVER w, b.last_order_at)) / 86400 AS interval_days
+        FROM base b
+        CROSS JOIN LATERAL (SELECT t.txn_id, t.ts FROM silver.transactions t
+                            WHERE t.store_id = b.store_id AND t.ts >= b.after_ts
+                              AND (t.ts, t.txn_id) > (b.after_ts, b.after_txn)) t
+        WINDOW w AS (PARTITION BY b.store_id ORDER BY t.ts, t.txn_id)
+    ),
+    scored AS (
+        SELECT f.store_id, f.interval_days,
+               b.interval_days_sum + coalesce(sum(f.interval_days) OVER w, 0) AS prior_sum,
+               b.intervals + count(f.interval_days) OVER w                   AS prior_count
+        FROM fresh f
+        JOIN base b USING (store_id)
+        WHERE f.interval_days IS NOT NULL
+        WINDOW w AS (PARTITION BY f.store_id ORDER BY f.ts, f.txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    ),
+    judged AS (
+        SELECT store_id, interval_days, CASE WHEN prior_count > 0 THEN prior_sum / prior_count END AS prior_mean
+        FROM scored
+    ),
+    learned AS (
+        SELECT store_id, count(*) AS intervals, sum(interval_days) AS interval_days_sum,
+               count(prior_mean) AS tested,
+               count(*) FILTER (WHERE abs(interval_days - prior_mean) <= greatest(1, 0.25 * prior_mean)) AS hits
+        FROM judged
+        GROUP BY store_id
+    ),
+    added AS (
+        SELECT DISTINCT ON (store_id) store_id, ts AS last_order_at, txn_id AS last_txn_id,
+               count(*) OVER (PARTITION BY store_id) AS orders
+        FROM fresh
+        ORDER BY store_id, ts DESC, txn_id DESC
+    )
+    INSERT INTO agg.store_orders AS s (store_id, orders, intervals, interval_days_sum, tested, hits, last_order_at,
+                                       last_txn_id)
+    SELECT a.store_id, b.orders + a.orders, b.intervals + coalesce(l.intervals, 0),
+           b.interval_days_sum + coalesce(l.interval_days_sum, 0), b.tested + coalesce(l.tested, 0),
+           b.hits + coalesce(l.hits, 0), a.last_order_at, a.last_txn_id
+    FROM added a
+    JOIN base b USING (store_id)
+    LEFT JOIN learned l USING (store_id)
+    ON CONFLICT (store_id) DO UPDATE
+    SET orders = excluded.orders, intervals = excluded.intervals, interval_days_sum = excluded.interval_days_sum,
+        tested = excluded.tested, hits = excluded.hits, last_order_at = excluded.last_order_at,
+        last_txn_id = excluded.last_txn_id;
+
+    -- The last five orders of every queued store, and the linked products in them.
+    DELETE FROM agg.store_recent WHERE store_id = ANY(stores);
+    DELETE FROM agg.store_recent_items WHERE store_id = ANY(stores);
+    INSERT INTO agg.store_recent (store_id, recent_orders, expected_basket_value)
+    SELECT d.store_id, count(*), round(avg(r.total_amount), 2)
+    FROM unnest(stores) AS d (store_id)
+    CROSS JOIN LATERAL (SELECT t.total_amount FROM silver.transactions t WHERE t.store_id = d.store_id
+                        ORDER BY t.ts DESC, t.txn_id DESC LIMIT 5) r
+    GROUP BY d.store_id;
+    INSERT INTO agg.store_recent_items (store_id, product_key, orders_with, qty)
+    SELECT d.store_id, l.product_key, count(DISTINCT r.txn_id), sum(l.qty)
+    FROM unnest(stores) AS d (store_id)
+    CROSS JOIN LATERAL (SELECT t.txn_id FROM silver.transactions t WHERE t.store_id = d.store_id
+                        ORDER BY t.ts DESC, t.txn_id DESC LIMIT 5) r
+    JOIN silver.line_items l ON l.txn_id = r.txn_id
+    WHERE l.product_key IS NOT NULL
+    GROUP BY d.store_id, l.product_key;
+    RETURN cardinality(stores);
+END
+$$;
+
+--
+-- Name: create_day_partitions(integer); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.create_day_partitions(days_ahead integer) RETURNS TABLE(day date, status text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
+    AS $$
+DECLARE
+    first_day date := (now() AT TIME ZONE 'UTC')::date;
+    part_name text;
+BEGIN
+    FOR day IN SELECT d::date FROM generate_series(first_day, first_day + days_ahead, interval '1 day') AS d LOOP
+        part_name := 'transactions_' || to_char(day, 'YYYYMMDD');
+        IF to_regclass('bronze.' || part_name) IS NOT NULL THEN
+            CONTINUE;
+        END IF;
+        BEGIN
+            EXECUTE format('CREATE TABLE bronze.%I PARTITION OF bronze.transactions FOR VALUES FROM (%L) TO (%L)',
+                           part_name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+            status := 'created';
+        EXCEPTION
+            WHEN invalid_object_definition THEN  -- overlaps a partition (bronze.transactions_legacy)
+                CONTINUE;
+            WHEN check_violation THEN
+                status := 'default holds rows';
+            WHEN lock_not_available THEN  -- landings held bronze for lock_timeout: the next run creates it
+                status := 'busy';
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+--
+-- Name: drop_day(date); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.drop_day(day date) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
+    AS $_$
+DECLARE
+    part text := 'bronze.' || quote_ident('transactions_' || to_char(day, 'YYYYMMDD'));
+    needed_sql text;
+    needed text;
+BEGIN
+    IF to_regclass(part) IS NULL THEN
+        RETURN 'no partition';
+    END IF;
+    needed_sql := format('SELECT CASE WHEN EXISTS (SELECT 1 FROM bronze.pending p JOIN %1$s b ON b.id = p.bronze_id) '
+                         'THEN %2$L WHEN EXISTS (SELECT 1 FROM silver.quarantine z JOIN %1$s b ON b.id = z.bronze_id '
+                         'WHERE z.replayed_at IS NULL) THEN %3$L END',
+                         part, 'kept: queued for silver', 'kept: open quarantine');
+    EXECUTE needed_sql INTO needed;
+    IF needed IS NOT NULL THEN
+        RETURN needed;
+    END IF;
+    BEGIN
+        -- The hashes first, without the exclusive lock: silver's claims (which plan over every partition) wait
+        -- only for the detach, not for this delete.
+        EXECUTE format('DELETE FROM bronze.event_hashes h USING %s b WHERE h.event_hash = b.event_hash', part);
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', part);
+        EXECUTE needed_sql INTO needed;  -- again under the lock: a late landing of that day, or a replay
+        IF needed IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'SCB01', MESSAGE = needed;  -- undoes the hash delete
+        END IF;
+        EXECUTE format('ALTER TABLE bronze.transactions DETACH PARTITION %s', part);
+        EXECUTE format('DROP TABLE %s', part);
+    EXCEPTION
+        WHEN SQLSTATE 'SCB01' THEN
+            RETURN SQLERRM;
+        WHEN lock_not_available THEN
+            RETURN 'kept: busy (lock timeout), dropped on a later run';
+    END;
+    RETURN 'dropped';
+END
+$_$;
+
+--
+-- Name: drop_legacy(); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.drop_legacy() RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
+    AS $$
+BEGIN
+    IF to_regclass('bronze.transactions_legacy') IS NULL THEN
+        RETURN 'no partition';
+    END IF;
+    IF EXISTS (SELECT 1 FROM bronze.transactions_legacy) THEN
+        RETURN 'kept: it holds rows';
+    END IF;
+    LOCK TABLE bronze.transactions_legacy IN ACCESS EXCLUSIVE MODE;
+    IF EXISTS (SELECT 1 FROM bronze.transactions_legacy) THEN
+        RETURN 'kept: it holds rows';
+    END IF;
+    ALTER TABLE bronze.transactions DETACH PARTITION bronze.transactions_legacy;
+    DROP TABLE bronze.transactions_legacy;
+    RETURN 'dropped';
+EXCEPTION
+    WHEN lock_not_available THEN
+        RETURN 'kept: busy (lock timeout), dropped on a later run';
+END
+$$;
+
+--
+-- Name: forget_hashes(); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.forget_hashes() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    DELETE FROM bronze.event_hashes h USING gone WHERE h.event_hash = gone.event_hash;
     RETURN NULL;
 END
 $$;
@@ -127,7 +453,20 @@ CREATE FUNCTION bronze.queue_for_silver() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    INSERT INTO bronze.pending (bronze_id) SELECT id FROM landed;
+    INSERT INTO bronze.pending (bronze_id, received_at) SELECT id, received_at FROM landed;
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: remember_hashes(); Type: FUNCTION; Schema: bronze
+--
+
+CREATE FUNCTION bronze.remember_hashes() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO bronze.event_hashes (event_hash) SELECT event_hash FROM landed;
     RETURN NULL;
 END
 $$;
@@ -206,6 +545,25 @@ END;
 $$;
 
 --
+-- Name: gold_aggregate_rows(text); Type: FUNCTION; Schema: ops
+--
+
+CREATE FUNCTION ops.gold_aggregate_rows(target_name text) RETURNS bigint
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    found bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'agg' AND tablename = target_name) THEN
+        RAISE EXCEPTION 'not a gold aggregate: %', target_name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM agg.%I', target_name) INTO found;
+    RETURN found;
+END
+$$;
+
+--
 -- Name: refresh_gold_aggregate(text, boolean); Type: FUNCTION; Schema: ops
 --
 
@@ -219,6 +577,9 @@ DECLARE
     days date[];
     recomputed integer;
 BEGIN
+    IF target_name = 'store_orders' THEN
+        RETURN agg.refresh_store_orders(full_rebuild);
+    END IF;
     compute := CASE target_name
         WHEN 'store_day' THEN $q$
             INSERT INTO agg.store_day (day, store_id, orders, line_items, revenue)
@@ -260,6 +621,18 @@ BEGIN
                   LEFT JOIN silver.products p ON p.product_key = l.product_key
                   GROUP BY 1, 2, 3) o
             GROUP BY 1, 2 $q$
+        WHEN 'basket_pairs_day' THEN $q$
+            INSERT INTO agg.basket_pairs_day (day, k1, k2, baskets)
+            WITH baskets AS MATERIALIZED (
+                SELECT DISTINCT (t.ts AT TIME ZONE 'UTC')::date AS day, l.txn_id, l.product_key
+                FROM %1$s t JOIN silver.line_items l ON l.txn_id = t.txn_id
+                WHERE l.product_key IS NOT NULL
+            )
+            SELECT a.day, a.product_key, b.product_key, count(*)
+            FROM baskets a JOIN baskets b ON b.txn_id = a.txn_id AND b.product_key >= a.product_key
+            GROUP BY 1, 2, 3
+            UNION ALL
+            SELECT day, 0, 0, count(DISTINCT txn_id) FROM baskets GROUP BY day $q$
     END;
     IF compute IS NULL THEN
         RAISE EXCEPTION 'not a gold aggregate: %', target_name USING ERRCODE = 'invalid_parameter_value';
@@ -273,11 +646,13 @@ BEGIN
             RETURN 0;
         END IF;
         IF cardinality(days) <= 31 THEN
+            PERFORM agg.fold_totals(target_name, days, -1);
             EXECUTE format('DELETE FROM agg.%I WHERE day = ANY($1)', target_name) USING days;
             EXECUTE format(compute, $s$(SELECT t.* FROM unnest($1::date[]) AS d (day)
                                         JOIN silver.transactions t ON t.ts >= d.day::timestamp AT TIME ZONE 'UTC'
                                                                   AND t.ts < (d.day + 1)::timestamp AT TIME ZONE 'UTC')$s$)
                 USING days;
+            PERFORM agg.fold_totals(target_name, days, 1);
             RETURN cardinality(days);
         END IF;
         -- More than a month queued (a backfill, a bulk load): one pass over silver is cheaper than per-day reads.
@@ -285,6 +660,7 @@ BEGIN
     DELETE FROM agg.dirty_days WHERE target = target_name;
     EXECUTE format('DELETE FROM agg.%I', target_name);
     EXECUTE format(compute, 'silver.transactions');
+    PERFORM agg.fold_totals(target_name, NULL, 1);
     EXECUTE format('SELECT count(DISTINCT day)::integer FROM agg.%I', target_name) INTO recomputed;
     RETURN recomputed;
 END
@@ -345,6 +721,28 @@ CREATE TABLE agg.basket_day (
 );
 
 --
+-- Name: basket_pairs; Type: TABLE; Schema: agg
+--
+
+CREATE TABLE agg.basket_pairs (
+    k1 bigint NOT NULL,
+    k2 bigint NOT NULL,
+    baskets bigint NOT NULL,
+    active_days bigint NOT NULL
+);
+
+--
+-- Name: basket_pairs_day; Type: TABLE; Schema: agg
+--
+
+CREATE TABLE agg.basket_pairs_day (
+    day date NOT NULL,
+    k1 bigint NOT NULL,
+    k2 bigint NOT NULL,
+    baskets bigint NOT NULL
+);
+
+--
 -- Name: category_day; Type: TABLE; Schema: agg
 --
 
@@ -366,6 +764,17 @@ CREATE TABLE agg.dirty_days (
 );
 
 --
+-- Name: dirty_stores; Type: TABLE; Schema: agg
+--
+
+CREATE TABLE agg.dirty_stores (
+    store_id text NOT NULL,
+    rebuild boolean NOT NULL,
+    ts timestamp with time zone,
+    txn_id bigint
+);
+
+--
 -- Name: product_day; Type: TABLE; Schema: agg
 --
 
@@ -378,6 +787,18 @@ CREATE TABLE agg.product_day (
 );
 
 --
+-- Name: product_total; Type: TABLE; Schema: agg
+--
+
+CREATE TABLE agg.product_total (
+    product_key bigint NOT NULL,
+    orders bigint NOT NULL,
+    units bigint NOT NULL,
+    revenue numeric NOT NULL,
+    active_days bigint NOT NULL
+);
+
+--
 -- Name: store_day; Type: TABLE; Schema: agg
 --
 
@@ -387,6 +808,19 @@ CREATE TABLE agg.store_day (
     orders bigint NOT NULL,
     line_items bigint NOT NULL,
     revenue numeric NOT NULL
+);
+
+--
+-- Name: store_hour; Type: TABLE; Schema: agg
+--
+
+CREATE TABLE agg.store_hour (
+    store_id text NOT NULL,
+    hour_of_day integer NOT NULL,
+    orders bigint NOT NULL,
+    units bigint NOT NULL,
+    revenue numeric NOT NULL,
+    active_days bigint NOT NULL
 );
 
 --
@@ -403,11 +837,62 @@ CREATE TABLE agg.store_hour_day (
 );
 
 --
+-- Name: store_orders; Type: TABLE; Schema: agg
+--
+
+CREATE TABLE agg.store_orders (
+    store_id text NOT NULL,
+    orders bigint NOT NULL,
+    intervals bigint NOT NULL,
+    interval_days_sum numeric NOT NULL,
+    tested bigint NOT NULL,
+    hits bigint NOT NULL,
+    last_order_at timestamp with time zone NOT NULL,
+    last_txn_id bigint NOT NULL
+);
+
+--
+-- Name: store_recent; Type: TABLE; Schema: agg
+--
+
+CREATE TABLE agg.store_recent (
+    store_id text NOT NULL,
+    recent_orders bigint NOT NULL,
+    expected_basket_value numeric NOT NULL
+);
+
+--
+-- Name: store_recent_items; Type: TABLE; Schema: agg
+--
+
+CREATE TABLE agg.store_recent_items (
+    store_id text NOT NULL,
+    product_key bigint NOT NULL,
+    orders_with bigint NOT NULL,
+    qty bigint NOT NULL
+);
+
+--
+-- Name: event_hashes; Type: TABLE; Schema: bronze
+--
+
+CREATE TABLE bronze.event_hashes (
+    event_hash character(64) NOT NULL
+);
+
+--
+-- Name: TABLE event_hashes; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON TABLE bronze.event_hashes IS 'The event_hash of every bronze row, of every day: keeps it unique across partitions';
+
+--
 -- Name: pending; Type: TABLE; Schema: bronze
 --
 
 CREATE TABLE bronze.pending (
-    bronze_id bigint NOT NULL
+    bronze_id bigint NOT NULL,
+    received_at timestamp with time zone NOT NULL
 )
 WITH (autovacuum_vacuum_scale_factor='0.0', autovacuum_vacuum_threshold='10000', autovacuum_vacuum_insert_scale_factor='0.0', autovacuum_vacuum_insert_threshold='100000');
 
@@ -416,6 +901,12 @@ WITH (autovacuum_vacuum_scale_factor='0.0', autovacuum_vacuum_threshold='10000',
 --
 
 COMMENT ON TABLE bronze.pending IS 'Bronze rows silver has still to process (the silver backlog), by bronze id';
+
+--
+-- Name: COLUMN pending.received_at; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON COLUMN bronze.pending.received_at IS 'The bronze row''s received_at: its partition';
 
 --
 -- Name: transactions; Type: TABLE; Schema: bronze
@@ -434,7 +925,39 @@ CREATE TABLE bronze.transactions (
     kafka_partition integer NOT NULL,
     kafka_offset bigint NOT NULL,
     CONSTRAINT transactions_source_check CHECK ((source = ANY (ARRAY['api'::text, 'bulk'::text, 'simulator'::text])))
+)
+PARTITION BY RANGE (received_at);
+
+--
+-- Name: TABLE transactions; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON TABLE bronze.transactions IS 'Every event as it arrived, one partition per UTC day of received_at (bronze.create_day_partitions)';
+
+--
+-- Name: transactions_default; Type: TABLE; Schema: bronze
+--
+
+CREATE TABLE bronze.transactions_default (
+    id bigint NOT NULL,
+    event_hash character(64) NOT NULL,
+    source text NOT NULL,
+    store_id text NOT NULL,
+    transaction_id text NOT NULL,
+    payload jsonb NOT NULL,
+    received_at timestamp with time zone NOT NULL,
+    landed_at timestamp with time zone DEFAULT now() NOT NULL,
+    kafka_topic text NOT NULL,
+    kafka_partition integer NOT NULL,
+    kafka_offset bigint NOT NULL,
+    CONSTRAINT transactions_source_check CHECK ((source = ANY (ARRAY['api'::text, 'bulk'::text, 'simulator'::text])))
 );
+
+--
+-- Name: TABLE transactions_default; Type: COMMENT; Schema: bronze
+--
+
+COMMENT ON TABLE bronze.transactions_default IS 'Rows whose day has no partition (scout verify and the bronze-partitions job report them)';
 
 --
 -- Name: transactions_id_seq; Type: SEQUENCE; Schema: bronze
@@ -450,10 +973,10 @@ ALTER TABLE bronze.transactions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY
 );
 
 --
--- Name: basket_metrics; Type: MATERIALIZED VIEW; Schema: gold
+-- Name: basket_metrics; Type: VIEW; Schema: gold
 --
 
-CREATE MATERIALIZED VIEW gold.basket_metrics AS
+CREATE VIEW gold.basket_metrics AS
  SELECT store_id,
     day,
     orders,
@@ -464,8 +987,19 @@ CREATE MATERIALIZED VIEW gold.basket_metrics AS
     round(((lines)::numeric / (orders)::numeric), 2) AS avg_lines_per_basket,
     round((revenue / (orders)::numeric), 2) AS average_order_value,
     max_order_value
-   FROM agg.basket_day
-  WITH NO DATA;
+   FROM agg.basket_day;
+
+--
+-- Name: sales_by_store_day; Type: VIEW; Schema: gold
+--
+
+CREATE VIEW gold.sales_by_store_day AS
+ SELECT store_id,
+    day,
+    orders,
+    line_items,
+    revenue
+   FROM agg.store_day;
 
 --
 -- Name: products; Type: TABLE; Schema: silver
@@ -480,36 +1014,6 @@ CREATE TABLE silver.products (
     category text,
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
-
---
--- Name: sales_by_product_day; Type: VIEW; Schema: gold
---
-
-CREATE VIEW gold.sales_by_product_day AS
- SELECT f.product_key,
-    f.day,
-    p.sku,
-    p.name,
-    p.brand,
-    p.category,
-    f.orders,
-    f.units,
-    f.revenue
-   FROM (agg.product_day f
-     JOIN silver.products p ON ((p.product_key = f.product_key)));
-
---
--- Name: sales_by_store_day; Type: MATERIALIZED VIEW; Schema: gold
---
-
-CREATE MATERIALIZED VIEW gold.sales_by_store_day AS
- SELECT store_id,
-    day,
-    orders,
-    line_items,
-    revenue
-   FROM agg.store_day
-  WITH NO DATA;
 
 --
 -- Name: dashboard_summary; Type: MATERIALIZED VIEW; Schema: gold
@@ -532,21 +1036,21 @@ CREATE MATERIALIZED VIEW gold.dashboard_summary AS
           ORDER BY (sum(sales_by_store_day.revenue)) DESC, sales_by_store_day.store_id
          LIMIT 5
         ), products AS (
-         SELECT sales_by_product_day.product_key,
-            sales_by_product_day.sku,
-            sales_by_product_day.name,
-            sales_by_product_day.category,
-            (sum(sales_by_product_day.units))::bigint AS units,
-            sum(sales_by_product_day.revenue) AS revenue
-           FROM gold.sales_by_product_day
-          GROUP BY sales_by_product_day.product_key, sales_by_product_day.sku, sales_by_product_day.name, sales_by_product_day.category
-          ORDER BY (sum(sales_by_product_day.revenue)) DESC, (sum(sales_by_product_day.units)) DESC, sales_by_product_day.product_key
+         SELECT t_1.product_key,
+            p.sku,
+            p.name,
+            p.category,
+            t_1.units,
+            t_1.revenue
+           FROM (agg.product_total t_1
+             JOIN silver.products p ON ((p.product_key = t_1.product_key)))
+          ORDER BY t_1.revenue DESC, t_1.units DESC, t_1.product_key
          LIMIT 5
         )
  SELECT 1 AS id,
     stores,
-    ( SELECT count(DISTINCT sales_by_product_day.product_key) AS count
-           FROM gold.sales_by_product_day) AS products,
+    ( SELECT count(*) AS count
+           FROM agg.product_total) AS products,
     orders,
     revenue,
     COALESCE(round((revenue / (NULLIF(orders, 0))::numeric), 2), (0)::numeric) AS average_order_value,
@@ -558,25 +1062,6 @@ CREATE MATERIALIZED VIEW gold.dashboard_summary AS
            FROM products p), '[]'::jsonb) AS top_products
    FROM totals t
   WITH NO DATA;
-
---
--- Name: line_items; Type: TABLE; Schema: silver
---
-
-CREATE TABLE silver.line_items (
-    txn_id bigint NOT NULL,
-    line_no integer NOT NULL,
-    product_key bigint,
-    product_id text,
-    product_name text,
-    qty integer NOT NULL,
-    unit_price numeric(12,2) NOT NULL,
-    line_amount numeric(12,2) NOT NULL,
-    link_method text NOT NULL,
-    link_confidence numeric(4,3) NOT NULL,
-    CONSTRAINT line_items_link_confidence_check CHECK (((link_confidence >= (0)::numeric) AND (link_confidence <= (1)::numeric))),
-    CONSTRAINT line_items_link_method_check CHECK ((link_method = ANY (ARRAY['sku'::text, 'alias'::text, 'name'::text, 'fuzzy'::text, 'unlinked'::text])))
-);
 
 --
 -- Name: transactions; Type: TABLE; Schema: silver
@@ -605,70 +1090,35 @@ CREATE TABLE silver.transactions (
 --
 
 CREATE MATERIALIZED VIEW gold.next_order_predictions AS
- WITH orders AS (
-         SELECT t.store_id,
-            t.txn_id,
-            t.ts,
-            t.total_amount,
-            row_number() OVER (PARTITION BY t.store_id ORDER BY t.ts DESC, t.txn_id DESC) AS recency_rank,
-            (EXTRACT(epoch FROM (t.ts - lag(t.ts) OVER (PARTITION BY t.store_id ORDER BY t.ts, t.txn_id))) / (86400)::numeric) AS interval_days
-           FROM silver.transactions t
-        ), intervals AS (
-         SELECT orders.store_id,
-            orders.interval_days,
-            avg(orders.interval_days) OVER (PARTITION BY orders.store_id ORDER BY orders.ts, orders.txn_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prior_mean
-           FROM orders
-          WHERE (orders.interval_days IS NOT NULL)
-        ), per_store AS (
-         SELECT intervals.store_id,
-            count(*) AS intervals,
-            avg(intervals.interval_days) AS mean_interval_days,
-            count(intervals.prior_mean) AS tested,
-            count(*) FILTER (WHERE (abs((intervals.interval_days - intervals.prior_mean)) <= GREATEST((1)::numeric, (0.25 * intervals.prior_mean)))) AS hits
-           FROM intervals
-          GROUP BY intervals.store_id
-        ), last_orders AS (
-         SELECT orders.store_id,
-            count(*) AS orders,
-            max(orders.ts) AS last_order_at
-           FROM orders
-          GROUP BY orders.store_id
-        ), recent AS (
-         SELECT orders.store_id,
-            count(*) AS recent_orders,
-            round(avg(orders.total_amount), 2) AS expected_basket_value
-           FROM orders
-          WHERE (orders.recency_rank <= 5)
-          GROUP BY orders.store_id
-        ), recent_items AS (
-         SELECT o.store_id,
-            l.product_key,
-            count(DISTINCT o.txn_id) AS orders_with,
-            sum(l.qty) AS qty
-           FROM (orders o
-             JOIN silver.line_items l USING (txn_id))
-          WHERE ((o.recency_rank <= 5) AND (l.product_key IS NOT NULL))
-          GROUP BY o.store_id, l.product_key
+ WITH predicted AS (
+         SELECT s.store_id,
+            s.orders,
+            s.intervals,
+            s.last_order_at,
+            s.tested,
+            s.hits,
+            (s.interval_days_sum / (s.intervals)::numeric) AS mean_interval_days
+           FROM agg.store_orders s
+          WHERE (s.intervals > 0)
+        ), windowed AS (
+         SELECT p_1.store_id,
+            p_1.orders,
+            p_1.intervals,
+            p_1.last_order_at,
+            p_1.tested,
+            p_1.hits,
+            p_1.mean_interval_days,
+            (p_1.last_order_at + make_interval(secs => ((p_1.mean_interval_days * (86400)::numeric))::double precision)) AS expected_next_at,
+            GREATEST((1)::numeric, (0.25 * p_1.mean_interval_days)) AS window_days
+           FROM predicted p_1
         ), basket AS (
          SELECT ri.store_id,
             jsonb_agg(jsonb_build_object('product_key', ri.product_key, 'sku', p_1.sku, 'name', p_1.name, 'expected_qty', round(((ri.qty)::numeric / (ri.orders_with)::numeric), 2), 'share', round(((ri.orders_with)::numeric / (r_1.recent_orders)::numeric), 3)) ORDER BY ri.orders_with DESC, ri.qty DESC, ri.product_key) AS expected_items
-           FROM ((recent_items ri
-             JOIN recent r_1 USING (store_id))
+           FROM ((agg.store_recent_items ri
+             JOIN agg.store_recent r_1 USING (store_id))
              JOIN silver.products p_1 ON ((p_1.product_key = ri.product_key)))
           WHERE ((2 * ri.orders_with) >= r_1.recent_orders)
           GROUP BY ri.store_id
-        ), predicted AS (
-         SELECT s.store_id,
-            lo.orders,
-            s.intervals,
-            s.mean_interval_days,
-            lo.last_order_at,
-            (lo.last_order_at + make_interval(secs => ((s.mean_interval_days * (86400)::numeric))::double precision)) AS expected_next_at,
-            GREATEST((1)::numeric, (0.25 * s.mean_interval_days)) AS window_days,
-            s.tested,
-            s.hits
-           FROM (per_store s
-             JOIN last_orders lo USING (store_id))
         )
  SELECT p.store_id,
     ( SELECT max(transactions.ts) AS max
@@ -688,8 +1138,8 @@ CREATE MATERIALIZED VIEW gold.next_order_predictions AS
     r.recent_orders AS basket_from_orders,
     r.expected_basket_value,
     COALESCE(b.expected_items, '[]'::jsonb) AS expected_items
-   FROM ((predicted p
-     JOIN recent r USING (store_id))
+   FROM ((windowed p
+     JOIN agg.store_recent r USING (store_id))
      LEFT JOIN basket b USING (store_id))
   WITH NO DATA;
 
@@ -698,35 +1148,17 @@ CREATE MATERIALIZED VIEW gold.next_order_predictions AS
 --
 
 CREATE MATERIALIZED VIEW gold.product_associations AS
- WITH baskets AS (
-         SELECT DISTINCT l.txn_id,
-            l.product_key
-           FROM silver.line_items l
-          WHERE (l.product_key IS NOT NULL)
-        ), total AS (
-         SELECT count(DISTINCT baskets.txn_id) AS n
-           FROM baskets
-        ), per_product AS (
-         SELECT baskets.product_key,
-            count(*) AS orders
-           FROM baskets
-          GROUP BY baskets.product_key
-        ), frequent AS (
-         SELECT b.txn_id,
-            b.product_key
-           FROM (baskets b
-             JOIN per_product p USING (product_key))
-          WHERE ((p.orders >= 2) AND ((p.orders * 100) >= ( SELECT total.n
-                   FROM total)))
+ WITH total AS (
+         SELECT COALESCE(( SELECT basket_pairs.baskets
+                   FROM agg.basket_pairs
+                  WHERE ((basket_pairs.k1 = 0) AND (basket_pairs.k2 = 0))), (0)::bigint) AS n
         ), unordered AS (
-         SELECT a.product_key AS k1,
-            b.product_key AS k2,
-            count(*) AS pair_orders
-           FROM (frequent a
-             JOIN frequent b ON (((b.txn_id = a.txn_id) AND (b.product_key > a.product_key))))
-          GROUP BY a.product_key, b.product_key
-         HAVING ((count(*) >= 2) AND ((count(*) * 100) >= ( SELECT total.n
-                   FROM total)))
+         SELECT basket_pairs.k1,
+            basket_pairs.k2,
+            basket_pairs.baskets AS pair_orders
+           FROM agg.basket_pairs
+          WHERE ((basket_pairs.baskets >= ( SELECT GREATEST((2)::bigint, ((total.n + 99) / 100)) AS "greatest"
+                   FROM total)) AND (basket_pairs.k1 > 0) AND (basket_pairs.k1 < basket_pairs.k2))
         ), pairs AS (
          SELECT unordered.k1 AS antecedent_key,
             unordered.k2 AS consequent_key,
@@ -745,16 +1177,16 @@ CREATE MATERIALIZED VIEW gold.product_associations AS
     pc.sku AS consequent_sku,
     pc.name AS consequent_name,
     pr.pair_orders,
-    ca.orders AS antecedent_orders,
-    cc.orders AS consequent_orders,
+    ca.baskets AS antecedent_orders,
+    cc.baskets AS consequent_orders,
     t.n AS total_orders,
     round(((pr.pair_orders)::numeric / (t.n)::numeric), 6) AS support,
-    round(((pr.pair_orders)::numeric / (ca.orders)::numeric), 4) AS confidence,
-    round((((pr.pair_orders)::numeric * (t.n)::numeric) / ((ca.orders * cc.orders))::numeric), 4) AS lift
+    round(((pr.pair_orders)::numeric / (ca.baskets)::numeric), 4) AS confidence,
+    round((((pr.pair_orders)::numeric * (t.n)::numeric) / ((ca.baskets * cc.baskets))::numeric), 4) AS lift
    FROM (((((pairs pr
      CROSS JOIN total t)
-     JOIN per_product ca ON ((ca.product_key = pr.antecedent_key)))
-     JOIN per_product cc ON ((cc.product_key = pr.consequent_key)))
+     JOIN agg.basket_pairs ca ON (((ca.k1 = pr.antecedent_key) AND (ca.k2 = pr.antecedent_key))))
+     JOIN agg.basket_pairs cc ON (((cc.k1 = pr.consequent_key) AND (cc.k2 = pr.consequent_key))))
      JOIN silver.products pa ON ((pa.product_key = pr.antecedent_key)))
      JOIN silver.products pc ON ((pc.product_key = pr.consequent_key)))
   WITH NO DATA;
@@ -848,13 +1280,29 @@ CREATE MATERIALIZED VIEW gold.sales_by_category_day AS
 CREATE MATERIALIZED VIEW gold.sales_by_hour AS
  SELECT store_id,
     hour_of_day,
-    (sum(orders))::bigint AS orders,
-    (sum(units))::bigint AS units,
-    sum(revenue) AS revenue,
-    count(*) AS active_days
-   FROM agg.store_hour_day
-  GROUP BY store_id, hour_of_day
+    orders,
+    units,
+    revenue,
+    active_days
+   FROM agg.store_hour
   WITH NO DATA;
+
+--
+-- Name: sales_by_product_day; Type: VIEW; Schema: gold
+--
+
+CREATE VIEW gold.sales_by_product_day AS
+ SELECT f.product_key,
+    f.day,
+    p.sku,
+    p.name,
+    p.brand,
+    p.category,
+    f.orders,
+    f.units,
+    f.revenue
+   FROM (agg.product_day f
+     JOIN silver.products p ON ((p.product_key = f.product_key)));
 
 --
 -- Name: store_segments; Type: MATERIALIZED VIEW; Schema: gold
@@ -1411,6 +1859,25 @@ CREATE TABLE ops.upload_jobs (
 );
 
 --
+-- Name: line_items; Type: TABLE; Schema: silver
+--
+
+CREATE TABLE silver.line_items (
+    txn_id bigint NOT NULL,
+    line_no integer NOT NULL,
+    product_key bigint,
+    product_id text,
+    product_name text,
+    qty integer NOT NULL,
+    unit_price numeric(12,2) NOT NULL,
+    line_amount numeric(12,2) NOT NULL,
+    link_method text NOT NULL,
+    link_confidence numeric(4,3) NOT NULL,
+    CONSTRAINT line_items_link_confidence_check CHECK (((link_confidence >= (0)::numeric) AND (link_confidence <= (1)::numeric))),
+    CONSTRAINT line_items_link_method_check CHECK ((link_method = ANY (ARRAY['sku'::text, 'alias'::text, 'name'::text, 'fuzzy'::text, 'unlinked'::text])))
+);
+
+--
 -- Name: name_links; Type: TABLE; Schema: silver
 --
 
@@ -1532,11 +1999,31 @@ ALTER TABLE silver.transactions ALTER COLUMN txn_id ADD GENERATED ALWAYS AS IDEN
 );
 
 --
+-- Name: transactions_default; Type: TABLE ATTACH; Schema: bronze
+--
+
+ALTER TABLE ONLY bronze.transactions ATTACH PARTITION bronze.transactions_default DEFAULT;
+
+--
 -- Name: basket_day basket_day_pkey; Type: CONSTRAINT; Schema: agg
 --
 
 ALTER TABLE ONLY agg.basket_day
     ADD CONSTRAINT basket_day_pkey PRIMARY KEY (day, store_id);
+
+--
+-- Name: basket_pairs_day basket_pairs_day_pkey; Type: CONSTRAINT; Schema: agg
+--
+
+ALTER TABLE ONLY agg.basket_pairs_day
+    ADD CONSTRAINT basket_pairs_day_pkey PRIMARY KEY (day, k1, k2);
+
+--
+-- Name: basket_pairs basket_pairs_pkey; Type: CONSTRAINT; Schema: agg
+--
+
+ALTER TABLE ONLY agg.basket_pairs
+    ADD CONSTRAINT basket_pairs_pkey PRIMARY KEY (k1, k2);
 
 --
 -- Name: category_day category_day_pkey; Type: CONSTRAINT; Schema: agg
@@ -1553,6 +2040,13 @@ ALTER TABLE ONLY agg.product_day
     ADD CONSTRAINT product_day_pkey PRIMARY KEY (day, product_key);
 
 --
+-- Name: product_total product_total_pkey; Type: CONSTRAINT; Schema: agg
+--
+
+ALTER TABLE ONLY agg.product_total
+    ADD CONSTRAINT product_total_pkey PRIMARY KEY (product_key);
+
+--
 -- Name: store_day store_day_pkey; Type: CONSTRAINT; Schema: agg
 --
 
@@ -1567,6 +2061,41 @@ ALTER TABLE ONLY agg.store_hour_day
     ADD CONSTRAINT store_hour_day_pkey PRIMARY KEY (day, store_id, hour_of_day);
 
 --
+-- Name: store_hour store_hour_pkey; Type: CONSTRAINT; Schema: agg
+--
+
+ALTER TABLE ONLY agg.store_hour
+    ADD CONSTRAINT store_hour_pkey PRIMARY KEY (store_id, hour_of_day);
+
+--
+-- Name: store_orders store_orders_pkey; Type: CONSTRAINT; Schema: agg
+--
+
+ALTER TABLE ONLY agg.store_orders
+    ADD CONSTRAINT store_orders_pkey PRIMARY KEY (store_id);
+
+--
+-- Name: store_recent_items store_recent_items_pkey; Type: CONSTRAINT; Schema: agg
+--
+
+ALTER TABLE ONLY agg.store_recent_items
+    ADD CONSTRAINT store_recent_items_pkey PRIMARY KEY (store_id, product_key);
+
+--
+-- Name: store_recent store_recent_pkey; Type: CONSTRAINT; Schema: agg
+--
+
+ALTER TABLE ONLY agg.store_recent
+    ADD CONSTRAINT store_recent_pkey PRIMARY KEY (store_id);
+
+--
+-- Name: event_hashes event_hashes_pkey; Type: CONSTRAINT; Schema: bronze
+--
+
+ALTER TABLE ONLY bronze.event_hashes
+    ADD CONSTRAINT event_hashes_pkey PRIMARY KEY (event_hash);
+
+--
 -- Name: pending pending_pkey; Type: CONSTRAINT; Schema: bronze
 --
 
@@ -1574,18 +2103,18 @@ ALTER TABLE ONLY bronze.pending
     ADD CONSTRAINT pending_pkey PRIMARY KEY (bronze_id);
 
 --
--- Name: transactions transactions_event_hash_key; Type: CONSTRAINT; Schema: bronze
---
-
-ALTER TABLE ONLY bronze.transactions
-    ADD CONSTRAINT transactions_event_hash_key UNIQUE (event_hash);
-
---
 -- Name: transactions transactions_pkey; Type: CONSTRAINT; Schema: bronze
 --
 
 ALTER TABLE ONLY bronze.transactions
-    ADD CONSTRAINT transactions_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT transactions_pkey PRIMARY KEY (id, received_at);
+
+--
+-- Name: transactions_default transactions_default_pkey; Type: CONSTRAINT; Schema: bronze
+--
+
+ALTER TABLE ONLY bronze.transactions_default
+    ADD CONSTRAINT transactions_default_pkey PRIMARY KEY (id, received_at);
 
 --
 -- Name: alerts alerts_pkey; Type: CONSTRAINT; Schema: ops
@@ -1777,22 +2306,46 @@ ALTER TABLE ONLY silver.transactions
     ADD CONSTRAINT transactions_store_txn_key UNIQUE (store_id, transaction_id);
 
 --
+-- Name: basket_pairs_baskets_idx; Type: INDEX; Schema: agg
+--
+
+CREATE INDEX basket_pairs_baskets_idx ON agg.basket_pairs USING btree (baskets);
+
+--
+-- Name: basket_pairs_emptied_idx; Type: INDEX; Schema: agg
+--
+
+CREATE INDEX basket_pairs_emptied_idx ON agg.basket_pairs USING btree (k1) WHERE (active_days = 0);
+
+--
 -- Name: product_day_product_idx; Type: INDEX; Schema: agg
 --
 
 CREATE UNIQUE INDEX product_day_product_idx ON agg.product_day USING btree (product_key, day);
 
 --
+-- Name: product_total_emptied_idx; Type: INDEX; Schema: agg
+--
+
+CREATE INDEX product_total_emptied_idx ON agg.product_total USING btree (product_key) WHERE (active_days = 0);
+
+--
+-- Name: store_hour_emptied_idx; Type: INDEX; Schema: agg
+--
+
+CREATE INDEX store_hour_emptied_idx ON agg.store_hour USING btree (store_id) WHERE (active_days = 0);
+
+--
 -- Name: transactions_received_at_idx; Type: INDEX; Schema: bronze
 --
 
-CREATE INDEX transactions_received_at_idx ON bronze.transactions USING btree (received_at);
+CREATE INDEX transactions_received_at_idx ON ONLY bronze.transactions USING btree (received_at);
 
 --
--- Name: basket_metrics_key; Type: INDEX; Schema: gold
+-- Name: transactions_default_received_at_idx; Type: INDEX; Schema: bronze
 --
 
-CREATE UNIQUE INDEX basket_metrics_key ON gold.basket_metrics USING btree (store_id, day);
+CREATE INDEX transactions_default_received_at_idx ON bronze.transactions_default USING btree (received_at);
 
 --
 -- Name: dashboard_summary_key; Type: INDEX; Schema: gold
@@ -1829,12 +2382,6 @@ CREATE UNIQUE INDEX sales_by_category_day_key ON gold.sales_by_category_day USIN
 --
 
 CREATE UNIQUE INDEX sales_by_hour_key ON gold.sales_by_hour USING btree (store_id, hour_of_day);
-
---
--- Name: sales_by_store_day_key; Type: INDEX; Schema: gold
---
-
-CREATE UNIQUE INDEX sales_by_store_day_key ON gold.sales_by_store_day USING btree (store_id, day);
 
 --
 -- Name: store_segments_key; Type: INDEX; Schema: gold
@@ -1945,16 +2492,46 @@ CREATE INDEX transaction_warnings_rule_idx ON silver.transaction_warnings USING 
 CREATE INDEX transactions_processed_at_idx ON silver.transactions USING btree (processed_at);
 
 --
+-- Name: transactions_store_ts_idx; Type: INDEX; Schema: silver
+--
+
+CREATE INDEX transactions_store_ts_idx ON silver.transactions USING btree (store_id, ts, txn_id);
+
+--
 -- Name: transactions_ts_idx; Type: INDEX; Schema: silver
 --
 
 CREATE INDEX transactions_ts_idx ON silver.transactions USING btree (ts);
 
 --
+-- Name: transactions_default_pkey; Type: INDEX ATTACH; Schema: bronze
+--
+
+ALTER INDEX bronze.transactions_pkey ATTACH PARTITION bronze.transactions_default_pkey;
+
+--
+-- Name: transactions_default_received_at_idx; Type: INDEX ATTACH; Schema: bronze
+--
+
+ALTER INDEX bronze.transactions_received_at_idx ATTACH PARTITION bronze.transactions_default_received_at_idx;
+
+--
+-- Name: transactions transactions_forget_hashes; Type: TRIGGER; Schema: bronze
+--
+
+CREATE TRIGGER transactions_forget_hashes AFTER DELETE ON bronze.transactions REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION bronze.forget_hashes();
+
+--
 -- Name: transactions transactions_queue_for_silver; Type: TRIGGER; Schema: bronze
 --
 
 CREATE TRIGGER transactions_queue_for_silver AFTER INSERT ON bronze.transactions REFERENCING NEW TABLE AS landed FOR EACH STATEMENT EXECUTE FUNCTION bronze.queue_for_silver();
+
+--
+-- Name: transactions transactions_remember_hashes; Type: TRIGGER; Schema: bronze
+--
+
+CREATE TRIGGER transactions_remember_hashes AFTER INSERT ON bronze.transactions REFERENCING NEW TABLE AS landed FOR EACH STATEMENT EXECUTE FUNCTION bronze.remember_hashes();
 
 --
 -- Name: device_tokens device_tokens_notify_delete; Type: TRIGGER; Schema: ops
@@ -2078,6 +2655,39 @@ GRANT USAGE ON SCHEMA ops TO scout_ingest;
 GRANT USAGE ON SCHEMA silver TO scout_pipeline;
 
 --
+-- Name: FUNCTION fold_totals(target_name text, days date[], direction integer); Type: ACL; Schema: agg
+--
+
+REVOKE ALL ON FUNCTION agg.fold_totals(target_name text, days date[], direction integer) FROM PUBLIC;
+
+--
+-- Name: FUNCTION refresh_store_orders(full_rebuild boolean); Type: ACL; Schema: agg
+--
+
+REVOKE ALL ON FUNCTION agg.refresh_store_orders(full_rebuild boolean) FROM PUBLIC;
+
+--
+-- Name: FUNCTION create_day_partitions(days_ahead integer); Type: ACL; Schema: bronze
+--
+
+REVOKE ALL ON FUNCTION bronze.create_day_partitions(days_ahead integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION bronze.create_day_partitions(days_ahead integer) TO scout_pipeline;
+
+--
+-- Name: FUNCTION drop_day(day date); Type: ACL; Schema: bronze
+--
+
+REVOKE ALL ON FUNCTION bronze.drop_day(day date) FROM PUBLIC;
+GRANT ALL ON FUNCTION bronze.drop_day(day date) TO scout_pipeline;
+
+--
+-- Name: FUNCTION drop_legacy(); Type: ACL; Schema: bronze
+--
+
+REVOKE ALL ON FUNCTION bronze.drop_legacy() FROM PUBLIC;
+GRANT ALL ON FUNCTION bronze.drop_legacy() TO scout_pipeline;
+
+--
 -- Name: FUNCTION ingest_latency(since timestamp with time zone); Type: ACL; Schema: monitor
 --
 
@@ -2090,6 +2700,13 @@ GRANT ALL ON FUNCTION monitor.ingest_latency(since timestamp with time zone) TO 
 
 REVOKE ALL ON FUNCTION monitor.pipeline_throughput(since timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION monitor.pipeline_throughput(since timestamp with time zone) TO scout_reader;
+
+--
+-- Name: FUNCTION gold_aggregate_rows(target_name text); Type: ACL; Schema: ops
+--
+
+REVOKE ALL ON FUNCTION ops.gold_aggregate_rows(target_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION ops.gold_aggregate_rows(target_name text) TO scout_pipeline;
 
 --
 -- Name: FUNCTION refresh_gold_aggregate(target_name text, full_rebuild boolean); Type: ACL; Schema: ops
@@ -2106,6 +2723,13 @@ REVOKE ALL ON FUNCTION ops.refresh_materialized_view(view_name text, concurrent 
 GRANT ALL ON FUNCTION ops.refresh_materialized_view(view_name text, concurrent boolean) TO scout_pipeline;
 
 --
+-- Name: TABLE event_hashes; Type: ACL; Schema: bronze
+--
+
+GRANT SELECT,INSERT ON TABLE bronze.event_hashes TO scout_ingest;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.event_hashes TO scout_pipeline;
+
+--
 -- Name: TABLE pending; Type: ACL; Schema: bronze
 --
 
@@ -2118,6 +2742,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.pending TO scout_pipeline;
 
 GRANT SELECT,INSERT ON TABLE bronze.transactions TO scout_ingest;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE bronze.transactions TO scout_pipeline;
+
+--
+-- Name: TABLE transactions_default; Type: ACL; Schema: bronze
+--
+
+GRANT SELECT,UPDATE ON TABLE bronze.transactions_default TO scout_pipeline;
 
 --
 -- Name: SEQUENCE transactions_id_seq; Type: ACL; Schema: bronze
@@ -2133,19 +2763,6 @@ GRANT SELECT ON TABLE gold.basket_metrics TO scout_pipeline;
 GRANT SELECT ON TABLE gold.basket_metrics TO scout_reader;
 
 --
--- Name: TABLE products; Type: ACL; Schema: silver
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.products TO scout_pipeline;
-
---
--- Name: TABLE sales_by_product_day; Type: ACL; Schema: gold
---
-
-GRANT SELECT ON TABLE gold.sales_by_product_day TO scout_pipeline;
-GRANT SELECT ON TABLE gold.sales_by_product_day TO scout_reader;
-
---
 -- Name: TABLE sales_by_store_day; Type: ACL; Schema: gold
 --
 
@@ -2153,17 +2770,17 @@ GRANT SELECT ON TABLE gold.sales_by_store_day TO scout_pipeline;
 GRANT SELECT ON TABLE gold.sales_by_store_day TO scout_reader;
 
 --
+-- Name: TABLE products; Type: ACL; Schema: silver
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.products TO scout_pipeline;
+
+--
 -- Name: TABLE dashboard_summary; Type: ACL; Schema: gold
 --
 
 GRANT SELECT ON TABLE gold.dashboard_summary TO scout_pipeline;
 GRANT SELECT ON TABLE gold.dashboard_summary TO scout_reader;
-
---
--- Name: TABLE line_items; Type: ACL; Schema: silver
---
-
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.line_items TO scout_pipeline;
 
 --
 -- Name: TABLE transactions; Type: ACL; Schema: silver
@@ -2223,6 +2840,13 @@ GRANT SELECT ON TABLE gold.sales_by_category_day TO scout_reader;
 
 GRANT SELECT ON TABLE gold.sales_by_hour TO scout_pipeline;
 GRANT SELECT ON TABLE gold.sales_by_hour TO scout_reader;
+
+--
+-- Name: TABLE sales_by_product_day; Type: ACL; Schema: gold
+--
+
+GRANT SELECT ON TABLE gold.sales_by_product_day TO scout_pipeline;
+GRANT SELECT ON TABLE gold.sales_by_product_day TO scout_reader;
 
 --
 -- Name: TABLE store_segments; Type: ACL; Schema: gold
@@ -2394,6 +3018,12 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ops.upload_errors TO scout_pipeline;
 
 GRANT SELECT,INSERT,UPDATE ON TABLE ops.upload_jobs TO scout_ingest;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE ops.upload_jobs TO scout_pipeline;
+
+--
+-- Name: TABLE line_items; Type: ACL; Schema: silver
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE silver.line_items TO scout_pipeline;
 
 --
 -- Name: TABLE name_links; Type: ACL; Schema: silver

@@ -9,7 +9,6 @@ Example::
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ from faust.app.base import BootStrategy
 
 from observability.logs import summarise_repeats
 from observability.serve import serve_metrics
+from scout.gc_tuning import tune_gc
 from scout.settings import Settings
 from streams.bronze.consumer import BronzeConsumer
 from streams.resources import StreamResources
@@ -93,18 +93,6 @@ def _exit_now(after_s: float) -> None:
                  "were not committed, so nothing is lost)", after_s)
     logging.shutdown()
     os._exit(EXIT_STOP_TIMEOUT)
-
-
-# The worker allocates a few dozen short-lived objects per transaction (validated models, planned lines); with
-# the default first-generation threshold (700) the collector runs every few transactions and keeps walking the
-# long-lived heap (modules, the catalogue). Measured on the silver plan: a third of its CPU.
-GC_THRESHOLDS = (10_000, 20, 20)
-
-
-def tune_gc() -> None:
-    """Freeze what is alive at start (modules, settings: never garbage) and collect young objects less often."""
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def run_worker(app: faust.App, settings: Settings) -> None:

@@ -3,8 +3,8 @@ single-POST throughput, p50/p95/p99 latency at a fixed rate, batch throughput â€
 in the same run: Kafka produce of the same messages with the API's own producer settings, batched as the batch
 endpoint batches them and awaited one at a time with as many in flight as the HTTP client (each after a warm-up,
 the median of 3 passes), and a no-work request (GET /healthz) through the same client and server. The
-no-op and single-POST phases also report the API processes' CPU per request, a figure other work on the
-machine moves less than a rate.
+no-op and single-POST phases also report the API processes' CPU per request, and the batch phase per
+transaction: figures other work on the machine moves less than a rate.
 
 A single POST can go no faster than the lower of the two ceilings at the same concurrency: it is one HTTP
 round trip and one awaited produce (plus the token look-up in PostgreSQL)."""
@@ -107,19 +107,26 @@ async def _fixed_rate(url: str, token: str, bodies: list[bytes], rate: float) ->
 async def _batches(url: str, token: str, bodies: list[dict[str, Any]], size: int, concurrency: int) -> dict[str, Any]:
     queue = iter([orjson.dumps(bodies[i:i + size]) for i in range(0, len(bodies), size)])
     accepted = 0
+    statuses: dict[str, int] = {}  # per batch: HTTP status, and the first error code of a refused one
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal accepted
         for chunk in queue:
             async with session.post("/v1/transactions:batch", data=chunk) as response:
+                answer = orjson.loads(await response.read())
                 if response.status == 200:
-                    accepted += orjson.loads(await response.read())["accepted"]
+                    accepted += answer["accepted"]
+                    outcome = "200" if answer["accepted"] == size else f"200 with {answer['accepted']} accepted"
+                else:
+                    outcome = f"{response.status} {answer.get('error', {}).get('code', '')}".strip()
+                statuses[outcome] = statuses.get(outcome, 0) + 1
 
     async with client_session(url, token, concurrency) as session:
         started = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {"batch_size": size, "tx_s": accepted / elapsed, "accepted": accepted, "sent": len(bodies)}
+    return {"batch_size": size, "tx_s": accepted / elapsed, "accepted": accepted, "sent": len(bodies),
+            "statuses": statuses}
 
 
 def _percentiles(latencies: list[float]) -> dict[str, float]:
@@ -162,7 +169,8 @@ def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_worker
         say(f"scout: {len(rated):,} single POSTs at a fixed 1,000 tx/s ...")
         fixed = asyncio.run(_fixed_rate(url, token, [orjson.dumps(b) for b in rated], 1000.0))
         say(f"scout: {len(batch):,} transactions in batches of 500 ...")
-        batches = asyncio.run(_batches(url, token, batch, 500, 4))
+        batches = _with_api_cpu(api_pid, len(batch), lambda: asyncio.run(_batches(url, token, batch, 500, 4)))
+        batches["api_cpu_us_per_tx"] = batches.pop("api_cpu_us_per_request")
     finally:
         children.stop_all()
     ceiling = min(noop["tx_s"], awaited["msg_s"])

@@ -16,14 +16,16 @@ from cli.bench.gold import bench_gold
 from cli.bench.ingest import bench_ingest
 from cli.bench.link import bench_link
 from cli.bench.quality import bench_quality
+from cli.bench.retention import bench_retention
 from cli.bench.status import bench_status
 from cli.bench.streams import bench_bronze_and_silver
 from cli.bench.upload import bench_upload
 
-PARTS = ("ingest", "bronze", "silver", "e2e", "link", "gold", "upload", "quality", "status")
+PARTS = ("ingest", "bronze", "silver", "e2e", "link", "gold", "upload", "quality", "status", "retention")
 TARGETS = {"ingest_single_tx_s": 4_000, "ingest_p99_ms_at_1000": 50, "ingest_batch_tx_s": 25_000,
            "bronze_tx_s": 40_000, "silver_tx_s": 15_000, "link_names_s": 20_000, "gold_refresh_all_1m_s": 10,
-           "gold_freshness_p95_s": 30, "upload_rows_s": 50_000, "e2e_tx_s": 2_000, "e2e_p99_s": 2,
+           "gold_refresh_all_10m_s": 10, "gold_freshness_p95_s": 30, "gold_schedule_freshness_p95_s": 15,
+           "upload_rows_s": 50_000, "e2e_tx_s": 2_000, "e2e_p99_s": 2,
            "status_p95_ms_1m": 200}
 
 
@@ -73,6 +75,10 @@ def run_bench(parts: list[str], *, count: int, broker: Broker, silver_workers: i
             report["results"]["status"] = bench_status(
                 services.bootstrap, services.fresh_database("bench_status"), services.work_dir,
                 say=lambda text: console.print(f"  {text}"))
+    if "retention" in parts:
+        with bench_services(broker, cache_dir, kafka=False) as services:
+            report["results"]["retention"] = bench_retention(services.admin_dsn, services.fresh_database,
+                                                             say=lambda text: console.print(f"  {text}"))
     if "link" in parts:
         console.print("  fuzzy linking against 10,000 products ...")
         report["results"]["link"] = bench_link()
@@ -107,6 +113,8 @@ def _print(report: dict[str, Any], console: Console) -> None:
                       f"{fixed['p99_ms']:.0f}", "", "", f"{TARGETS['ingest_p99_ms_at_1000']}")
         table.add_row("ingest batch (500 per request), tx/s", f"{batch['tx_s']:,.0f}", produce,
                       f"{batch['ratio_to_produce']:.2f}", f"{TARGETS['ingest_batch_tx_s']:,}")
+        if "api_cpu_us_per_tx" in batch:
+            table.add_row("  API CPU per transaction in batches, µs", f"{batch['api_cpu_us_per_tx']:,.1f}", "", "", "")
     streams = report["results"].get("streams")
     if streams:
         _print_streams(streams, table)
@@ -144,6 +152,14 @@ def _print(report: dict[str, Any], console: Console) -> None:
                       f"statement alone p50 {status['sql_alone_p50_ms']:.1f}",
                       f"{status['p50_ms'] / status['sql_alone_p50_ms']:.1f}",
                       f"p95 <= {TARGETS['status_p95_ms_1m']}")
+    retention = report["results"].get("retention")
+    if retention:
+        table.add_row(f"bronze retention of one {retention['rows']:,}-row day, s: drop partition (row by row)",
+                      f"{retention['drop_partition_s']:.2f} ({retention['row_by_row_s']:.1f})", "",
+                      f"{retention['speedup']:.0f}x", "")
+        table.add_row("  of which forgetting the day's event hashes (timed alone), s",
+                      f"{retention['forget_hashes_alone_s']:.2f}", "", "", "")
+        table.add_row("  migration 0027 converting that bronze, s", f"{retention['migration_0027_s']:.1f}", "", "", "")
     console.print(table)
 
 
@@ -190,7 +206,8 @@ def _e2e_rows(table: Table, s: dict[str, Any], repeats: int) -> None:
 def _print_gold(table: Table, gold: dict[str, Any]) -> None:
     for size, f in gold["scales"].items():
         raw = f["raw_pass_s"]["median"]
-        target = f"{TARGETS['gold_refresh_all_1m_s']}" if size == "1000000" else ""
+        target = {"1000000": f"{TARGETS['gold_refresh_all_1m_s']}",
+                  "10000000": f"{TARGETS['gold_refresh_all_10m_s']}"}.get(size, "")
         table.add_row(f"gold at {int(size):,} line items: refresh of all views after "
                       f"{gold['batch_transactions']:,} new transactions, s", f"{f['cycle_all_s']['median']:.2f}",
                       f"one join pass over silver {raw:.2f} s", f"{f['cycle_all_s']['median'] / raw:.1f}", target)
@@ -201,7 +218,8 @@ def _print_gold(table: Table, gold: dict[str, Any]) -> None:
                       f"{f['rebuild_all_s']['median'] / raw:.1f}", "")
     fresh = gold["freshness"]
     table.add_row(f"gold freshness p50 / p95 (every {fresh['interval_s']:g} s), s",
-                  f"{fresh['p50_s']:.1f} / {fresh['p95_s']:.1f}", "", "", f"p95 {TARGETS['gold_freshness_p95_s']}")
+                  f"{fresh['p50_s']:.1f} / {fresh['p95_s']:.1f}", "", "",
+                  f"p95 {TARGETS['gold_schedule_freshness_p95_s']}")
 
 
 def _print_streams(streams: dict[str, Any], table: Table) -> None:

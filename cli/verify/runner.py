@@ -14,7 +14,7 @@ from cli.verify.model import Expected, Result, fail
 from scout.db import q
 from scout.settings import Settings
 
-DB_CHECKS = ("roles and grants", "silver backlog", "gold views", "scheduler jobs", "alerts")
+DB_CHECKS = ("roles and grants", "bronze partitions", "silver backlog", "gold views", "scheduler jobs", "alerts")
 KAFKA_CHECKS = ("kafka topics", "kafka replication", "consumer group", "bronze progress")
 
 
@@ -54,6 +54,7 @@ def _database_checks(settings: Settings, expected: Expected) -> list[Result]:
             return results + _skipped(DB_CHECKS, "needs current migrations")
         checks: list[tuple[str, Callable[[], Result]]] = [
             ("roles and grants", lambda: database.roles(conn)),
+            ("bronze partitions", lambda: stages.bronze_partitions(conn)),
             ("silver backlog", lambda: stages.silver_backlog(conn, expected)),
             ("gold views", lambda: stages.gold(conn, expected, settings.gold_max_staleness_s)),
             ("scheduler jobs", lambda: scheduler.jobs(conn, expected)),

@@ -1,4 +1,5 @@
-"""Data-flow checks read from PostgreSQL: silver keeps up with bronze, gold views are populated and fresh.
+"""Data-flow checks read from PostgreSQL: bronze's day partitions are ahead and its default partition empty, silver
+keeps up with bronze, gold views are populated and fresh.
 
 Gold is fresh when a view reflects the current silver watermark, or, if silver has moved since, when its
 last refresh is younger than ``SCOUT_GOLD_MAX_STALENESS_S`` (the same SLA the alert rules use).
@@ -15,6 +16,25 @@ from psycopg.rows import dict_row
 
 from cli.verify.model import Expected, Result, ago, fail, ok, warn
 from scout.db import q
+
+
+def bronze_partitions(conn: psycopg.Connection[Any]) -> Result:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(q("verify_bronze_partitions")).fetchone()
+    assert row is not None
+    return judge_partitions(int(row["default_rows"]), row["oldest"], row["newest"], bool(row["tomorrow"]))
+
+
+def judge_partitions(default_rows: int, oldest: datetime | None, newest: datetime | None, tomorrow: bool) -> Result:
+    check = "bronze partitions"
+    if default_rows:
+        return fail(check, f"{default_rows:,} bronze row(s) in bronze.transactions_default (received {oldest} to "
+                           f"{newest}): their day had no partition, and retention can only delete them one by one; "
+                           "see docs/RUNBOOK.md#bronze-default-partition")
+    if not tomorrow:
+        return warn(check, "no partition for tomorrow (UTC) yet: its rows would land in the default partition; "
+                           "run `scout jobs run bronze-partitions` and check that `scout scheduler` runs")
+    return ok(check, "tomorrow's day partition exists, none of bronze's rows is in the default partition")
 
 
 def silver_backlog(conn: psycopg.Connection[Any], expected: Expected) -> Result:

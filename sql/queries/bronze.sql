@@ -22,13 +22,21 @@ COPY bronze.transactions (event_hash, source, store_id, transaction_id, payload,
                           kafka_topic, kafka_partition, kafka_offset) FROM STDIN;
 
 -- name: bronze_insert_from_stage
+-- The first record of each event not landed yet, in offset order. event_hash is unique across every day through
+-- bronze.event_hashes (the partition key would have to be in a unique index of bronze.transactions): the hashes
+-- already there are skipped here, and the statement's trigger adds the new ones, so a concurrent landing of the
+-- same event fails this statement rather than landing it twice (the row-by-row retry then skips it).
 INSERT INTO bronze.transactions (event_hash, source, store_id, transaction_id, payload, received_at,
                                  kafka_topic, kafka_partition, kafka_offset)
 SELECT event_hash, source, store_id, transaction_id, payload, received_at,
        kafka_topic, kafka_partition, kafka_offset
-FROM bronze_stage
-ORDER BY kafka_partition, kafka_offset
-ON CONFLICT (event_hash) DO NOTHING;
+FROM (
+    SELECT DISTINCT ON (s.event_hash) s.*
+    FROM bronze_stage s
+    WHERE NOT EXISTS (SELECT 1 FROM bronze.event_hashes h WHERE h.event_hash = s.event_hash)
+    ORDER BY s.event_hash, s.kafka_partition, s.kafka_offset
+) AS fresh
+ORDER BY kafka_partition, kafka_offset;
 
 -- name: dead_letter_insert
 INSERT INTO ops.dead_letters (kafka_topic, kafka_partition, kafka_offset, message_key, raw, reason)

@@ -28,13 +28,14 @@ FROM ops.job_runs
 ORDER BY job_name, started_at DESC, id DESC;
 
 -- name: purge_processed_bronze
--- Processed rows only, oldest first, never one still needed by an open quarantine entry (its replay
--- reads the bronze payload).
+-- The partitions that are not one day's (transactions_default, transactions_legacy) lose their old rows
+-- one by one: processed rows only, oldest first, never one still needed by an open quarantine entry (its replay
+-- reads the bronze payload). Deleted through the parent, whose trigger forgets their hashes.
 DELETE FROM bronze.transactions
-WHERE id IN (
-    SELECT b.id
-    FROM bronze.transactions b
-    WHERE b.received_at < now() - make_interval(days => %(days)s)
+WHERE received_at < %(before)s AND (id, received_at) IN (
+    SELECT b.id, b.received_at
+    FROM {part} b
+    WHERE b.received_at < %(before)s
       AND NOT EXISTS (SELECT 1 FROM bronze.pending p WHERE p.bronze_id = b.id)
       AND NOT EXISTS (SELECT 1 FROM silver.quarantine z WHERE z.bronze_id = b.id AND z.replayed_at IS NULL)
     ORDER BY b.id
@@ -59,3 +60,23 @@ WHERE id IN (
     ORDER BY id
     LIMIT %(batch)s
 );
+
+-- name: bronze_partitions
+-- The partitions of bronze.transactions by name (transactions_YYYYMMDD, transactions_default, transactions_legacy).
+SELECT c.relname
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'bronze.transactions'::regclass
+ORDER BY c.relname;
+
+-- name: bronze_default_rows
+-- Rows whose day had no partition when they landed.
+SELECT count(*) FROM bronze.transactions_default;
+
+-- name: bronze_create_day_partitions
+SELECT day, status FROM bronze.create_day_partitions(%(days_ahead)s);
+
+-- name: bronze_drop_day
+SELECT bronze.drop_day(%(day)s);
+
+-- name: bronze_drop_legacy
+SELECT bronze.drop_legacy();

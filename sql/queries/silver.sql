@@ -17,7 +17,7 @@
 WITH claimed AS (
     DELETE FROM bronze.pending
     WHERE bronze_id IN (SELECT bronze_id FROM bronze.pending ORDER BY bronze_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
-    RETURNING bronze_id
+    RETURNING bronze_id, received_at
 ),
 claimed_rows AS MATERIALIZED (
     SELECT b.id, b.event_hash, b.source, b.payload, b.received_at, b.store_id, b.transaction_id,
@@ -53,7 +53,15 @@ claimed_rows AS MATERIALIZED (
                       OR (jsonb_typeof(b.payload -> 'payment_method') = 'string'
                           AND char_length(b.payload ->> 'payment_method') BETWEEN 1 AND 200)), false)
            END AS head_plain
-    FROM claimed JOIN bronze.transactions b ON b.id = claimed.bronze_id
+    -- One index probe per row in its day's partition: the queue entry carries received_at (the partition key),
+    -- and the LATERAL ... LIMIT 1 keeps a nested loop, whose run-time pruning skips every other day (a plain
+    -- join on id would read every partition).
+    FROM claimed
+    CROSS JOIN LATERAL (
+        SELECT * FROM bronze.transactions t
+        WHERE t.id = claimed.bronze_id AND t.received_at = claimed.received_at
+        LIMIT 1
+    ) AS b
 ),
 lines AS MATERIALIZED (
     SELECT r.id AS bronze_id, i.line_no::integer AS line_no, i.item,
@@ -155,11 +163,14 @@ flagged AS (
     USING batch
     WHERE t.txn_id = batch.txn_id
       AND batch.store_id || '/' || batch.transaction_id IN (SELECT key FROM ({rules}) AS broken)
-    RETURNING t.txn_id, t.bronze_id
+    RETURNING t.txn_id, t.bronze_id, t.received_at
 )
 SELECT f.txn_id, b.id, b.event_hash, b.source, b.payload::text, b.received_at, b.store_id, b.transaction_id,
        b.kafka_partition, b.kafka_offset
-FROM flagged f JOIN bronze.transactions b ON b.id = f.bronze_id;
+FROM flagged f
+CROSS JOIN LATERAL (  -- the bronze row in its day's partition only (silver keeps bronze's received_at)
+    SELECT * FROM bronze.transactions x WHERE x.id = f.bronze_id AND x.received_at = f.received_at LIMIT 1
+) AS b;
 
 -- name: upsert_stores
 INSERT INTO silver.stores (store_id)
@@ -212,7 +223,10 @@ SELECT t.store_id, t.transaction_id, t.event_hash, t.txn_id,
 FROM silver.transactions t
 JOIN unnest(%(store_ids)s::text[], %(transaction_ids)s::text[]) AS k (store_id, transaction_id)
   ON t.store_id = k.store_id AND t.transaction_id = k.transaction_id
-LEFT JOIN bronze.transactions b ON b.id = t.bronze_id;
+LEFT JOIN LATERAL (  -- the bronze row in its day's partition only (silver keeps bronze's received_at)
+    SELECT x.kafka_partition, x.kafka_offset FROM bronze.transactions x
+    WHERE x.id = t.bronze_id AND x.received_at = t.received_at LIMIT 1
+) AS b ON true;
 
 -- name: copy_line_items
 COPY silver.line_items (txn_id, line_no, product_key, product_id, product_name, qty, unit_price,
@@ -280,8 +294,8 @@ WITH picked AS (
       AND (%(reason)s::text IS NULL OR %(reason)s = ANY(reasons))
     RETURNING bronze_id
 )
-INSERT INTO bronze.pending (bronze_id)
-SELECT b.id FROM picked JOIN bronze.transactions b ON b.id = picked.bronze_id
+INSERT INTO bronze.pending (bronze_id, received_at)
+SELECT b.id, b.received_at FROM picked JOIN bronze.transactions b ON b.id = picked.bronze_id
 ON CONFLICT (bronze_id) DO NOTHING
 RETURNING bronze_id;
 

@@ -8,7 +8,8 @@ SELECT rolname AS role, rolsuper AS superuser, rolcreaterole AS createrole, rolc
 FROM pg_roles WHERE rolname = ANY(%(roles)s);
 
 -- name: verify_relation_grants
--- Every relation of the medallion schemas, with what each Scout role may do to it.
+-- Every relation of the medallion schemas, with what each Scout role may do to it (a partition is reached
+-- through its parent: bronze.transactions' days are not listed).
 SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, r.rolname AS role,
        pg_get_userbyid(c.relowner) = r.rolname                               AS owns,
        has_table_privilege(r.oid, c.oid, 'SELECT')                           AS can_read,
@@ -17,7 +18,7 @@ FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 CROSS JOIN pg_roles r
 WHERE n.nspname IN ('bronze', 'silver', 'gold', 'ops') AND c.relkind IN ('r', 'p', 'v', 'm')
-  AND r.rolname = ANY(%(roles)s);
+  AND NOT c.relispartition AND r.rolname = ANY(%(roles)s);
 
 -- name: verify_schema_grants
 SELECT n.nspname AS schema, r.rolname AS role,
@@ -53,8 +54,7 @@ LEFT JOIN LATERAL (
 -- name: verify_silver_backlog
 -- The oldest pending row by id (the silver queue's primary key), not a scan for min(received_at).
 SELECT (SELECT count(*) FROM bronze.pending) AS pending,
-       (SELECT b.received_at FROM bronze.pending p JOIN bronze.transactions b ON b.id = p.bronze_id
-        ORDER BY p.bronze_id LIMIT 1) AS oldest,
+       (SELECT p.received_at FROM bronze.pending p ORDER BY p.bronze_id LIMIT 1) AS oldest,
        now() AS now;
 
 -- name: verify_job_runs
@@ -70,3 +70,11 @@ ORDER BY severity, first_seen;
 -- name: verify_landed_offsets
 SELECT kafka_partition, next_offset, extract(epoch FROM now() - updated_at)::double precision AS idle_s
 FROM ops.stream_offsets WHERE kafka_topic = %(topic)s;
+
+-- name: verify_bronze_partitions
+-- Rows in bronze's default partition (their day had no partition), and whether tomorrow's (UTC) exists.
+SELECT (SELECT count(*) FROM bronze.transactions_default) AS default_rows,
+       (SELECT min(received_at) FROM bronze.transactions_default) AS oldest,
+       (SELECT max(received_at) FROM bronze.transactions_default) AS newest,
+       to_regclass('bronze.transactions_' || to_char((now() AT TIME ZONE 'UTC')::date + 1, 'YYYYMMDD')) IS NOT NULL
+           AS tomorrow;

@@ -2,7 +2,8 @@
 fence check and the partitions' next offsets commit together or not at all.
 
 Rows go in by COPY when every event is new (the common case), else through a staging table with
-INSERT ... ON CONFLICT (event_hash) DO NOTHING. Rows the database refuses are found one by one (savepoints)
+an INSERT that skips the hashes already in ``bronze.event_hashes`` (event_hash is unique across every day of the
+partitioned table through it). Rows the database refuses are found one by one (savepoints)
 and become dead letters in the same transaction, so one bad record can never stop a partition.
 
 Example::
@@ -106,7 +107,7 @@ async def _copy_new(conn: AsyncConnection, rows: Sequence[BronzeRow], copy_data:
 
 
 async def _insert_via_stage(conn: AsyncConnection, rows: Sequence[BronzeRow], copy_data: bytes | None = None) -> int:
-    """COPY into the session's stage, then INSERT ... ON CONFLICT (event_hash) DO NOTHING in offset order."""
+    """COPY into the session's stage, then INSERT the events not landed yet (any day) in offset order."""
     await conn.execute(q("bronze_stage_create"))
     async with conn.cursor() as cur:
         async with cur.copy(q("bronze_stage_copy")) as copy:

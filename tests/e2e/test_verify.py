@@ -68,12 +68,13 @@ def test_verify_passes_on_the_running_pipeline_and_names_a_stopped_scheduler(dep
                                timeout=180, what="every scout verify check to be ok on the running pipeline")
     assert {name: c["status"] for name, c in passing.items()} == {
         "database": "ok", "migrations": "ok", "roles and grants": "ok", "kafka topics": "ok",
-        "kafka replication": "ok", "consumer group": "ok", "bronze progress": "ok", "silver backlog": "ok",
+        "kafka replication": "ok", "consumer group": "ok", "bronze progress": "ok", "bronze partitions": "ok",
+        "silver backlog": "ok",
         "gold views": "ok",
         "scheduler jobs": "ok", "alerts": "ok",
     }
     assert "lag 0" in passing["consumer group"]["detail"]  # --max-lag 0: every posted transaction consumed
-    assert "5 jobs ran on schedule" in passing["scheduler jobs"]["detail"]
+    assert "6 jobs ran on schedule" in passing["scheduler jobs"]["detail"]
 
     (scheduler,) = [c for c in deployment.children.running if c.name == "scheduler"]
     _stop(scheduler)

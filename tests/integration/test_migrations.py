@@ -75,10 +75,10 @@ IDEMPOTENCY_INSERT = (
         ("scout_reader", "SELECT count(*) FROM ops.device_tokens", False),
         ("scout_pipeline", "SELECT count(*) FROM ops.device_tokens", False),
         ("scout_pipeline", "INSERT INTO silver.stores (store_id) VALUES ('S')", True),
-        ("scout_pipeline", "SELECT ops.refresh_materialized_view('gold.sales_by_store_day', true)", True),
+        ("scout_pipeline", "SELECT ops.refresh_materialized_view('gold.sales_by_category_day', true)", True),
         ("scout_pipeline", "CREATE TABLE silver.x (a int)", False),
         ("scout_pipeline", "ALTER TABLE silver.stores ADD COLUMN x int", False),
-        ("scout_pipeline", "DROP MATERIALIZED VIEW gold.sales_by_store_day", False),
+        ("scout_pipeline", "DROP MATERIALIZED VIEW gold.sales_by_category_day", False),
         ("scout_pipeline", "SELECT ops.refresh_materialized_view('silver.transactions', true)", False),
     ],
 )

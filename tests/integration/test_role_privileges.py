@@ -16,6 +16,7 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 INGEST_WRITES = {
     ("bronze", "transactions", "INSERT"),
     ("bronze", "pending", "INSERT"),  # the trigger that queues each landed row for silver runs as the lander
+    ("bronze", "event_hashes", "INSERT"),  # so does the one that keeps event_hash unique across every day
     ("ops", "idempotency_keys", "INSERT"), ("ops", "idempotency_keys", "UPDATE"),
     ("ops", "idempotency_keys", "DELETE"),
     ("ops", "upload_jobs", "INSERT"), ("ops", "upload_jobs", "UPDATE"),

@@ -25,7 +25,7 @@ def test_a_migration_that_drifts_from_the_declared_schema_is_named_in_the_diff(
     postgres: Postgres, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     migrations = load_migrations()
-    drift = Migration(len(migrations) + 1, "drift", "ALTER TABLE silver.stores ADD COLUMN drift_probe integer;")
+    drift = Migration(migrations[-1].version + 1, "drift", "ALTER TABLE silver.stores ADD COLUMN drift_probe integer;")
     monkeypatch.setattr(scout.migrate, "load_migrations", lambda: [*migrations, drift])
     dsn = postgres.fresh_database(migrated=False)
     assert scout.migrate.migrate(dsn)[-1] == drift.version

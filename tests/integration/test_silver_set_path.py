@@ -183,7 +183,8 @@ def test_an_event_lands_once_by_its_key_and_uat_finds_it_without_a_silver_event_
     with psycopg.connect(dsn) as conn:
         indexes = {r[0] for r in conn.execute(
             "SELECT indexname FROM pg_indexes WHERE schemaname = 'silver' AND tablename = 'transactions'")}
-        conn.execute("INSERT INTO bronze.pending (bronze_id) SELECT id FROM bronze.transactions")  # a replay
+        conn.execute("INSERT INTO bronze.pending (bronze_id, received_at)"  # a replay
+                     " SELECT id, received_at FROM bronze.transactions")
     assert indexes == {"transactions_pkey", "transactions_store_txn_key", "transactions_ts_idx",
                        "transactions_processed_at_idx"}
     again = asyncio.run(_drain(dsn, 50, limits))

@@ -2,7 +2,7 @@
 tables themselves, lag against the broker's real end offsets, alerts with their runbook section, read scope.
 
 The ten transactions of tests/integration/gold_dataset.py go through the real bronze -> silver code, one more
-is quarantined; then their times are pinned to minutes of the page's window (R0 is three minutes ago):
+is quarantined; then their times are pinned to minutes of the page's window (R0 is three minutes before the test runs):
 
     T01..T05  received R0+10s, landed R0+20s, processed received + 1..5 s
     T06..T09  received R1,     landed R1+30s, processed received + 10..40 s
@@ -29,28 +29,33 @@ from tests.factories import bearer
 from tests.integration import gold_dataset
 from tests.integration.test_monitor_views import BROKEN, _pin
 
-R0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=3)
 ANCHOR = re.compile(r'<h2 id="([a-z0-9-]+)"')
 
 
-def _at(minute: int, second: float = 0) -> datetime:
-    return R0 + timedelta(minutes=minute, seconds=second)
+def _at(r0: datetime, minute: int, second: float = 0) -> datetime:
+    return r0 + timedelta(minutes=minute, seconds=second)
 
 
 @pytest.fixture
-def seeded(settings: Settings) -> Iterator[Settings]:
+def r0() -> datetime:
+    """Three minutes before the test runs (not before the module was imported: the page's window is 15 minutes)."""
+    return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=3)
+
+
+@pytest.fixture
+def seeded(settings: Settings, r0: datetime) -> Iterator[Settings]:
     dsn = settings.database_dsn()
     gold_dataset.seed(dsn, [*gold_dataset.ROWS, BROKEN])
     with psycopg.connect(dsn) as conn:
         for n in range(1, 11):
             first = n <= 5
-            received, landed = (_at(0, 10), _at(0, 20)) if first else (_at(1), _at(1, 30))
+            received, landed = (_at(r0, 0, 10), _at(r0, 0, 20)) if first else (_at(r0, 1), _at(r0, 1, 30))
             if n == 10:
                 received = landed = datetime.now(UTC) - timedelta(minutes=20)
             _pin(conn, f"T{n:02d}", received, landed, n if first else (n - 5) * 10)
         conn.execute("UPDATE bronze.transactions SET received_at = %s, landed_at = %s WHERE transaction_id = 'Q01'",
-                     [_at(1, 5), _at(1, 30)])
-        conn.execute("UPDATE silver.quarantine SET created_at = %s", [_at(2)])
+                     [_at(r0, 1, 5), _at(r0, 1, 30)])
+        conn.execute("UPDATE silver.quarantine SET created_at = %s", [_at(r0, 2)])
         conn.execute("INSERT INTO ops.alerts (rule, subject, severity, message) VALUES "
                      "('over_threshold', '', 'warning', 'large totals'), "
                      "('negative_amount', 'STORE-1', 'critical', 'negative totals'), "
@@ -79,7 +84,7 @@ def _sql(dsn: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
         return conn.execute(query, params).fetchall()
 
 
-def test_status_figures_are_what_sql_shows(seeded: Settings) -> None:
+def test_status_figures_are_what_sql_shows(seeded: Settings, r0: datetime) -> None:
     dsn = seeded.database_dsn()
     with TestClient(create_app(seeded), headers=bearer(dsn, scopes=("read",))) as client:
         response = client.get("/v1/status")
@@ -106,13 +111,14 @@ def test_status_figures_are_what_sql_shows(seeded: Settings) -> None:
     shown = {datetime.fromisoformat(r["minute"]): {k: r[k] for k in ("received", "landed", "silvered", "quarantined")}
              for r in body["throughput"]}
     assert shown == per_minute
-    assert shown[_at(0)] == {"received": 5, "landed": 5, "silvered": 5, "quarantined": 0}
-    assert shown[_at(1)] == {"received": 5, "landed": 5, "silvered": 4, "quarantined": 0}
-    assert shown[_at(2)] == {"received": 0, "landed": 0, "silvered": 0, "quarantined": 1}
+    assert shown[_at(r0, 0)] == {"received": 5, "landed": 5, "silvered": 5, "quarantined": 0}
+    assert shown[_at(r0, 1)] == {"received": 5, "landed": 5, "silvered": 4, "quarantined": 0}
+    assert shown[_at(r0, 2)] == {"received": 0, "landed": 0, "silvered": 0, "quarantined": 1}
 
     latency = {datetime.fromisoformat(r["minute"]): r for r in body["latency"]}
     assert [(m, r["transactions"], r["p50_seconds"], r["max_seconds"]) for m, r in sorted(latency.items())] == [
-        (_at(0), 5, pytest.approx(3.0), pytest.approx(5.0)), (_at(1), 4, pytest.approx(25.0), pytest.approx(40.0))]
+        (_at(r0, 0), 5, pytest.approx(3.0), pytest.approx(5.0)),
+        (_at(r0, 1), 4, pytest.approx(25.0), pytest.approx(40.0))]
 
     assert [(p["partition"], p["landed_offset"], p["end_offset"], p["lag"], p["epoch"], p["owner"])
             for p in body["partitions"]] == [(0, 1, 4, 3, 3, "worker-a"), (1, 0, 2, 2, 1, None),
