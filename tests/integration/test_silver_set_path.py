@@ -186,7 +186,8 @@ def test_an_event_lands_once_by_its_key_and_uat_finds_it_without_a_silver_event_
         conn.execute("INSERT INTO bronze.pending (bronze_id, received_at)"  # a replay
                      " SELECT id, received_at FROM bronze.transactions")
     assert indexes == {"transactions_pkey", "transactions_store_txn_key", "transactions_ts_idx",
-                       "transactions_processed_at_idx"}
+                       "transactions_processed_at_idx",
+                       "transactions_store_ts_idx"}  # gold's last orders per store (migration 0028)
     again = asyncio.run(_drain(dsn, 50, limits))
     assert (again.claimed, again.inserted, again.already_present, again.quarantined) == (len(rows), 0, len(rows), 0)
     with psycopg.connect(dsn) as conn:
