@@ -2450,12 +2450,6 @@ CREATE INDEX quality_runs_suite_idx ON ops.quality_runs USING btree (suite, star
 CREATE INDEX upload_jobs_running ON ops.upload_jobs USING btree (created_at) WHERE (state = 'running'::text);
 
 --
--- Name: line_items_product_idx; Type: INDEX; Schema: silver
---
-
-CREATE INDEX line_items_product_idx ON silver.line_items USING btree (product_key);
-
---
 -- Name: product_aliases_product_idx; Type: INDEX; Schema: silver
 --
 

@@ -61,12 +61,6 @@ class Backlog:
         return txns, lines
 
 
-def _count(dsn: str, query: str) -> int:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(query.encode()).fetchone()
-    return int(row[0]) if row else 0
-
-
 SAMPLE_EVERY_S = 0.05  # how often the bench reads the row count and the workers' RSS
 
 
@@ -117,40 +111,60 @@ def copy_with_cpu(dsn: str, like: str, columns: Sequence[str],
 def postgres_cpu(dsn: str) -> float:
     """CPU seconds used so far by the PostgreSQL server behind ``dsn`` (postmaster and its live backends)."""
     with psycopg.connect(dsn) as conn:
-        row = conn.execute(b"SELECT pg_backend_pid()").fetchone()
-        assert row is not None
-        postmaster = psutil.Process(int(row[0])).parent()  # while this backend is alive
-        if postmaster is None:
-            return 0.0
-        backends = postmaster.children(recursive=True)
-        # backends that have exited are in the postmaster's children times, live ones in their own
-        return _cpu(postmaster, reaped=True) + sum(_cpu(p) for p in backends)
+        return _server_cpu(_backend(conn))
+
+
+def _backend(conn: psycopg.Connection[Any]) -> psutil.Process:
+    row = conn.execute(b"SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    return psutil.Process(int(row[0]))
+
+
+def _server_cpu(backend: psutil.Process, *, but_it: bool = False) -> float:
+    """CPU seconds of the server ``backend`` belongs to, while it is alive; ``but_it``: without its own."""
+    postmaster = backend.parent()
+    if postmaster is None:
+        return 0.0
+    backends = postmaster.children(recursive=True)
+    # backends that have exited are in the postmaster's children times, live ones in their own
+    total = _cpu(postmaster, reaped=True) + sum(_cpu(p) for p in backends)
+    return total - _cpu(backend) if but_it else total
 
 
 def watch(dsn: str, query: str, target: int, children: Children, timeout: float) -> Drain:
-    """Rate between the first and the last row seen, sampling the workers' RSS on the way."""
+    """Rate between the first and the last row seen, sampling the workers' RSS on the way. Every sample is read
+    over one connection and that connection's backend is left out of PostgreSQL's CPU: the drain is charged
+    neither a backend start per sample nor the counting."""
     first: tuple[float, int] | None = None
     cpu_start = (0.0, 0.0)
     samples: list[float] = []
     deadline = time.monotonic() + timeout
-    while True:
-        now, count = time.perf_counter(), _count(dsn, query)
-        if first is None and count > 0:
-            first = (now, count)
-            cpu_start = (sum(_cpu(psutil.Process(c.proc.pid)) for c in children.running), postgres_cpu(dsn))
-        if first is not None:  # from the first row on: the drain, not the worker's start-up
-            samples.append(sum(_rss(c.proc.pid) for c in children.running))
-        if count >= target:
-            break
-        if time.monotonic() > deadline or children.dead():
-            dead = [c.name for c in children.dead()]
-            raise RuntimeError(f"stopped at {count:,} of {target:,} (dead workers: {dead})")
-        time.sleep(SAMPLE_EVERY_S)
-    assert first is not None
-    seconds = max(now - first[0], 1e-6)
-    worker_cpu = sum(_cpu(psutil.Process(c.proc.pid)) for c in children.running) - cpu_start[0]
-    return Drain((count - first[1]) / seconds, seconds, samples, count - first[1], worker_cpu,
-                 postgres_cpu(dsn) - cpu_start[1])
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        sampler = _backend(conn)
+
+        def count() -> int:
+            row = conn.execute(query.encode()).fetchone()
+            return int(row[0]) if row else 0
+
+        while True:
+            now, seen = time.perf_counter(), count()
+            if first is None and seen > 0:
+                first = (now, seen)
+                cpu_start = (sum(_cpu(psutil.Process(c.proc.pid)) for c in children.running),
+                             _server_cpu(sampler, but_it=True))
+            if first is not None:  # from the first row on: the drain, not the worker's start-up
+                samples.append(sum(_rss(c.proc.pid) for c in children.running))
+            if seen >= target:
+                break
+            if time.monotonic() > deadline or children.dead():
+                dead = [c.name for c in children.dead()]
+                raise RuntimeError(f"stopped at {seen:,} of {target:,} (dead workers: {dead})")
+            time.sleep(SAMPLE_EVERY_S)
+        assert first is not None
+        seconds = max(now - first[0], 1e-6)
+        worker_cpu = sum(_cpu(psutil.Process(c.proc.pid)) for c in children.running) - cpu_start[0]
+        postgres = _server_cpu(sampler, but_it=True) - cpu_start[1]
+    return Drain((seen - first[1]) / seconds, seconds, samples, seen - first[1], worker_cpu, postgres)
 
 
 def _rss(pid: int) -> float:

@@ -170,8 +170,8 @@ def test_set_path_writes_what_the_row_by_row_path_writes(postgres: Postgres, sev
 def test_an_event_lands_once_by_its_key_and_uat_finds_it_without_a_silver_event_hash_index(
         postgres: Postgres) -> None:
     """silver.transactions indexes only what its readers use (migration 0026 dropped the event-hash key, implied
-    by the (store_id, transaction_id) key): the same events drained again are found already present, and
-    `scout uat` still finds each event hash's silver row (through bronze)."""
+    by the (store_id, transaction_id) key; 0029 the line items' product key): the same events drained again are
+    found already present, and `scout uat` still finds each event hash's silver row (through bronze)."""
     from cli.uat import find
 
     dsn = postgres.fresh_database()
@@ -183,10 +183,13 @@ def test_an_event_lands_once_by_its_key_and_uat_finds_it_without_a_silver_event_
     with psycopg.connect(dsn) as conn:
         indexes = {r[0]: r[1] for r in conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'silver' AND tablename = 'transactions'")}
+        line_indexes = {r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'silver' AND tablename = 'line_items'")}
         conn.execute("INSERT INTO bronze.pending (bronze_id, received_at)"  # a replay
                      " SELECT id, received_at FROM bronze.transactions")
     assert "transactions_store_txn_key" in indexes
     assert not [name for name, definition in indexes.items() if "event_hash" in definition]
+    assert line_indexes == {"line_items_pkey"}  # nothing reads line items by product (migration 0029)
     again = asyncio.run(_drain(dsn, 50, limits))
     assert (again.claimed, again.inserted, again.already_present, again.quarantined) == (len(rows), 0, len(rows), 0)
     with psycopg.connect(dsn) as conn:
