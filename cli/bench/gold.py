@@ -5,6 +5,7 @@ as under the scheduler; optionally a plot of the scaling."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -92,9 +93,13 @@ def _spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def _timed(pool: ConnectionPool, views: tuple[GoldView, ...], *, rebuild: bool = False) -> tuple[float, list[str]]:
+def _timed(pool: ConnectionPool, views: tuple[GoldView, ...], *, rebuild: bool = False,
+           per_view: dict[str, int] | None = None) -> tuple[float, list[str]]:
+    """Seconds to refresh ``views`` and the views left behind; each view's own milliseconds into ``per_view``."""
     started = time.perf_counter()
     results = refresh_gold(pool, views=views, rebuild=rebuild, force=rebuild)
+    if per_view is not None:
+        per_view.update({r.view: r.duration_ms for r in results})
     return time.perf_counter() - started, [r.view for r in results if r.status != "refreshed"]
 
 
@@ -117,18 +122,22 @@ def _at_scale(dsn: str, pool: ConnectionPool, size: int, *, repeats: int, batch:
     say(f"  {have:,} line items: raw pass, {repeats} refresh cycles after {batch:,} new transactions, rebuild ...")
     core: list[float] = []
     analytical: list[float] = []
+    cycles: list[dict[str, Any]] = []
     for _ in range(repeats):
         have = _grow_to(dsn, have + 3 * batch)
-        seconds, behind = _timed(pool, CORE_VIEWS)
+        views_ms: dict[str, int] = {}
+        seconds, behind = _timed(pool, CORE_VIEWS, per_view=views_ms)
         core.append(seconds)
-        seconds, behind_analytical = _timed(pool, ANALYTICAL_VIEWS)
+        seconds, behind_analytical = _timed(pool, ANALYTICAL_VIEWS, per_view=views_ms)
         analytical.append(seconds)
+        cycles.append({"core_s": core[-1], "analytical_s": analytical[-1], "views_ms": views_ms,
+                       "load_average_1m": os.getloadavg()[0]})
         if behind or behind_analytical:
             raise RuntimeError(f"gold bench: views not refreshed after new silver: {behind + behind_analytical}")
     rebuilds = [_timed(pool, GOLD_VIEWS, rebuild=True)[0] for _ in range(1 if size >= 1_000_000 else repeats)]
     return {"line_items": have, "raw_pass_s": _raw_pass(dsn, repeats), "cycle_core_s": _spread(core),
             "cycle_analytical_s": _spread(analytical),
-            "cycle_all_s": _spread([c + a for c, a in zip(core, analytical, strict=True)]),
+            "cycle_all_s": _spread([c + a for c, a in zip(core, analytical, strict=True)]), "cycles": cycles,
             "rebuild_all_s": _spread(rebuilds)}
 
 
