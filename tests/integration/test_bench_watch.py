@@ -4,7 +4,7 @@ the stage measured is charged neither a backend start per sample nor the countin
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 
 from cli.bench import streams
 from cli.processes import Children
+from tests.conftest import eventually
 from tests.services import Postgres
 
 ROWS = 40
@@ -21,12 +22,37 @@ ROWS = 40
 COSTLY_COUNT = "SELECT count(*) FROM bench_watch WHERE (SELECT count(*) FROM generate_series(1, 200000)) > 0"
 
 
-def _insert_slowly(dsn: str, connected: threading.Event) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        connected.set()
+def _insert_between_samples(connect: Callable[..., Any], dsn: str, samples: list[str]) -> None:
+    """A stage landing one row after each of the watch's samples, so rows arrive while the watch samples."""
+    with connect(dsn, autocommit=True) as conn:
         for n in range(ROWS):
+            sampled = len(samples)
+            eventually(lambda: len(samples), until=lambda now: now > sampled,  # noqa: B023
+                       timeout=60, what="the watch's next sample", interval=0.005)
             conn.execute("INSERT INTO bench_watch VALUES (%s)", [n])
-            time.sleep(0.02)  # a stage landing rows over about a second, while the watch samples
+
+
+class _CountingConnection:
+    """The watch's connection, noting each execute of the sampling query."""
+
+    def __init__(self, conn: Any, samples: list[str]) -> None:
+        self._conn, self._samples = conn, samples
+
+    def __enter__(self) -> _CountingConnection:
+        self._conn.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.__exit__(*exc)
+
+    def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        result = self._conn.execute(query, *args, **kwargs)
+        if query in (COSTLY_COUNT, COSTLY_COUNT.encode()):
+            self._samples.append("sample")
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 def _one_sample_cpu(dsn: str) -> float:
@@ -45,19 +71,17 @@ def test_the_watch_opens_one_connection_and_leaves_its_samples_out_of_postgres_c
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE bench_watch (n integer)")
     per_sample = _one_sample_cpu(dsn)
-    connected = threading.Event()
-    inserter = threading.Thread(target=_insert_slowly, args=(dsn, connected))
-    inserter.start()
-    assert connected.wait(60)  # the inserter's connection is not the watch's
-
     connects: list[str] = []
+    samples: list[str] = []
     real_connect = psycopg.connect
 
     def counting_connect(*args: Any, **kwargs: Any) -> Any:
         connects.append(str(args[0]) if args else "")
-        return real_connect(*args, **kwargs)
+        return _CountingConnection(real_connect(*args, **kwargs), samples)
 
+    inserter = threading.Thread(target=_insert_between_samples, args=(real_connect, dsn, samples))
     monkeypatch.setattr(streams.psycopg, "connect", counting_connect)
+    inserter.start()
     try:
         drain = streams.watch(dsn, COSTLY_COUNT, ROWS, Children({}, tmp_path), timeout=120)
     finally:
