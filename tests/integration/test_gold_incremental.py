@@ -5,16 +5,18 @@ orders it already counted; a refresh reads only the stores a batch touched."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from jobs.gold import refresh_gold
-from scout.db import q
+from sql import parse_queries
 from tests.integration import gold_dataset
 
-# view -> (its full scan in sql/queries/gold.sql, the columns that order both)
+FULL_SCANS = parse_queries((Path(__file__).parent / "gold_full_scans.sql").read_text(encoding="utf-8"))
+# view -> (its full scan in gold_full_scans.sql, the columns that order both)
 VIEWS = {
     "gold.next_order_predictions": ("full_scan_next_order_predictions", "1"),
     "gold.product_associations": ("full_scan_product_associations", "1, 4"),
@@ -29,7 +31,7 @@ def _compare(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(dsn) as conn:
         for view, (query, order) in VIEWS.items():
             kept = conn.execute(f"SELECT * FROM {view} ORDER BY {order}").fetchall()
-            scanned = conn.execute(f"SELECT * FROM ({q(query)}) f ORDER BY {order}").fetchall()
+            scanned = conn.execute(f"SELECT * FROM ({FULL_SCANS[query]}) f ORDER BY {order}").fetchall()
             assert kept == scanned, view
             seen[view] = kept
     return seen
