@@ -2,25 +2,32 @@
 single-POST throughput, p50/p95/p99 latency at a fixed rate, batch throughput — next to raw limits measured
 in the same run: Kafka produce of the same messages with the API's own producer settings, batched as the batch
 endpoint batches them and awaited one at a time with as many in flight as the HTTP client (each after a warm-up,
-the median of 3 passes), and a no-work request (GET /healthz) through the same client and server. The
-no-op and single-POST phases also report the API processes' CPU per request, and the batch phase per
-transaction: figures other work on the machine moves less than a rate.
+the median of 3 passes), and a no-work request (GET /healthz) through the same client and server.
+
+After a warm-up of both, the no-op and the single POSTs run in turn, three passes of at least 20,000 requests
+each (the median pass is reported, and the median of the three pass-to-pass ratios). Every phase reports the CPU
+spent per request by the client (this process), the API processes and the broker: the ratio of the whole costs
+is what two shared cores allow, and the same ratio with the API charged no more for a POST than for a no-op is
+what would be left if Scout's own work were free (the client sending a body, the broker taking the message).
 
 A single POST can go no faster than the lower of the two ceilings at the same concurrency: it is one HTTP
-round trip and one awaited produce (plus the token look-up in PostgreSQL)."""
+round trip and one awaited produce."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
 import orjson
+import psutil
 
 from cli.bench import raw
 from cli.processes import Children, child_env
@@ -138,19 +145,37 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
     return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "mean_ms": statistics.fmean(ordered) * 1000}
 
 
+PHASE_MIN = 20_000  # requests per measured pass: shorter passes are dominated by warm-up and timer ticks
+PASSES = 3  # the no-op and single-POST passes alternate this many times; medians are reported
+
+
 def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_workers: int, say: Any) -> dict[str, Any]:
+    """``count`` single POSTs per pass (at least ``PHASE_MIN``), 4 x ``count`` transactions in batches."""
+    count = max(count, PHASE_MIN)
     settings = Settings(kafka_bootstrap=bootstrap, topic="bench.ingest", dead_letter_topic="bench.ingest.dlq",
                         topic_partitions=3)
     ensure_topics(settings)
     token = create_token(dsn, name="bench", scopes=["ingest"], store_ids=None, rate_limit_per_s=1e7).secret
-    single = _bodies(count, seed=101)
-    rated = _bodies(max(count // 2, 1000), seed=102)
-    batch = _bodies(count * 4, seed=103)
+    warm = _bodies(count // 4, seed=100)
+    single = [_bodies(count, seed=101 + n) for n in range(PASSES)]
+    rated = _bodies(max(count // 2, 1000), seed=110)
+    batch = _bodies(count * 4, seed=111)
+    broker = Cpu.of_listener(bootstrap)
+    # The bodies are some million objects: a full collection of them would stall the client (the load generator)
+    # for hundreds of milliseconds, which the fixed-rate phase would count as the API's latency.
+    gc.collect()
+    gc.freeze()
     say("raw: Kafka produce of the same messages with the API's producer: batched as the batch endpoint does "
         "(500 per publish, 4 in flight), and one at a time awaited, 64 in flight; warm-up, median of 3 ...")
-    produce_runs = raw.kafka_produce_batched(settings, _messages(batch))
+    messages = _messages(batch)
+    before = (time.process_time(), broker.seconds())
+    produce_runs = raw.kafka_produce_batched(settings, messages, warmup=2_000, repeats=3)
+    client_s, broker_s = time.process_time() - before[0], broker.seconds() - before[1]
+    produced = 2_000 + 3 * len(messages)
+    produce_runs["cpu_us"] = {"client": client_s * 1e6 / produced, "broker": broker_s * 1e6 / produced,
+                              "total": (client_s + broker_s) * 1e6 / produced}
     produce = produce_runs["msg_s"]
-    awaited = raw.kafka_produce_awaited(settings, _messages(single), 64)
+    awaited = raw.kafka_produce_awaited(settings, _messages(single[0]), 64)
     port = free_port()
     env = child_env(database_url=dsn, kafka_bootstrap=bootstrap, topic=settings.topic,
                     dead_letter_topic=settings.dead_letter_topic, api_port=str(port), data_dir=str(work),
@@ -160,41 +185,107 @@ def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_worker
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(url), timeout=60, what="the API to be ready")
-        api_pid = children.running[0].proc.pid
-        say(f"raw: {count:,} GET /healthz (no work) through the same client and server, 64 in flight ...")
-        noop = _with_api_cpu(api_pid, count, lambda: asyncio.run(_closed_loop(url, token, None, 64, count)))
-        say(f"scout: {count:,} single POSTs, 64 in flight ...")
-        encoded = [orjson.dumps(b) for b in single]
-        closed = _with_api_cpu(api_pid, count, lambda: asyncio.run(_closed_loop(url, token, encoded, 64, count)))
+        api = Cpu.of_tree(children.running[0].proc.pid)
+        say(f"warm-up: {len(warm):,} GET /healthz and {len(warm):,} single POSTs (not measured) ...")
+        asyncio.run(_closed_loop(url, token, None, 64, len(warm)))
+        asyncio.run(_closed_loop(url, token, [orjson.dumps(b) for b in warm], 64, len(warm)))
+        noops, posts = [], []
+        for n in range(PASSES):
+            say(f"pass {n + 1} of {PASSES}: {count:,} GET /healthz (no work), then {count:,} single POSTs, "
+                "64 in flight, through the same client and server ...")
+            noops.append(_measured(api, broker, count, partial(_run_closed_loop, url, token, None, count)))
+            posts.append(_measured(api, broker, count, partial(_run_closed_loop, url, token,
+                                                               [orjson.dumps(b) for b in single[n]], count)))
         say(f"scout: {len(rated):,} single POSTs at a fixed 1,000 tx/s ...")
         fixed = asyncio.run(_fixed_rate(url, token, [orjson.dumps(b) for b in rated], 1000.0))
         say(f"scout: {len(batch):,} transactions in batches of 500 ...")
-        batches = _with_api_cpu(api_pid, len(batch), lambda: asyncio.run(_batches(url, token, batch, 500, 4)))
-        batches["api_cpu_us_per_tx"] = batches.pop("api_cpu_us_per_request")
+        batches = _measured(api, broker, len(batch), lambda: asyncio.run(_batches(url, token, batch, 500, 4)))
     finally:
         children.stop_all()
+        gc.unfreeze()
+    noop, closed = _median_pass(noops), _median_pass(posts)
+    ratios = sorted(p["tx_s"] / o["tx_s"] for o, p in zip(noops, posts, strict=True))
     ceiling = min(noop["tx_s"], awaited["msg_s"])
     return {"api_workers": api_workers, "client": "aiohttp, bodies encoded beforehand",
+            "requests_per_pass": count, "passes": PASSES,
             "raw": {"kafka_produce_msg_s": produce, "kafka_produce_batched": produce_runs,
                     "kafka_produce_awaited_64": awaited,
                     "http_noop_64": {"req_s": noop["tx_s"], "p50_ms": noop["p50_ms"], "p99_ms": noop["p99_ms"],
-                                     "api_cpu_us_per_request": noop["api_cpu_us_per_request"]}},
-            "single": {**closed, "ratio_to_noop": closed["tx_s"] / noop["tx_s"],
+                                     "api_cpu_us_per_request": noop["cpu_us"]["api"], "cpu_us": noop["cpu_us"],
+                                     "runs_req_s": [o["tx_s"] for o in noops],
+                                     "runs_cpu_us": [o["cpu_us"] for o in noops]}},
+            "single": {**closed, "api_cpu_us_per_request": closed["cpu_us"]["api"],
+                       "runs_tx_s": [p["tx_s"] for p in posts], "runs_cpu_us": [p["cpu_us"] for p in posts],
+                       "ratio_to_noop": ratios[len(ratios) // 2], "runs_ratio_to_noop": ratios,
                        "ratio_to_produce": closed["tx_s"] / produce,
                        "ratio_to_ceiling": closed["tx_s"] / ceiling,
-                       "api_cpu_ratio_to_noop": noop["api_cpu_us_per_request"] / closed["api_cpu_us_per_request"]},
+                       "api_cpu_ratio_to_noop": noop["cpu_us"]["api"] / closed["cpu_us"]["api"],
+                       **cpu_bounds(noop["cpu_us"], closed["cpu_us"])},
             "fixed_rate_1000": fixed,
-            "batch": {**batches, "ratio_to_produce": batches["tx_s"] / produce}}
+            "batch": {**batches, "api_cpu_us_per_tx": batches["cpu_us"]["api"],
+                      "ratio_to_produce": batches["tx_s"] / produce,
+                      "cpu_ratio_to_produce": produce_runs["cpu_us"]["total"] / batches["cpu_us"]["total"]}}
 
 
-def _with_api_cpu(api_pid: int, requests: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """``run``'s result with the CPU the API processes spent per request meanwhile (µs): unlike a rate, it
-    hardly moves when other work shares the machine."""
-    from cli.bench.e2e import tree_cpu_s  # e2e imports this module
+def cpu_bounds(noop: dict[str, float], post: dict[str, float]) -> dict[str, float]:
+    """What the CPU spent per request says about the ratio of POSTs to no-ops when the two cores are the limit:
+    the ratio of their whole costs (client + API + broker), and the same if the API spent no more on a POST than
+    on a no-op (Scout's own work free: what is left is the client sending a body and the broker taking it).
 
-    before = tree_cpu_s(api_pid)
+    Example::
+
+        >>> cpu_bounds({"client": 60, "api": 85, "broker": 0, "total": 145},
+        ...            {"client": 80, "api": 150, "broker": 20, "total": 250})["cpu_ratio_if_scout_work_were_free"]
+        0.7837837837837838
+    """
+    free = post["total"] - post["api"] + noop["api"]
+    return {"cpu_ratio_to_noop": noop["total"] / post["total"],
+            "cpu_ratio_if_scout_work_were_free": noop["total"] / free}
+
+
+class Cpu:
+    """CPU seconds so far of a process tree, or of nothing (no process found)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+
+    @classmethod
+    def of_tree(cls, pid: int) -> Cpu:
+        return cls(pid)
+
+    @classmethod
+    def of_listener(cls, bootstrap: str) -> Cpu:
+        """The process listening on the first bootstrap address's port (the broker, on this machine)."""
+        port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                return cls(conn.pid)
+        return cls(None)
+
+    def seconds(self) -> float:
+        from cli.bench.e2e import tree_cpu_s  # e2e imports this module
+
+        return tree_cpu_s(self.pid) if self.pid is not None else 0.0
+
+
+def _measured(api: Cpu, broker: Cpu, requests: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run``'s result with the CPU spent per request meanwhile (µs) by this process (the HTTP client), the
+    API processes and the broker: unlike a rate, it hardly moves when other work shares the machine."""
+    before = (time.process_time(), api.seconds(), broker.seconds())
     result = run()
-    return {**result, "api_cpu_us_per_request": (tree_cpu_s(api_pid) - before) * 1e6 / requests}
+    after = (time.process_time(), api.seconds(), broker.seconds())
+    client, api_s, broker_s = ((b - a) * 1e6 / requests for a, b in zip(before, after, strict=True))
+    return {**result, "cpu_us": {"client": client, "api": api_s, "broker": broker_s,
+                                 "total": client + api_s + broker_s}}
+
+
+def _run_closed_loop(url: str, token: str, bodies: list[bytes] | None, count: int) -> dict[str, Any]:
+    return asyncio.run(_closed_loop(url, token, bodies, 64, count))
+
+
+def _median_pass(passes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pass with the median rate."""
+    return sorted(passes, key=lambda p: p["tx_s"])[len(passes) // 2]
 
 
 def _ready(url: str) -> bool:

@@ -109,12 +109,25 @@ def _print(report: dict[str, Any], console: Console) -> None:
             table.add_row("  API CPU per request, µs", f"{single['api_cpu_us_per_request']:,.0f}",
                           f"GET /healthz {noop['api_cpu_us_per_request']:,.0f}",
                           f"{single['api_cpu_ratio_to_noop']:.2f}", "")
+        if "cpu_us" in single:
+            post, idle = single["cpu_us"], noop["cpu_us"]
+            table.add_row("  CPU per request: client + API + broker, µs",
+                          f"{post['client']:,.0f} + {post['api']:,.0f} + {post['broker']:,.0f}",
+                          f"GET /healthz {idle['client']:,.0f} + {idle['api']:,.0f} + {idle['broker']:,.0f}",
+                          f"{single['cpu_ratio_to_noop']:.2f}; {single['cpu_ratio_if_scout_work_were_free']:.2f} "
+                          "if Scout's work were free", "")
         table.add_row(f"  p99 at a fixed 1,000 tx/s (achieved {fixed['achieved_tx_s']:,.0f}), ms",
                       f"{fixed['p99_ms']:.0f}", "", "", f"{TARGETS['ingest_p99_ms_at_1000']}")
         table.add_row("ingest batch (500 per request), tx/s", f"{batch['tx_s']:,.0f}", produce,
                       f"{batch['ratio_to_produce']:.2f}", f"{TARGETS['ingest_batch_tx_s']:,}")
         if "api_cpu_us_per_tx" in batch:
             table.add_row("  API CPU per transaction in batches, µs", f"{batch['api_cpu_us_per_tx']:,.1f}", "", "", "")
+        if "cpu_us" in batch and "cpu_us" in raw["kafka_produce_batched"]:
+            used, limit = batch["cpu_us"], raw["kafka_produce_batched"]["cpu_us"]
+            table.add_row("  CPU per transaction: client + API + broker, µs",
+                          f"{used['client']:,.1f} + {used['api']:,.1f} + {used['broker']:,.1f}",
+                          f"produce {limit['client']:,.1f} + {limit['broker']:,.1f}",
+                          f"{batch['cpu_ratio_to_produce']:.2f}", "")
     streams = report["results"].get("streams")
     if streams:
         _print_streams(streams, table)
