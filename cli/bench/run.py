@@ -118,7 +118,8 @@ def _print(report: dict[str, Any], console: Console) -> None:
                           "if Scout's work were free", "")
         table.add_row(f"  p99 at a fixed 1,000 tx/s (achieved {fixed['achieved_tx_s']:,.0f}), ms",
                       f"{fixed['p99_ms']:.0f}", "", "", f"{TARGETS['ingest_p99_ms_at_1000']}")
-        table.add_row(f"ingest batch (500 per request, {ingest.get('batches_in_flight', 4)} in flight), tx/s", f"{batch['tx_s']:,.0f}", produce,
+        table.add_row(f"ingest batch (500 per request, {ingest.get('batches_in_flight', 4)} in flight), tx/s",
+                      f"{batch['tx_s']:,.0f}", produce,
                       f"{batch['ratio_to_produce']:.2f}", f"{TARGETS['ingest_batch_tx_s']:,}")
         if "api_cpu_us_per_tx" in batch:
             table.add_row("  API CPU per transaction in batches, µs", f"{batch['api_cpu_us_per_tx']:,.1f}", "", "", "")
