@@ -5,7 +5,9 @@ endpoint batches them and awaited one at a time with as many in flight as the HT
 the median of 3 passes), and a no-work request (GET /healthz) through the same client and server.
 
 After a warm-up of both, the no-op and the single POSTs run in turn, three passes of at least 20,000 requests
-each (the median pass is reported, and the median of the three pass-to-pass ratios). Every phase reports the CPU
+each (the median pass is reported, and the median of the three pass-to-pass ratios); the batches run in three
+passes too, each on new connections, with how busy each API worker was (the connections of a pass opened at once
+are often all accepted by one worker). Every phase reports the CPU
 spent per request by the client (this process), the API processes and the broker: the ratio of the whole costs
 is what two shared cores allow, and the same ratio with the API charged no more for a POST than for a no-op is
 what would be left if Scout's own work were free (the client sending a body, the broker taking the message).
@@ -162,7 +164,8 @@ def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_worker
     warm = _bodies(count // 4, seed=100)
     single = [_bodies(count, seed=101 + n) for n in range(PASSES)]
     rated = _bodies(max(count // 2, 1000), seed=110)
-    batch = _bodies(count * 4, seed=111)
+    batch_bodies = [_bodies(count * 2, seed=111 + n) for n in range(PASSES)]
+    batch = batch_bodies[0]
     broker = Cpu.of_listener(bootstrap)
     # The bodies are some million objects: a full collection of them would stall the client (the load generator)
     # for hundreds of milliseconds, which the fixed-rate phase would count as the API's latency.
@@ -203,9 +206,15 @@ def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_worker
                                                                [orjson.dumps(b) for b in single[n]], count)))
         say(f"scout: {len(rated):,} single POSTs at a fixed 1,000 tx/s ...")
         fixed = asyncio.run(_fixed_rate(url, token, [orjson.dumps(b) for b in rated], 1000.0))
-        say(f"scout: {len(batch):,} transactions in batches of 500 ...")
-        batches = _measured(api, broker, len(batch),
-                            lambda: asyncio.run(_batches(url, token, batch, 500, BATCHES_IN_FLIGHT)))
+        workers = ApiWorkers(children.running[0].proc.pid)
+        batch_passes = []
+        for n in range(PASSES):
+            say(f"scout: pass {n + 1} of {PASSES}: {len(batch):,} transactions in batches of 500, "
+                f"{BATCHES_IN_FLIGHT} in flight ...")
+            busy = workers.start()
+            batch_passes.append(_measured(api, broker, len(batch), partial(_run_batches, url, token, batch_bodies[n])))
+            batch_passes[-1]["api_worker_busy"] = busy()
+        batches = _median_pass(batch_passes)
     finally:
         children.stop_all()
         gc.unfreeze()
@@ -229,6 +238,8 @@ def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_worker
                        **cpu_bounds(noop["cpu_us"], closed["cpu_us"])},
             "fixed_rate_1000": fixed,
             "batch": {**batches, "api_cpu_us_per_tx": batches["cpu_us"]["api"],
+                      "runs_tx_s": [b["tx_s"] for b in batch_passes],
+                      "runs_api_worker_busy": [b["api_worker_busy"] for b in batch_passes],
                       "ratio_to_produce": batches["tx_s"] / produce,
                       "cpu_ratio_to_produce": produce_runs["cpu_us"]["total"] / batches["cpu_us"]["total"]}}
 
@@ -274,6 +285,39 @@ class Cpu:
         return tree_cpu_s(self.pid) if self.pid is not None else 0.0
 
 
+class ApiWorkers:
+    """How busy each API worker process was over a phase (CPU seconds per second): a client whose few
+    connections were all accepted by one worker shows as one busy worker and one idle."""
+
+    def __init__(self, master_pid: int) -> None:
+        self.master = psutil.Process(master_pid)
+
+    def start(self) -> Callable[[], list[float]]:
+        workers = [p for p in self.master.children() if "spawn_main" in " ".join(_cmdline(p))]
+        before, started = [_cpu_s(p) for p in workers], time.perf_counter()
+
+        def busy() -> list[float]:
+            elapsed = time.perf_counter() - started
+            return sorted(((_cpu_s(p) - b) / elapsed for p, b in zip(workers, before, strict=True)), reverse=True)
+
+        return busy
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
 def _measured(api: Cpu, broker: Cpu, requests: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """``run``'s result with the CPU spent per request meanwhile (µs) by this process (the HTTP client), the
     API processes and the broker: unlike a rate, it hardly moves when other work shares the machine."""
@@ -287,6 +331,10 @@ def _measured(api: Cpu, broker: Cpu, requests: int, run: Callable[[], dict[str, 
 
 def _run_closed_loop(url: str, token: str, bodies: list[bytes] | None, count: int) -> dict[str, Any]:
     return asyncio.run(_closed_loop(url, token, bodies, 64, count))
+
+
+def _run_batches(url: str, token: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    return asyncio.run(_batches(url, token, bodies, 500, BATCHES_IN_FLIGHT))
 
 
 def _median_pass(passes: list[dict[str, Any]]) -> dict[str, Any]:
