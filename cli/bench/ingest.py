@@ -32,6 +32,7 @@ import orjson
 import psutil
 
 from cli.bench import raw
+from cli.bench.streams import _cpu
 from cli.processes import Children, child_env
 from cli.services import free_port, wait_until
 from ingest_api.tokens import create_token
@@ -114,18 +115,18 @@ async def _fixed_rate(url: str, token: str, bodies: list[bytes], rate: float) ->
 
 
 async def _batches(url: str, token: str, bodies: list[dict[str, Any]], size: int, concurrency: int) -> dict[str, Any]:
-    queue = iter([orjson.dumps(bodies[i:i + size]) for i in range(0, len(bodies), size)])
+    queue = iter([(orjson.dumps(bodies[i:i + size]), len(bodies[i:i + size])) for i in range(0, len(bodies), size)])
     accepted = 0
     statuses: dict[str, int] = {}  # per batch: HTTP status, and the first error code of a refused one
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal accepted
-        for chunk in queue:
+        for chunk, sent in queue:
             async with session.post("/v1/transactions:batch", data=chunk) as response:
                 answer = orjson.loads(await response.read())
                 if response.status == 200:
                     accepted += answer["accepted"]
-                    outcome = "200" if answer["accepted"] == size else f"200 with {answer['accepted']} accepted"
+                    outcome = "200" if answer["accepted"] == sent else f"200 with {answer['accepted']} accepted"
                 else:
                     outcome = f"{response.status} {answer.get('error', {}).get('code', '')}".strip()
                 statuses[outcome] = statuses.get(outcome, 0) + 1
@@ -154,9 +155,10 @@ BATCHES_IN_FLIGHT = 8
 PASSES = 3  # the no-op and single-POST passes alternate this many times; medians are reported
 
 
-def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_workers: int, say: Any) -> dict[str, Any]:
-    """``count`` single POSTs per pass (at least ``PHASE_MIN``), 4 x ``count`` transactions in batches."""
-    count = max(count, PHASE_MIN)
+def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_workers: int, say: Any,
+                 min_requests: int = PHASE_MIN) -> dict[str, Any]:
+    """``count`` single POSTs per pass (at least ``min_requests``), 2 x ``count`` transactions in batches per pass."""
+    count = max(count, min_requests)
     settings = Settings(kafka_bootstrap=bootstrap, topic="bench.ingest", dead_letter_topic="bench.ingest.dlq",
                         topic_partitions=3)
     ensure_topics(settings)
@@ -193,7 +195,7 @@ def bench_ingest(bootstrap: str, dsn: str, work: Path, *, count: int, api_worker
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(url), timeout=60, what="the API to be ready")
-        api = Cpu.of_tree(children.running[0].proc.pid)
+        api = Cpu(children.running[0].proc.pid)
         say(f"warm-up: {len(warm):,} GET /healthz and {len(warm):,} single POSTs (not measured) ...")
         asyncio.run(_closed_loop(url, token, None, 64, len(warm)))
         asyncio.run(_closed_loop(url, token, [orjson.dumps(b) for b in warm], 64, len(warm)))
@@ -267,10 +269,6 @@ class Cpu:
         self.pid = pid
 
     @classmethod
-    def of_tree(cls, pid: int) -> Cpu:
-        return cls(pid)
-
-    @classmethod
     def of_listener(cls, bootstrap: str) -> Cpu:
         """The process listening on the first bootstrap address's port (the broker, on this machine)."""
         port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
@@ -294,28 +292,13 @@ class ApiWorkers:
 
     def start(self) -> Callable[[], list[float]]:
         workers = [p for p in self.master.children() if "spawn_main" in " ".join(_cmdline(p))]
-        before, started = [_cpu_s(p) for p in workers], time.perf_counter()
+        before, started = [_cpu(p) for p in workers], time.perf_counter()
 
         def busy() -> list[float]:
             elapsed = time.perf_counter() - started
-            return sorted(((_cpu_s(p) - b) / elapsed for p, b in zip(workers, before, strict=True)), reverse=True)
+            return sorted(((_cpu(p) - b) / elapsed for p, b in zip(workers, before, strict=True)), reverse=True)
 
         return busy
-
-
-def _cmdline(process: psutil.Process) -> list[str]:
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
-
-
-def _cpu_s(process: psutil.Process) -> float:
-    try:
-        times = process.cpu_times()
-    except psutil.Error:
-        return 0.0
-    return float(times.user + times.system)
 
 
 def _measured(api: Cpu, broker: Cpu, requests: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -335,6 +318,13 @@ def _run_closed_loop(url: str, token: str, bodies: list[bytes] | None, count: in
 
 def _run_batches(url: str, token: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
     return asyncio.run(_batches(url, token, bodies, 500, BATCHES_IN_FLIGHT))
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
 
 
 def _median_pass(passes: list[dict[str, Any]]) -> dict[str, Any]:
